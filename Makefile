@@ -1,0 +1,33 @@
+# txpipe: PGXS build.  The version lives in txpipe.control only.
+EXTENSION = txpipe
+EXTVERSION = $(shell sed -n "s/^default_version = '\(.*\)'/\1/p" txpipe.control)
+
+MODULE_big = txpipe
+OBJS = src/txpipe.o src/spec.o src/decoder.o src/contract.o src/router.o \
+	src/copy.o src/ingest.o
+
+# The full install script is generated from the SQL sources and the
+# templates; upgrade scripts are written by hand.
+DATA_built = txpipe--$(EXTVERSION).sql
+DATA = $(wildcard src/sql/txpipe--*--*.sql)
+SQL_SOURCES = src/sql/schema.sql src/sql/functions.sql src/sql/roles.sql
+TEMPLATES = $(sort $(wildcard templates/*/schema.sql templates/*/pipeline.json))
+
+REGRESS = $(patsubst sql/%.sql,%,$(sort $(wildcard sql/*.sql)))
+REGRESS_OPTS = --inputdir=. --load-extension=txpipe
+
+PG_CPPFLAGS = -Wall -Wextra -Werror -Wno-unused-parameter -Wno-missing-field-initializers -Wno-sign-compare -Isrc
+EXTRA_CLEAN = client/txpipe client/*.o
+
+PG_CONFIG ?= pg_config
+PGXS := $(shell $(PG_CONFIG) --pgxs)
+include $(PGXS)
+
+txpipe--$(EXTVERSION).sql: $(SQL_SOURCES) $(TEMPLATES) src/sql/templates.sh
+	sh src/sql/templates.sh $(SQL_SOURCES) > $@
+
+.PHONY: client install-client
+client:
+	$(MAKE) -C client PG_CONFIG=$(PG_CONFIG)
+install-client: client
+	$(MAKE) -C client install PG_CONFIG=$(PG_CONFIG)

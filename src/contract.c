@@ -1,0 +1,470 @@
+/*-------------------------------------------------------------------------
+ *
+ * contract.c
+ *	  Checks a decoded record against its pipeline's contract, a subset of
+ *	  JSON Schema: type, required, enum, pattern, minimum/maximum,
+ *	  minLength/maxLength, format (date, timestamp), additionalProperties.
+ *
+ * Numbers are compared exactly on their decimal lexemes, never through a
+ * double.  "integer" means a number lexeme without fraction or exponent.
+ * Rules apply to top-level fields; a nested object or array is checked
+ * for its type only.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "txpipe.h"
+
+#include "catalog/pg_collation.h"
+#include "lib/stringinfo.h"
+#include "mb/pg_wchar.h"
+#include "regex/regex.h"
+#include "utils/builtins.h"
+
+/* a JSON number lexeme as sign, significant digits and exponent */
+typedef struct Decimal
+{
+	int			sign;			/* -1, 0, 1 */
+	const char *digits;			/* first significant digit */
+	int			ndigits;		/* significant digits, across the point */
+	long		exponent;		/* value = 0.digits x 10^exponent */
+	const char *point;			/* position of '.' within digits, or NULL */
+} Decimal;
+
+static void
+decimal_parse(const char *s, Decimal *d)
+{
+	const char *p = s;
+	const char *intstart;
+	const char *intend;
+	const char *fracstart = NULL;
+	const char *fracend = NULL;
+	long		exp10 = 0;
+	long		intdigits;
+	int			neg = 0;
+
+	if (*p == '-')
+	{
+		neg = 1;
+		p++;
+	}
+	intstart = p;
+	while (*p >= '0' && *p <= '9')
+		p++;
+	intend = p;
+	if (*p == '.')
+	{
+		fracstart = ++p;
+		while (*p >= '0' && *p <= '9')
+			p++;
+		fracend = p;
+	}
+	if (*p == 'e' || *p == 'E')
+	{
+		int			esign = 1;
+
+		p++;
+		if (*p == '+' || *p == '-')
+			esign = (*p++ == '-') ? -1 : 1;
+		while (*p >= '0' && *p <= '9')
+		{
+			if (exp10 < 1000000000L)
+				exp10 = exp10 * 10 + (*p - '0');
+			p++;
+		}
+		exp10 *= esign;
+	}
+
+	/* skip leading zeros of the integer part */
+	while (intstart < intend && *intstart == '0')
+		intstart++;
+	intdigits = intend - intstart;
+	d->point = NULL;
+	if (intdigits > 0)
+	{
+		d->digits = intstart;
+		d->exponent = intdigits + exp10;
+		d->point = fracstart ? intend : NULL;
+		d->ndigits = intdigits + (fracstart ? (int) (fracend - fracstart) : 0);
+	}
+	else
+	{
+		const char *f = fracstart;
+
+		if (f)
+			while (f < fracend && *f == '0')
+				f++;
+		if (f == NULL || f == fracend)
+		{
+			d->sign = 0;
+			d->digits = "";
+			d->ndigits = 0;
+			d->exponent = 0;
+			return;
+		}
+		d->digits = f;
+		d->exponent = exp10 - (f - fracstart);
+		d->ndigits = fracend - f;
+	}
+	d->sign = neg ? -1 : 1;
+}
+
+/* the i-th significant digit, skipping the decimal point; '0' past the end */
+static char
+decimal_digit(const Decimal *d, int i)
+{
+	const char *p;
+
+	if (i >= d->ndigits)
+		return '0';
+	p = d->digits + i;
+	if (d->point && p >= d->point)
+		p++;
+	return *p;
+}
+
+/* exact comparison of two JSON number lexemes */
+static int
+number_cmp(const char *a, const char *b)
+{
+	Decimal		x,
+				y;
+	int			mag = 0;
+
+	decimal_parse(a, &x);
+	decimal_parse(b, &y);
+	if (x.sign != y.sign)
+		return x.sign < y.sign ? -1 : 1;
+	if (x.sign == 0)
+		return 0;
+	if (x.exponent != y.exponent)
+		mag = x.exponent < y.exponent ? -1 : 1;
+	else
+	{
+		int			n = Max(x.ndigits, y.ndigits);
+
+		for (int i = 0; i < n && mag == 0; i++)
+		{
+			char		cx = decimal_digit(&x, i);
+			char		cy = decimal_digit(&y, i);
+
+			if (cx != cy)
+				mag = cx < cy ? -1 : 1;
+		}
+	}
+	return x.sign * mag;
+}
+
+static bool
+is_integer_lexeme(const char *s)
+{
+	for (; *s; s++)
+		if (*s == '.' || *s == 'e' || *s == 'E')
+			return false;
+	return true;
+}
+
+bool
+txpipe_value_equals(TxValue *v, TxEnumValue *e)
+{
+	if (v->kind == TX_NUMBER && e->kind == TX_NUMBER)
+		return number_cmp(v->text, e->text) == 0;
+	if (v->kind != e->kind)
+		return false;
+	if (v->kind == TX_NULL)
+		return true;
+	return strlen(e->text) == (size_t) v->len && memcmp(v->text, e->text, v->len) == 0;
+}
+
+bool
+txpipe_value_matches(TxValue *v, text *pattern)
+{
+	if (v->kind != TX_STRING)
+		return false;
+	return RE_compile_and_execute(pattern, v->text, v->len, REG_ADVANCED,
+								  C_COLLATION_OID, 0, NULL);
+}
+
+static int
+days_in_month(int y, int m)
+{
+	static const int days[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+
+	if (m == 2 && ((y % 4 == 0 && y % 100 != 0) || y % 400 == 0))
+		return 29;
+	return days[m - 1];
+}
+
+static int
+digits(const char *s, int n)
+{
+	int			v = 0;
+
+	for (int i = 0; i < n; i++)
+	{
+		if (s[i] < '0' || s[i] > '9')
+			return -1;
+		v = v * 10 + (s[i] - '0');
+	}
+	return v;
+}
+
+/* YYYY-MM-DD at s; length 10 */
+static bool
+valid_date(const char *s, int len)
+{
+	int			y,
+				m,
+				d;
+
+	if (len < 10 || s[4] != '-' || s[7] != '-')
+		return false;
+	y = digits(s, 4);
+	m = digits(s + 5, 2);
+	d = digits(s + 8, 2);
+	return y >= 1 && m >= 1 && m <= 12 && d >= 1 && d <= days_in_month(y, m);
+}
+
+/*
+ * YYYY-MM-DD[T ]HH:MM[:SS[.fff]] with an optional zone: Z, +HH, +HH:MM,
+ * +HHMM, or " UTC".
+ */
+static bool
+valid_timestamp(const char *s, int len)
+{
+	int			i = 10;
+	int			hh,
+				mi,
+				ss = 0;
+
+	if (!valid_date(s, len) || len < 16 || (s[10] != ' ' && s[10] != 'T'))
+		return false;
+	hh = digits(s + 11, 2);
+	mi = digits(s + 14, 2);
+	if (s[13] != ':' || hh < 0 || hh > 23 || mi < 0 || mi > 59)
+		return false;
+	i = 16;
+	if (i < len && s[i] == ':')
+	{
+		if (len < 19 || (ss = digits(s + 17, 2)) < 0 || ss > 60)
+			return false;
+		i = 19;
+		if (i < len && s[i] == '.')
+		{
+			i++;
+			if (i >= len || s[i] < '0' || s[i] > '9')
+				return false;
+			while (i < len && s[i] >= '0' && s[i] <= '9')
+				i++;
+		}
+	}
+	if (i == len)
+		return true;
+	if (s[i] == 'Z' && i + 1 == len)
+		return true;
+	if (len - i == 4 && strncmp(s + i, " UTC", 4) == 0)
+		return true;
+	if (s[i] == '+' || s[i] == '-')
+	{
+		int			rest = len - i - 1;
+		const char *z = s + i + 1;
+
+		if (rest == 2)
+			return digits(z, 2) >= 0 && digits(z, 2) <= 14;
+		if (rest == 4)
+			return digits(z, 2) >= 0 && digits(z, 2) <= 14 && digits(z + 2, 2) >= 0 && digits(z + 2, 2) <= 59;
+		if (rest == 5 && z[2] == ':')
+			return digits(z, 2) >= 0 && digits(z, 2) <= 14 && digits(z + 3, 2) >= 0 && digits(z + 3, 2) <= 59;
+	}
+	return false;
+}
+
+static const char *
+kind_name(TxValue *v)
+{
+	switch (v->kind)
+	{
+		case TX_NULL:
+			return "null";
+		case TX_STRING:
+			return "a string";
+		case TX_NUMBER:
+			return is_integer_lexeme(v->text) ? "an integer" : "a number";
+		case TX_BOOL:
+			return "a boolean";
+		case TX_OBJECT:
+			return "an object";
+		case TX_ARRAY:
+			return "an array";
+		default:
+			return "nothing";
+	}
+}
+
+static char *
+types_list(uint8 types)
+{
+	static const char *const names[] = {"null", "string", "number", "integer", "boolean", "object", "array"};
+	StringInfoData buf;
+
+	initStringInfo(&buf);
+	for (int i = 0; i < 7; i++)
+		if (types & (1 << i))
+			appendStringInfo(&buf, "%s%s", buf.len ? " or " : "", names[i]);
+	return buf.data;
+}
+
+static char *
+shown(TxValue *v)
+{
+	if (v->kind == TX_STRING)
+		return psprintf("\"%.*s%s\"", Min(v->len, 60), v->text, v->len > 60 ? "..." : "");
+	if (v->kind == TX_NULL)
+		return "null";
+	return psprintf("%.*s%s", Min(v->len, 60), v->text, v->len > 60 ? "..." : "");
+}
+
+static bool
+type_ok(TxField *f, TxValue *v)
+{
+	switch (v->kind)
+	{
+		case TX_NULL:
+			return (f->types & TXT_NULL) != 0;
+		case TX_STRING:
+			return (f->types & TXT_STRING) != 0;
+		case TX_NUMBER:
+			return (f->types & TXT_NUMBER) != 0 ||
+				((f->types & TXT_INTEGER) != 0 && is_integer_lexeme(v->text));
+		case TX_BOOL:
+			return (f->types & TXT_BOOLEAN) != 0;
+		case TX_OBJECT:
+			return (f->types & TXT_OBJECT) != 0;
+		case TX_ARRAY:
+			return (f->types & TXT_ARRAY) != 0;
+		default:
+			return false;
+	}
+}
+
+/*
+ * Fills errors[] with up to maxerrors contract violations of rec, in the
+ * order of the contract's fields; returns how many there are.
+ */
+int
+txpipe_contract_check(TxPlan *plan, TxRecord *rec, TxError *errors, int maxerrors)
+{
+	int			n = 0;
+
+#define ADD_ERROR(code, f, ...) \
+	do { \
+		if (n < maxerrors) \
+			txpipe_set_error(&errors[n], code, psprintf("$.%s", (f)->name), __VA_ARGS__); \
+		n++; \
+	} while (0)
+
+	for (int i = 0; i < plan->nfields && n < maxerrors; i++)
+	{
+		TxField    *f = &plan->fields[i];
+		TxValue    *v = &rec->values[i];
+
+		if (v->kind == TX_ABSENT)
+		{
+			if (f->required)
+				ADD_ERROR("required", f, "field \"%s\" is required", f->name);
+			continue;
+		}
+		if (f->types != 0 && !type_ok(f, v))
+		{
+			ADD_ERROR("type", f, "expected %s, found %s %s", types_list(f->types), kind_name(v), shown(v));
+			continue;
+		}
+		if (f->nenum > 0)
+		{
+			bool		match = false;
+
+			for (int e = 0; e < f->nenum && !match; e++)
+				match = txpipe_value_equals(v, &f->enumvals[e]);
+			if (!match)
+			{
+				StringInfoData list;
+
+				initStringInfo(&list);
+				for (int e = 0; e < f->nenum && e < 16; e++)
+					appendStringInfo(&list, "%s%s", e ? ", " : "",
+									 f->enumvals[e].text ? f->enumvals[e].text : "null");
+				if (f->nenum > 16)
+					appendStringInfo(&list, ", ... (%d values)", f->nenum);
+				ADD_ERROR("enum", f, "%s is not one of: %s", shown(v), list.data);
+				continue;
+			}
+		}
+		if (v->kind == TX_STRING)
+		{
+			if (f->min_length >= 0 || f->max_length >= 0)
+			{
+				int			chars = pg_mbstrlen_with_len(v->text, v->len);
+
+				if (f->min_length >= 0 && chars < f->min_length)
+				{
+					ADD_ERROR("min_length", f, "%d characters, fewer than minLength %d", chars, f->min_length);
+					continue;
+				}
+				if (f->max_length >= 0 && chars > f->max_length)
+				{
+					ADD_ERROR("max_length", f, "%d characters, more than maxLength %d", chars, f->max_length);
+					continue;
+				}
+			}
+			if (f->pattern && !txpipe_value_matches(v, f->pattern))
+			{
+				ADD_ERROR("pattern", f, "%s does not match the pattern %s", shown(v),
+						  text_to_cstring(f->pattern));
+				continue;
+			}
+			if (f->format == TXF_DATE && !valid_date(v->text, v->len))
+			{
+				ADD_ERROR("format", f, "%s is not a valid date (YYYY-MM-DD)", shown(v));
+				continue;
+			}
+			if (f->format == TXF_DATE && v->len != 10)
+			{
+				ADD_ERROR("format", f, "%s is not a valid date (YYYY-MM-DD)", shown(v));
+				continue;
+			}
+			if (f->format == TXF_TIMESTAMP && !valid_timestamp(v->text, v->len))
+			{
+				ADD_ERROR("format", f, "%s is not a valid timestamp (YYYY-MM-DD HH:MM:SS)", shown(v));
+				continue;
+			}
+		}
+		else if (v->kind == TX_NUMBER)
+		{
+			if (f->minimum && number_cmp(v->text, f->minimum) < 0)
+			{
+				ADD_ERROR("minimum", f, "%s is less than the minimum %s", v->text, f->minimum);
+				continue;
+			}
+			if (f->maximum && number_cmp(v->text, f->maximum) > 0)
+			{
+				ADD_ERROR("maximum", f, "%s is greater than the maximum %s", v->text, f->maximum);
+				continue;
+			}
+		}
+	}
+	if (!plan->additional_ok)
+	{
+		ListCell   *lc;
+
+		foreach(lc, rec->unknown_keys)
+		{
+			char	   *key = lfirst(lc);
+
+			if (n < maxerrors)
+				txpipe_set_error(&errors[n], "additional_property", psprintf("$.%s", key),
+								 "field \"%s\" is not allowed by the contract", key);
+			n++;
+		}
+	}
+	return n;
+#undef ADD_ERROR
+}

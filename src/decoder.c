@@ -1,0 +1,547 @@
+/*-------------------------------------------------------------------------
+ *
+ * decoder.c
+ *	  Strict JSON decoding of one record into the plan's field slots, on
+ *	  PostgreSQL's own JSON lexer and recursive-descent parser
+ *	  (common/jsonapi.h) with semantic callbacks.
+ *
+ * The lexer already refuses what json-c lets through: NaN and Infinity,
+ * single quotes, raw control characters, trailing commas and text, lone
+ * surrogates and \u0000.  On top of it this file refuses duplicate keys,
+ * nesting deeper than txpipe.max_depth (checked before parsing, because the
+ * parser recurses and would otherwise hit the stack limit with an ERROR)
+ * and records longer than txpipe.max_record_size.  Numbers are kept as
+ * their lexemes, so nothing passes through a double.
+ *
+ * Every problem becomes a TxError with a reject code, a JSON path and a
+ * message; decoding never raises an ERROR for bad input.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "txpipe.h"
+
+#include "common/jsonapi.h"
+#include "lib/stringinfo.h"
+#include "mb/pg_wchar.h"
+
+typedef struct PathStep
+{
+	bool		is_array;
+	int			index;
+	char	   *key;
+	List	   *keys;			/* keys seen in this object (nested levels) */
+} PathStep;
+
+typedef struct DecodeState
+{
+	TxPlan	   *plan;
+	TxRecord   *rec;
+	JsonLexContext *lex;
+	int			depth;			/* open containers */
+	int			field;			/* current top-level field slot, -1 unknown */
+	char	   *value_start;	/* raw start of a container value at depth 1 */
+	PathStep   *path;			/* [1..depth] */
+	TxError		err;			/* first semantic error */
+} DecodeState;
+
+void
+txpipe_set_error(TxError *err, const char *code, const char *path, const char *fmt,...)
+{
+	StringInfoData buf;
+	va_list		args;
+
+	initStringInfo(&buf);
+	for (;;)
+	{
+		int			needed;
+
+		va_start(args, fmt);
+		needed = appendStringInfoVA(&buf, fmt, args);
+		va_end(args);
+		if (needed == 0)
+			break;
+		enlargeStringInfo(&buf, needed);
+	}
+	err->code = code;
+	err->path = pstrdup(path);
+	err->message = buf.data;
+	err->sqlstate = NULL;
+}
+
+static char *
+path_string(DecodeState *st, int upto)
+{
+	StringInfoData buf;
+
+	initStringInfo(&buf);
+	appendStringInfoChar(&buf, '$');
+	for (int d = 1; d <= upto; d++)
+	{
+		PathStep   *p = &st->path[d];
+
+		if (p->is_array)
+		{
+			if (p->index >= 0)
+				appendStringInfo(&buf, "[%d]", p->index);
+		}
+		else if (p->key)
+		{
+			bool		plain = (p->key[0] != '\0');
+
+			for (const char *c = p->key; *c && plain; c++)
+				if (!(isalnum((unsigned char) *c) || *c == '_'))
+					plain = false;
+			if (plain)
+				appendStringInfo(&buf, ".%s", p->key);
+			else
+			{
+				appendStringInfoString(&buf, "[\"");
+				for (const char *c = p->key; *c; c++)
+				{
+					if (*c == '"' || *c == '\\')
+						appendStringInfoChar(&buf, '\\');
+					appendStringInfoChar(&buf, *c);
+				}
+				appendStringInfoString(&buf, "\"]");
+			}
+		}
+	}
+	return buf.data;
+}
+
+static void
+semantic_error(DecodeState *st, const char *code, const char *fmt, const char *arg)
+{
+	if (st->err.code == NULL)
+		txpipe_set_error(&st->err, code, path_string(st, st->depth), fmt, arg);
+}
+
+static void
+open_container(DecodeState *st, bool is_array)
+{
+	PathStep   *p;
+
+	if (st->depth == 0 && is_array)
+		semantic_error(st, "not_object", "a record must be a JSON object, found %s", "an array");
+	if (st->depth == 1)
+		st->value_start = st->lex->token_start;
+	st->depth++;
+	p = &st->path[st->depth];
+	p->is_array = is_array;
+	p->index = -1;
+	p->key = NULL;
+	p->keys = NIL;
+}
+
+static void
+close_container(DecodeState *st, TxKind kind)
+{
+	st->depth--;
+	if (st->depth == 1 && st->field >= 0)
+	{
+		TxValue    *v = &st->rec->values[st->field];
+
+		v->kind = kind;
+		v->text = st->value_start;
+		v->len = st->lex->prev_token_terminator - st->value_start;
+	}
+}
+
+static void
+on_object_start(void *state)
+{
+	open_container((DecodeState *) state, false);
+}
+
+static void
+on_object_end(void *state)
+{
+	close_container((DecodeState *) state, TX_OBJECT);
+}
+
+static void
+on_array_start(void *state)
+{
+	open_container((DecodeState *) state, true);
+}
+
+static void
+on_array_end(void *state)
+{
+	close_container((DecodeState *) state, TX_ARRAY);
+}
+
+static void
+on_array_element_start(void *state, bool isnull)
+{
+	DecodeState *st = state;
+
+	st->path[st->depth].index++;
+}
+
+static void
+on_field_start(void *state, char *fname, bool isnull)
+{
+	DecodeState *st = state;
+	PathStep   *p = &st->path[st->depth];
+	bool		dup = false;
+
+	p->key = fname;
+	if (st->depth == 1)
+	{
+		int			f = txpipe_field_lookup(st->plan, fname);
+
+		st->field = f;
+		if (f >= 0)
+			dup = (st->rec->values[f].kind != TX_ABSENT);
+		else
+		{
+			ListCell   *lc;
+
+			foreach(lc, p->keys)
+				if (strcmp(lfirst(lc), fname) == 0)
+					dup = true;
+			p->keys = lappend(p->keys, fname);
+		}
+		if (f >= 0 && !dup)
+			st->rec->values[f].kind = TX_NULL;	/* present; set below */
+	}
+	else
+	{
+		ListCell   *lc;
+
+		foreach(lc, p->keys)
+			if (strcmp(lfirst(lc), fname) == 0)
+				dup = true;
+		p->keys = lappend(p->keys, fname);
+	}
+	if (dup)
+	{
+		semantic_error(st, "json_duplicate_key", "key \"%s\" appears twice in one object", fname);
+		if (st->depth == 1)
+			st->field = -1;		/* keep the first occurrence */
+	}
+}
+
+static void
+on_scalar(void *state, char *token, JsonTokenType tokentype)
+{
+	DecodeState *st = state;
+	TxValue    *v;
+
+	if (st->depth == 0)
+	{
+		semantic_error(st, "not_object", "a record must be a JSON object, found %s",
+					   tokentype == JSON_TOKEN_STRING ? "a string" :
+					   tokentype == JSON_TOKEN_NUMBER ? "a number" :
+					   tokentype == JSON_TOKEN_NULL ? "null" : "a boolean");
+		return;
+	}
+	if (st->depth != 1 || st->field < 0)
+		return;
+	v = &st->rec->values[st->field];
+	v->text = token;
+	v->len = token ? strlen(token) : 0;
+	switch (tokentype)
+	{
+		case JSON_TOKEN_STRING:
+			v->kind = TX_STRING;
+			break;
+		case JSON_TOKEN_NUMBER:
+			v->kind = TX_NUMBER;
+			break;
+		case JSON_TOKEN_TRUE:
+		case JSON_TOKEN_FALSE:
+			v->kind = TX_BOOL;
+			break;
+		default:
+			v->kind = TX_NULL;
+			v->text = NULL;
+			v->len = 0;
+			break;
+	}
+}
+
+/* deepest nesting of arrays and objects, stopping once past limit */
+static int
+nesting_depth(const char *s, int len, int limit)
+{
+	int			depth = 0;
+	int			maxdepth = 0;
+	int			opens = 0;
+	bool		in_string = false;
+
+	for (int i = 0; i < len; i++)
+		if (s[i] == '{' || s[i] == '[')
+			opens++;
+	if (opens <= limit)
+		return opens;
+
+	for (int i = 0; i < len; i++)
+	{
+		char		c = s[i];
+
+		if (in_string)
+		{
+			if (c == '\\')
+				i++;
+			else if (c == '"')
+				in_string = false;
+		}
+		else if (c == '"')
+			in_string = true;
+		else if (c == '{' || c == '[')
+		{
+			if (++depth > maxdepth)
+			{
+				maxdepth = depth;
+				if (maxdepth > limit)
+					return maxdepth;
+			}
+		}
+		else if (c == '}' || c == ']')
+			depth--;
+	}
+	return maxdepth;
+}
+
+static void
+syntax_error(DecodeState *st, JsonParseErrorType rc)
+{
+	JsonLexContext *lex = st->lex;
+	TxError    *err = &st->rec->err;
+	char	   *path = path_string(st, st->depth);
+	const char *tok = lex->token_start;
+	int			toklen = lex->token_terminator ? lex->token_terminator - lex->token_start : 0;
+	const char *end = st->rec->payload + st->rec->len;
+	const char *before;
+
+	if (tok == NULL)
+		tok = st->rec->payload;
+
+	/*
+	 * A value that fails to lex fails before its field's callback runs: take
+	 * the key from the bytes, the string right before the colon.
+	 */
+	before = tok - 1;
+	while (before >= st->rec->payload && (*before == ' ' || *before == '\t' || *before == '\n' || *before == '\r'))
+		before--;
+	if (before >= st->rec->payload && *before == ':' &&
+		st->depth >= 1 && !st->path[st->depth].is_array)
+	{
+		const char *close = before - 1;
+		const char *open;
+
+		while (close >= st->rec->payload && (*close == ' ' || *close == '\t' || *close == '\n' || *close == '\r'))
+			close--;
+		open = close - 1;
+		while (open >= st->rec->payload && !(*open == '"' && (open == st->rec->payload || open[-1] != '\\')))
+			open--;
+		if (close > open && open >= st->rec->payload && *close == '"')
+		{
+			st->path[st->depth].key = pnstrdup(open + 1, close - open - 1);
+			path = path_string(st, st->depth);
+		}
+	}
+	/* text after the top-level object closed, before its callback ran */
+	if (rc == JSON_INVALID_TOKEN && st->depth == 1 && before >= st->rec->payload && *before == '}')
+	{
+		txpipe_set_error(err, "json_trailing_garbage", "$",
+						 "unexpected text after the end of the record: \"%.*s\"",
+						 (int) Min(end - tok, 40), tok);
+		return;
+	}
+
+	switch (rc)
+	{
+		case JSON_ESCAPING_REQUIRED:
+			txpipe_set_error(err, "json_control_char", path,
+							 "raw control character 0x%02x must be escaped",
+							 (unsigned char) *lex->token_terminator);
+			return;
+		case JSON_UNICODE_CODE_POINT_ZERO:
+			txpipe_set_error(err, "json_nul", path, "\\u0000 cannot be stored in text");
+			return;
+		case JSON_UNICODE_HIGH_SURROGATE:
+		case JSON_UNICODE_LOW_SURROGATE:
+			txpipe_set_error(err, "json_surrogate", path, "%s", json_errdetail(rc, lex));
+			return;
+		case JSON_ESCAPING_INVALID:
+		case JSON_UNICODE_ESCAPE_FORMAT:
+		case JSON_UNICODE_HIGH_ESCAPE:
+			txpipe_set_error(err, "json_escape", path, "%s", json_errdetail(rc, lex));
+			return;
+		case JSON_EXPECTED_END:
+			txpipe_set_error(err, "json_trailing_garbage", path,
+							 "unexpected text after the end of the record: \"%.*s\"",
+							 (int) Min(end - tok, 40), tok);
+			return;
+		case JSON_INVALID_TOKEN:
+			if (tok < end && (unsigned char) *tok < 0x20)
+			{
+				txpipe_set_error(err, "json_control_char", path,
+								 "raw control character 0x%02x must be escaped", (unsigned char) *tok);
+				return;
+			}
+			if (tok < end && *tok == '\'')
+			{
+				txpipe_set_error(err, "json_single_quote", path,
+								 "strings and keys must be in double quotes, not single quotes");
+				return;
+			}
+			{
+				const char *t = tok;
+
+				if (t < end && (*t == '-' || *t == '+'))
+					t++;
+				if ((end - t >= 3 && strncmp(t, "NaN", 3) == 0) ||
+					(end - t >= 3 && strncmp(t, "Inf", 3) == 0))
+				{
+					txpipe_set_error(err, "json_nan", path,
+									 "%.*s is not a JSON number", Min(toklen, 40), tok);
+					return;
+				}
+			}
+			break;
+		default:
+			break;
+	}
+
+	/* a comma right before the closing brace or bracket */
+	if ((rc == JSON_EXPECTED_STRING || rc == JSON_EXPECTED_JSON ||
+		 rc == JSON_EXPECTED_ARRAY_FIRST || rc == JSON_EXPECTED_OBJECT_FIRST) &&
+		tok < end && (*tok == '}' || *tok == ']'))
+	{
+		const char *p = tok - 1;
+
+		while (p >= st->rec->payload && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r'))
+			p--;
+		if (p >= st->rec->payload && *p == ',')
+		{
+			txpipe_set_error(err, "json_trailing_comma", path, "trailing comma before \"%c\"", *tok);
+			return;
+		}
+	}
+	if (rc == JSON_EXPECTED_MORE || (tok >= end && rc != JSON_INVALID_TOKEN))
+	{
+		txpipe_set_error(err, "json_syntax", path, "the record ends before the JSON value is complete");
+		return;
+	}
+	txpipe_set_error(err, "json_syntax", path, "%s", json_errdetail(rc, lex));
+}
+
+/*
+ * Decodes rec->payload into rec->values (allocated here).  Returns false and
+ * fills rec->err on a decoding problem.
+ */
+bool
+txpipe_decode(TxPlan *plan, TxRecord *rec)
+{
+	DecodeState st;
+	JsonSemAction sem;
+	JsonParseErrorType rc;
+	int			depth;
+
+	rec->values = palloc0(sizeof(TxValue) * Max(plan->nfields, 1));
+	rec->err.code = NULL;
+
+	if (rec->len > txpipe_max_record_size)
+	{
+		txpipe_set_error(&rec->err, "too_large", "$",
+						 "the record has %d bytes, more than txpipe.max_record_size (%d)",
+						 rec->len, txpipe_max_record_size);
+		return false;
+	}
+	depth = nesting_depth(rec->payload, rec->len, txpipe_max_depth);
+	if (depth > txpipe_max_depth)
+	{
+		txpipe_set_error(&rec->err, "too_deep", "$",
+						 "arrays and objects nest deeper than txpipe.max_depth (%d)",
+						 txpipe_max_depth);
+		return false;
+	}
+
+	memset(&st, 0, sizeof(st));
+	st.plan = plan;
+	st.rec = rec;
+	st.field = -1;
+	st.path = palloc0(sizeof(PathStep) * (depth + 2));
+	st.lex = makeJsonLexContextCstringLen((char *) rec->payload, rec->len,
+										  GetDatabaseEncoding(), true);
+
+	memset(&sem, 0, sizeof(sem));
+	sem.semstate = &st;
+	sem.object_start = on_object_start;
+	sem.object_end = on_object_end;
+	sem.array_start = on_array_start;
+	sem.array_end = on_array_end;
+	sem.object_field_start = on_field_start;
+	sem.array_element_start = on_array_element_start;
+	sem.scalar = on_scalar;
+
+	rc = pg_parse_json(st.lex, &sem);
+	if (rc != JSON_SUCCESS)
+	{
+		syntax_error(&st, rc);
+		return false;
+	}
+	if (st.err.code != NULL)
+	{
+		rec->err = st.err;
+		return false;
+	}
+	/* unknown top-level keys, for additionalProperties */
+	rec->unknown_keys = st.path[1].keys;
+	return true;
+}
+
+/*
+ * For bytes that arrived outside a text value (ingest_raw): true when they
+ * are valid text in the database encoding; otherwise the record becomes an
+ * invalid_utf8 reject whose payload shows each bad byte as U+FFFD (or '?'
+ * in other encodings) and whose payload_raw keeps the bytes.
+ */
+bool
+txpipe_check_encoding(TxRecord *rec)
+{
+	int			enc = GetDatabaseEncoding();
+	StringInfoData shown;
+	const char *s = rec->payload;
+	int			len = rec->len;
+	int			badat = -1;
+	int			i = 0;
+
+	if (pg_verify_mbstr(enc, s, len, true))
+		return true;
+
+	initStringInfo(&shown);
+	while (i < len)
+	{
+		int			l = (s[i] == '\0') ? -1 : pg_encoding_verifymbchar(enc, s + i, len - i);
+
+		if (l > 0)
+		{
+			appendBinaryStringInfo(&shown, s + i, l);
+			i += l;
+		}
+		else
+		{
+			if (badat < 0)
+				badat = i;
+			if (enc == PG_UTF8)
+				appendStringInfoString(&shown, "\xEF\xBF\xBD");
+			else
+				appendStringInfoChar(&shown, '?');
+			i++;
+		}
+	}
+	rec->raw = palloc(VARHDRSZ + len);
+	SET_VARSIZE(rec->raw, VARHDRSZ + len);
+	memcpy(VARDATA(rec->raw), s, len);
+	rec->payload = shown.data;
+	rec->len = shown.len;
+	txpipe_set_error(&rec->err, "invalid_utf8", "$",
+					 "invalid byte sequence for encoding \"%s\" at byte %d: 0x%02x",
+					 GetDatabaseEncodingName(), badat + 1, (unsigned char) s[badat]);
+	return false;
+}

@@ -1,0 +1,165 @@
+/*-------------------------------------------------------------------------
+ *
+ * ingest.c
+ *	  SQL-callable entry points: txpipe.ingest(), txpipe.ingest_raw(),
+ *	  txpipe.validate() and the spec check behind create_pipeline().
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "txpipe.h"
+
+#include "access/htup_details.h"
+#include "fmgr.h"
+#include "funcapi.h"
+#include "utils/builtins.h"
+#include "utils/memutils.h"
+
+PG_FUNCTION_INFO_V1(txpipe_ingest);
+PG_FUNCTION_INFO_V1(txpipe_ingest_raw);
+PG_FUNCTION_INFO_V1(txpipe_validate);
+PG_FUNCTION_INFO_V1(txpipe_check_spec);
+
+static bool
+blank(const char *s, int len)
+{
+	for (int i = 0; i < len; i++)
+		if (s[i] != ' ' && s[i] != '\t' && s[i] != '\r')
+			return false;
+	return true;
+}
+
+/*
+ * Routes the NDJSON lines of buf in batches of txpipe.batch_size.  With
+ * check_encoding, each line is first checked to be valid text.
+ */
+static Datum
+ingest_lines(FunctionCallInfo fcinfo, const char *pipeline, const char *buf, int len,
+			 bool check_encoding)
+{
+	TxCounts	counts = {0};
+	TupleDesc	tupdesc;
+	Datum		values[3];
+	bool		nulls[3] = {false, false, false};
+	MemoryContext work;
+	MemoryContext old;
+	int			batch = Max(txpipe_batch_size, 1);
+	TxRecord   *recs = palloc0(sizeof(TxRecord) * batch);
+	int			n = 0;
+	const char *p = buf;
+	const char *end = buf + len;
+
+	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "return type must be a row type");
+
+	work = AllocSetContextCreate(CurrentMemoryContext, "txpipe batch", ALLOCSET_DEFAULT_SIZES);
+	SPI_connect();
+	old = MemoryContextSwitchTo(work);
+	while (p < end)
+	{
+		const char *nl = memchr(p, '\n', end - p);
+		const char *lend = nl ? nl : end;
+		int			l = lend - p;
+
+		if (l > 0 && p[l - 1] == '\r')
+			l--;
+		if (!blank(p, l))
+		{
+			recs[n].payload = p;
+			recs[n].len = l;
+			if (check_encoding)
+				(void) txpipe_check_encoding(&recs[n]);
+			n++;
+		}
+		p = nl ? nl + 1 : end;
+		if (n == batch || (p >= end && n > 0))
+		{
+			TxPlan	   *plan = txpipe_get_plan(pipeline);
+
+			txpipe_route(plan, recs, n, "ingest", &counts);
+			MemoryContextReset(work);
+			memset(recs, 0, sizeof(TxRecord) * batch);
+			n = 0;
+		}
+	}
+	if (counts.received == 0)
+		(void) txpipe_get_plan(pipeline);	/* an unknown pipeline is an error */
+	MemoryContextSwitchTo(old);
+	SPI_finish();
+	MemoryContextDelete(work);
+
+	values[0] = Int64GetDatum(counts.accepted);
+	values[1] = Int64GetDatum(counts.rejected);
+	values[2] = Int64GetDatum(counts.duplicates);
+	return HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(tupdesc), values, nulls));
+}
+
+Datum
+txpipe_ingest(PG_FUNCTION_ARGS)
+{
+	char	   *pipeline = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	text	   *docs = PG_GETARG_TEXT_PP(1);
+
+	return ingest_lines(fcinfo, pipeline, VARDATA_ANY(docs), VARSIZE_ANY_EXHDR(docs), false);
+}
+
+Datum
+txpipe_ingest_raw(PG_FUNCTION_ARGS)
+{
+	char	   *pipeline = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	bytea	   *docs = PG_GETARG_BYTEA_PP(1);
+
+	return ingest_lines(fcinfo, pipeline, VARDATA_ANY(docs), VARSIZE_ANY_EXHDR(docs), true);
+}
+
+#define VALIDATE_MAX_ERRORS 100
+
+Datum
+txpipe_validate(PG_FUNCTION_ARGS)
+{
+	char	   *pipeline = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	text	   *doc = PG_GETARG_TEXT_PP(1);
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	TxRecord	rec;
+	TxError    *errors = palloc0(sizeof(TxError) * VALIDATE_MAX_ERRORS);
+	int			nerrors;
+	TxPlan	   *plan;
+
+	InitMaterializedSRF(fcinfo, 0);
+	memset(&rec, 0, sizeof(rec));
+	rec.payload = VARDATA_ANY(doc);
+	rec.len = VARSIZE_ANY_EXHDR(doc);
+
+	SPI_connect();
+	plan = txpipe_get_plan(pipeline);
+	if (!txpipe_decode(plan, &rec))
+	{
+		errors[0] = rec.err;
+		nerrors = 1;
+	}
+	else
+		nerrors = Min(txpipe_contract_check(plan, &rec, errors, VALIDATE_MAX_ERRORS),
+					  VALIDATE_MAX_ERRORS);
+
+	for (int i = 0; i < nerrors; i++)
+	{
+		Datum		values[3];
+		bool		nulls[3] = {false, false, false};
+
+		values[0] = CStringGetTextDatum(errors[i].code);
+		values[1] = CStringGetTextDatum(errors[i].path);
+		values[2] = CStringGetTextDatum(errors[i].message);
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
+	SPI_finish();
+	return (Datum) 0;
+}
+
+Datum
+txpipe_check_spec(PG_FUNCTION_ARGS)
+{
+	char	   *name = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	Jsonb	   *spec = PG_GETARG_JSONB_P(1);
+
+	txpipe_compile_check(name, spec);
+	PG_RETURN_VOID();
+}

@@ -1,0 +1,748 @@
+/*-------------------------------------------------------------------------
+ *
+ * router.c
+ *	  Routes a batch of records: decode, contract, duplicates, then the
+ *	  routes in order, set-based (one statement per route per batch, the
+ *	  values passed as arrays), then rejects and the batch log.
+ *
+ * Lookup routes resolve natural keys to surrogate ids through a per-route
+ * key cache; only keys missing from it reach the table (SELECT, then
+ * INSERT ... ON CONFLICT DO NOTHING for the ones still missing, then SELECT
+ * once more for keys a concurrent session inserted meanwhile).
+ *
+ * The routes of a batch run in a subtransaction.  When the database
+ * refuses a row (a constraint, a value its type rejects), the
+ * subtransaction is rolled back, key caches are dropped (they may hold ids
+ * from the rolled-back work) and the batch is split in halves until the
+ * refused record is alone; it becomes a db_refused reject with the
+ * database's SQLSTATE and message, and every other record lands.  Errors
+ * that are not about one record (cancel, out of memory, permissions)
+ * propagate and abort the statement: nothing is half-committed.
+ *
+ * Duplicates: records whose idempotency key repeats within the batch or
+ * already exists in the grain table are counted, not routed.  A key
+ * inserted concurrently by another session between the check and the
+ * insert makes the insert do nothing (ON CONFLICT); the batch is then
+ * retried, and its check sees the other session's row.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "txpipe.h"
+
+#include "access/xact.h"
+#include "catalog/pg_type.h"
+#include "common/hashfn.h"
+#include "lib/stringinfo.h"
+#include "miscadmin.h"
+#include "portability/instr_time.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/memutils.h"
+#include "utils/resowner.h"
+
+#define MAX_RETRIES 3
+
+typedef struct KeyDigest
+{
+	uint64		h[2];
+} KeyDigest;
+
+typedef struct KeyEntry
+{
+	KeyDigest	key;
+	int64		id;
+} KeyEntry;
+
+typedef struct MissEntry
+{
+	KeyDigest	key;
+	int			miss;
+} MissEntry;
+
+static SPIPlanPtr reject_plan = NULL;
+static SPIPlanPtr batch_plan = NULL;
+
+static KeyDigest
+digest(const char *s, int len)
+{
+	KeyDigest	d;
+
+	d.h[0] = hash_bytes_extended((const unsigned char *) s, len, UINT64CONST(0x9E3779B97F4A7C15));
+	d.h[1] = hash_bytes_extended((const unsigned char *) s, len, UINT64CONST(0xC2B2AE3D27D4EB4F));
+	return d;
+}
+
+static HTAB *
+digest_table(const char *name, Size entrysize, long n, MemoryContext cxt)
+{
+	HASHCTL		ctl;
+
+	memset(&ctl, 0, sizeof(ctl));
+	ctl.keysize = sizeof(KeyDigest);
+	ctl.entrysize = entrysize;
+	ctl.hcxt = cxt;
+	return hash_create(name, Max(n, 16), &ctl, HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+}
+
+/*
+ * The text of a column's value for rec; false for SQL NULL.  Route ids are
+ * returned through *id.
+ */
+static bool
+column_value(TxRecord *rec, TxColumn *col, const char **txt, int *len, int64 *id)
+{
+	switch (col->source)
+	{
+		case TXS_FIELD:
+			{
+				TxValue    *v = &rec->values[col->field];
+
+				if (v->kind == TX_ABSENT || v->kind == TX_NULL)
+					return false;
+				if (col->lpad > v->len)
+				{
+					char	   *buf = palloc(col->lpad + 1);
+					int			pad = col->lpad - v->len;
+
+					memset(buf, col->padchar, pad);
+					memcpy(buf + pad, v->text, v->len);
+					buf[col->lpad] = '\0';
+					*txt = buf;
+					*len = col->lpad;
+				}
+				else
+				{
+					*txt = v->text;
+					*len = v->len;
+				}
+				return true;
+			}
+		case TXS_ROUTE:
+			if (rec->idnull[col->route])
+				return false;
+			*id = rec->ids[col->route];
+			return true;
+		default:
+			if (col->constval == NULL)
+				return false;
+			*txt = col->constval;
+			*len = strlen(col->constval);
+			return true;
+	}
+}
+
+static bool
+when_holds(TxWhen *when, TxRecord *rec)
+{
+	TxValue    *v;
+	bool		r;
+
+	if (when == NULL)
+		return true;
+	v = &rec->values[when->field];
+	switch (when->op)
+	{
+		case TXW_EXISTS:
+			r = (v->kind != TX_ABSENT && v->kind != TX_NULL);
+			break;
+		case TXW_PATTERN:
+			r = txpipe_value_matches(v, when->pattern);
+			break;
+		default:
+			r = txpipe_value_equals(v, &when->equals);
+			break;
+	}
+	return when->negate ? !r : r;
+}
+
+/* column arrays for SPI: one array per column over the chosen records */
+typedef struct ColumnArrays
+{
+	int			ncols;
+	int			n;
+	Datum	  **elems;
+	bool	  **nulls;
+} ColumnArrays;
+
+static void
+arrays_init(ColumnArrays *a, int ncols, int capacity)
+{
+	a->ncols = ncols;
+	a->n = 0;
+	a->elems = palloc(sizeof(Datum *) * ncols);
+	a->nulls = palloc(sizeof(bool *) * ncols);
+	for (int c = 0; c < ncols; c++)
+	{
+		a->elems[c] = palloc(sizeof(Datum) * Max(capacity, 1));
+		a->nulls[c] = palloc(sizeof(bool) * Max(capacity, 1));
+	}
+}
+
+static void
+arrays_add(ColumnArrays *a, TxRecord *rec, TxColumn *cols, int ncols)
+{
+	for (int c = 0; c < ncols; c++)
+	{
+		const char *txt;
+		int			len;
+		int64		id;
+
+		if (!column_value(rec, &cols[c], &txt, &len, &id))
+		{
+			a->elems[c][a->n] = (Datum) 0;
+			a->nulls[c][a->n] = true;
+		}
+		else
+		{
+			a->elems[c][a->n] = (cols[c].source == TXS_ROUTE) ? Int64GetDatum(id) :
+				PointerGetDatum(cstring_to_text_with_len(txt, len));
+			a->nulls[c][a->n] = false;
+		}
+	}
+	a->n++;
+}
+
+static Datum *
+arrays_datums(ColumnArrays *a, TxColumn *cols)
+{
+	Datum	   *args = palloc(sizeof(Datum) * a->ncols);
+	int			lb = 1;
+
+	for (int c = 0; c < a->ncols; c++)
+	{
+		ArrayType  *arr;
+
+		if (cols[c].source == TXS_ROUTE)
+			arr = construct_md_array(a->elems[c], a->nulls[c], 1, &a->n, &lb,
+									 INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE);
+		else
+			arr = construct_md_array(a->elems[c], a->nulls[c], 1, &a->n, &lb,
+									 TEXTOID, -1, false, TYPALIGN_INT);
+		args[c] = PointerGetDatum(arr);
+	}
+	return args;
+}
+
+/* runs a lookup statement and stores (ordinal -> id) into miss_id via map */
+static void
+run_lookup(SPIPlanPtr plan, Datum *args, int *map, int64 *miss_id, bool *miss_found)
+{
+	int			rc = SPI_execute_plan(plan, args, NULL, false, 0);
+
+	if (rc != SPI_OK_SELECT && rc != SPI_OK_INSERT_RETURNING)
+		elog(ERROR, "txpipe lookup failed: %s", SPI_result_code_string(rc));
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		bool		isnull;
+		int64		o = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull));
+		int64		id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2, &isnull));
+		int			m = map[o - 1];
+
+		miss_id[m] = id;
+		miss_found[m] = true;
+	}
+	SPI_freetuptable(SPI_tuptable);
+}
+
+static void
+route_lookup(TxPlan *plan, int r, TxRecord *recs, int *idx, int n)
+{
+	TxRoute    *route = &plan->routes[r];
+	int		   *rec_miss = palloc(sizeof(int) * Max(n, 1));
+	int		   *miss_first = palloc(sizeof(int) * Max(n, 1));
+	KeyDigest  *miss_key = palloc(sizeof(KeyDigest) * Max(n, 1));
+	int64	   *miss_id;
+	bool	   *miss_found;
+	int		   *map;
+	int			nmiss = 0;
+	HTAB	   *misses = NULL;
+	StringInfoData key;
+
+	if (route->cache == NULL)
+	{
+		route->cache = digest_table("txpipe key cache", sizeof(KeyEntry), 1024, plan->cxt);
+		route->cache_entries = 0;
+	}
+	initStringInfo(&key);
+	for (int i = 0; i < n; i++)
+	{
+		TxRecord   *rec = &recs[idx[i]];
+		bool		null_key = false;
+		KeyDigest	d;
+		KeyEntry   *e;
+		MissEntry  *m;
+		bool		found;
+
+		rec_miss[i] = -1;
+		if (rec->duplicate || !when_holds(route->when, rec))
+			continue;
+		resetStringInfo(&key);
+		for (int k = 0; k < route->nkeys && !null_key; k++)
+		{
+			const char *txt;
+			int			len;
+			int64		id;
+
+			if (!column_value(rec, &route->cols[k], &txt, &len, &id))
+				null_key = true;
+			else if (route->cols[k].source == TXS_ROUTE)
+				appendBinaryStringInfo(&key, (char *) &id, sizeof(id));
+			else
+				appendBinaryStringInfo(&key, txt, len);
+			appendStringInfoChar(&key, '\x1f');
+		}
+		if (null_key)
+			continue;
+		d = digest(key.data, key.len);
+		e = hash_search(route->cache, &d, HASH_FIND, NULL);
+		if (e)
+		{
+			rec->ids[r] = e->id;
+			rec->idnull[r] = false;
+			continue;
+		}
+		if (misses == NULL)
+			misses = digest_table("txpipe key misses", sizeof(MissEntry), n, CurrentMemoryContext);
+		m = hash_search(misses, &d, HASH_ENTER, &found);
+		if (!found)
+		{
+			m->miss = nmiss;
+			miss_first[nmiss] = i;
+			miss_key[nmiss] = d;
+			nmiss++;
+		}
+		rec_miss[i] = m->miss;
+	}
+	if (nmiss == 0)
+		return;
+
+	miss_id = palloc0(sizeof(int64) * nmiss);
+	miss_found = palloc0(sizeof(bool) * nmiss);
+	map = palloc(sizeof(int) * nmiss);
+
+	/* existing keys, then insert the rest, then keys a concurrent session added */
+	for (int step = 0; step < 3; step++)
+	{
+		ColumnArrays a;
+		bool		inserting = (step == 1);
+		int			ncols = inserting ? route->ncols : route->nkeys;
+
+		arrays_init(&a, ncols, nmiss);
+		for (int m = 0; m < nmiss; m++)
+		{
+			if (miss_found[m])
+				continue;
+			map[a.n] = m;
+			arrays_add(&a, &recs[idx[miss_first[m]]], route->cols, ncols);
+		}
+		if (a.n == 0)
+			break;
+		run_lookup(inserting ? route->insert_plan : route->select_plan,
+				   arrays_datums(&a, route->cols), map, miss_id, miss_found);
+	}
+	for (int m = 0; m < nmiss; m++)
+	{
+		KeyEntry   *e;
+
+		if (!miss_found[m])
+			ereport(ERROR,
+					(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+					 errmsg("could not resolve a key of route \"%s\" of pipeline \"%s\"",
+							route->name, plan->name),
+					 errdetail("The row was removed by a concurrent transaction.")));
+		if (route->cache_entries >= txpipe_key_cache_size)
+		{
+			hash_destroy(route->cache);
+			route->cache = digest_table("txpipe key cache", sizeof(KeyEntry), 1024, plan->cxt);
+			route->cache_entries = 0;
+		}
+		e = hash_search(route->cache, &miss_key[m], HASH_ENTER, NULL);
+		e->id = miss_id[m];
+		route->cache_entries++;
+	}
+	for (int i = 0; i < n; i++)
+	{
+		if (rec_miss[i] < 0)
+			continue;
+		recs[idx[i]].ids[r] = miss_id[rec_miss[i]];
+		recs[idx[i]].idnull[r] = false;
+	}
+}
+
+/* returns how many rows were inserted */
+static uint64
+route_insert(TxPlan *plan, int r, TxRecord *recs, int *idx, int n, int *napplied)
+{
+	TxRoute    *route = &plan->routes[r];
+	ColumnArrays a;
+	int			rc;
+
+	arrays_init(&a, route->ncols, n);
+	for (int i = 0; i < n; i++)
+	{
+		TxRecord   *rec = &recs[idx[i]];
+
+		if (rec->duplicate || !when_holds(route->when, rec))
+			continue;
+		arrays_add(&a, rec, route->cols, route->ncols);
+	}
+	*napplied = a.n;
+	if (a.n == 0)
+		return 0;
+	rc = SPI_execute_plan(route->insert_plan, arrays_datums(&a, route->cols), NULL, false, 0);
+	if (rc != SPI_OK_INSERT)
+		elog(ERROR, "txpipe insert failed: %s", SPI_result_code_string(rc));
+	return SPI_processed;
+}
+
+/* marks records whose idempotency key is already in the grain table */
+static void
+mark_stored_duplicates(TxPlan *plan, TxRecord *recs, int *idx, int n)
+{
+	TxRoute    *g = &plan->routes[plan->grain_route];
+	TxColumn   *kc = &g->cols[g->idem_col];
+	ColumnArrays a;
+	int		   *map = palloc(sizeof(int) * Max(n, 1));
+	int			rc;
+
+	arrays_init(&a, 1, n);
+	for (int i = 0; i < n; i++)
+	{
+		map[a.n] = i;
+		arrays_add(&a, &recs[idx[i]], kc, 1);
+	}
+	rc = SPI_execute_plan(g->dup_plan, arrays_datums(&a, kc), NULL, true, 0);
+	if (rc != SPI_OK_SELECT)
+		elog(ERROR, "txpipe duplicate check failed: %s", SPI_result_code_string(rc));
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		bool		isnull;
+		int64		o = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull));
+
+		recs[idx[map[o - 1]]].duplicate = true;
+	}
+	SPI_freetuptable(SPI_tuptable);
+}
+
+/* one try at routing the records idx[0..n-1]; raises on any error */
+static void
+route_attempt(TxPlan *plan, TxRecord *recs, int *idx, int n, bool last_try, int64 *deficit)
+{
+	*deficit = 0;
+	for (int i = 0; i < n; i++)
+	{
+		TxRecord   *rec = &recs[idx[i]];
+
+		rec->duplicate = false;
+		rec->routed = false;
+		for (int r = 0; r < plan->nroutes; r++)
+			rec->idnull[r] = true;
+	}
+	if (plan->grain_route >= 0)
+		mark_stored_duplicates(plan, recs, idx, n);
+
+	for (int r = 0; r < plan->nroutes; r++)
+	{
+		CHECK_FOR_INTERRUPTS();
+		if (plan->routes[r].lookup)
+			route_lookup(plan, r, recs, idx, n);
+		else
+		{
+			int			applied;
+			uint64		inserted = route_insert(plan, r, recs, idx, n, &applied);
+
+			if (plan->routes[r].grain && inserted < (uint64) applied)
+			{
+				if (!last_try)
+					ereport(ERROR,
+							(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+							 errmsg("a concurrent transaction inserted the same idempotency key")));
+				*deficit = applied - inserted;
+			}
+		}
+	}
+	for (int i = 0; i < n; i++)
+		if (!recs[idx[i]].duplicate)
+			recs[idx[i]].routed = true;
+}
+
+/* errors that concern the rows of the batch rather than the session */
+static bool
+is_record_error(int sqlerrcode)
+{
+	char	   *state = unpack_sql_state(sqlerrcode);
+
+	return strncmp(state, "22", 2) == 0 || strncmp(state, "23", 2) == 0 ||
+		strncmp(state, "P0", 2) == 0 || strncmp(state, "44", 2) == 0 ||
+		strncmp(state, "09", 2) == 0 || strncmp(state, "27", 2) == 0;
+}
+
+static bool
+attempt_in_subxact(TxPlan *plan, TxRecord *recs, int *idx, int n, bool last_try,
+				   int64 *deficit, ErrorData **edata)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	ResourceOwner owner = CurrentResourceOwner;
+	volatile bool ok = true;
+
+	BeginInternalSubTransaction(NULL);
+	MemoryContextSwitchTo(cxt);
+	PG_TRY();
+	{
+		route_attempt(plan, recs, idx, n, last_try, deficit);
+		ReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(cxt);
+		CurrentResourceOwner = owner;
+	}
+	PG_CATCH();
+	{
+		MemoryContextSwitchTo(cxt);
+		*edata = CopyErrorData();
+		FlushErrorState();
+		RollbackAndReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(cxt);
+		CurrentResourceOwner = owner;
+		ok = false;
+	}
+	PG_END_TRY();
+	if (!ok)
+		txpipe_reset_key_caches();
+	return ok;
+}
+
+/* routes idx[0..n-1], isolating records the database refuses */
+static void
+route_set(TxPlan *plan, TxRecord *recs, int *idx, int n, int64 *deficit)
+{
+	ErrorData  *edata = NULL;
+	bool		stale_retry_done = false;
+
+	if (n == 0)
+		return;
+	for (int attempt = 0;; attempt++)
+	{
+		int64		d = 0;
+
+		CHECK_FOR_INTERRUPTS();
+		if (attempt_in_subxact(plan, recs, idx, n, attempt >= MAX_RETRIES, &d, &edata))
+		{
+			*deficit += d;
+			return;
+		}
+		if ((edata->sqlerrcode == ERRCODE_T_R_SERIALIZATION_FAILURE ||
+			 edata->sqlerrcode == ERRCODE_T_R_DEADLOCK_DETECTED) && attempt < MAX_RETRIES)
+			continue;
+		if (!is_record_error(edata->sqlerrcode))
+			ReThrowError(edata);
+		/* a cached id may point at a row deleted since: retry once afresh */
+		if (edata->sqlerrcode == ERRCODE_FOREIGN_KEY_VIOLATION && !stale_retry_done)
+		{
+			stale_retry_done = true;
+			continue;
+		}
+		break;
+	}
+	if (n == 1)
+	{
+		TxRecord   *rec = &recs[idx[0]];
+		char	   *msg = edata->detail ? psprintf("%s (%s)", edata->message, edata->detail)
+			: pstrdup(edata->message);
+
+		txpipe_set_error(&rec->err, "db_refused", "$", "%s", msg);
+		rec->err.sqlstate = pstrdup(unpack_sql_state(edata->sqlerrcode));
+		rec->routed = false;
+		rec->duplicate = false;
+		return;
+	}
+	route_set(plan, recs, idx, n / 2, deficit);
+	route_set(plan, recs, idx + n / 2, n - n / 2, deficit);
+}
+
+static void
+store_rejects(TxPlan *plan, TxRecord *recs, int nrecs, const char *source)
+{
+	int			n = 0;
+	int			lb = 1;
+	Datum	   *cols[6];
+	bool	   *nulls[6];
+	Datum		args[8];
+	int			rc;
+
+	for (int i = 0; i < nrecs; i++)
+		if (recs[i].err.code)
+			n++;
+	if (n == 0)
+		return;
+	for (int c = 0; c < 6; c++)
+	{
+		cols[c] = palloc(sizeof(Datum) * n);
+		nulls[c] = palloc0(sizeof(bool) * n);
+	}
+	n = 0;
+	for (int i = 0; i < nrecs; i++)
+	{
+		TxRecord   *rec = &recs[i];
+
+		if (!rec->err.code)
+			continue;
+		cols[0][n] = PointerGetDatum(cstring_to_text_with_len(rec->payload, rec->len));
+		if (rec->raw)
+			cols[1][n] = PointerGetDatum(rec->raw);
+		else
+			nulls[1][n] = true;
+		cols[2][n] = CStringGetTextDatum(rec->err.code);
+		cols[3][n] = CStringGetTextDatum(rec->err.path);
+		cols[4][n] = CStringGetTextDatum(rec->err.message);
+		if (rec->err.sqlstate)
+			cols[5][n] = CStringGetTextDatum(rec->err.sqlstate);
+		else
+			nulls[5][n] = true;
+		n++;
+	}
+	if (reject_plan == NULL)
+	{
+		Oid			types[8] = {TEXTOID, TEXTOID, TEXTARRAYOID, BYTEAARRAYOID, TEXTARRAYOID,
+		TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID};
+
+		reject_plan = SPI_prepare("INSERT INTO txpipe.rejects (pipeline, source, payload, payload_raw, "
+								  "error_code, error_path, message, sqlstate) "
+								  "SELECT $1, $2, u.* FROM unnest($3, $4, $5, $6, $7, $8) AS u",
+								  8, types);
+		if (reject_plan == NULL || SPI_keepplan(reject_plan) != 0)
+			elog(ERROR, "could not prepare the reject statement");
+	}
+	args[0] = CStringGetTextDatum(plan->name);
+	args[1] = CStringGetTextDatum(source);
+	for (int c = 0; c < 6; c++)
+	{
+		bool		bytes = (c == 1);
+
+		args[2 + c] = PointerGetDatum(construct_md_array(cols[c], nulls[c], 1, &n, &lb,
+														 bytes ? BYTEAOID : TEXTOID, -1, false, TYPALIGN_INT));
+	}
+	rc = SPI_execute_plan(reject_plan, args, NULL, false, 0);
+	if (rc != SPI_OK_INSERT)
+		elog(ERROR, "could not store rejects: %s", SPI_result_code_string(rc));
+}
+
+static void
+log_batch(TxPlan *plan, const char *source, TxCounts *c, double seconds)
+{
+	Datum		args[7];
+	int			rc;
+
+	if (batch_plan == NULL)
+	{
+		Oid			types[7] = {TEXTOID, TEXTOID, INT8OID, INT8OID, INT8OID, INT8OID, FLOAT8OID};
+
+		batch_plan = SPI_prepare("INSERT INTO txpipe.batches (pipeline, source, received, accepted, "
+								 "rejected, duplicates, duration) "
+								 "VALUES ($1, $2, $3, $4, $5, $6, make_interval(secs => $7))",
+								 7, types);
+		if (batch_plan == NULL || SPI_keepplan(batch_plan) != 0)
+			elog(ERROR, "could not prepare the batch log statement");
+	}
+	args[0] = CStringGetTextDatum(plan->name);
+	args[1] = CStringGetTextDatum(source);
+	args[2] = Int64GetDatum(c->received);
+	args[3] = Int64GetDatum(c->accepted);
+	args[4] = Int64GetDatum(c->rejected);
+	args[5] = Int64GetDatum(c->duplicates);
+	args[6] = Float8GetDatum(seconds);
+	rc = SPI_execute_plan(batch_plan, args, NULL, false, 0);
+	if (rc != SPI_OK_INSERT)
+		elog(ERROR, "could not log the batch: %s", SPI_result_code_string(rc));
+}
+
+/*
+ * Routes recs[0..nrecs-1] (payloads set; err set already for records that
+ * failed before decoding).  Must run inside an SPI connection.  Adds to
+ * *counts.
+ */
+void
+txpipe_route(TxPlan *plan, TxRecord *recs, int nrecs, const char *source, TxCounts *counts)
+{
+	int		   *idx = palloc(sizeof(int) * Max(nrecs, 1));
+	int			n = 0;
+	int64		duplicates = 0;
+	int64		deficit = 0;
+	TxCounts	c = {0};
+	HTAB	   *seen = NULL;
+	instr_time	start,
+				elapsed;
+	Oid			save_userid;
+	int			save_sec;
+	TxError		first;
+
+	INSTR_TIME_SET_CURRENT(start);
+	for (int i = 0; i < nrecs; i++)
+	{
+		TxRecord   *rec = &recs[i];
+
+		rec->ids = palloc(sizeof(int64) * Max(plan->nroutes, 1));
+		rec->idnull = palloc(sizeof(bool) * Max(plan->nroutes, 1));
+		if (rec->err.code)
+			continue;
+		if (!txpipe_decode(plan, rec))
+			continue;
+		if (txpipe_contract_check(plan, rec, &first, 1) > 0)
+		{
+			rec->err = first;
+			continue;
+		}
+		if (plan->idem_field >= 0)
+		{
+			TxValue    *v = &rec->values[plan->idem_field];
+
+			if (v->kind != TX_ABSENT && v->kind != TX_NULL)
+			{
+				KeyDigest	d = digest(v->text, v->len);
+				bool		found;
+
+				if (seen == NULL)
+					seen = digest_table("txpipe batch keys", sizeof(KeyEntry), nrecs, CurrentMemoryContext);
+				hash_search(seen, &d, HASH_ENTER, &found);
+				if (found)
+				{
+					rec->duplicate = true;
+					duplicates++;
+					continue;
+				}
+			}
+		}
+		idx[n++] = i;
+	}
+
+	GetUserIdAndSecContext(&save_userid, &save_sec);
+	SetUserIdAndSecContext(plan->owner, save_sec | SECURITY_LOCAL_USERID_CHANGE);
+
+	route_set(plan, recs, idx, n, &deficit);
+
+	c.received = nrecs;
+	for (int i = 0; i < n; i++)
+	{
+		TxRecord   *rec = &recs[idx[i]];
+
+		if (rec->duplicate)
+			duplicates++;
+		else if (rec->routed)
+			c.accepted++;
+	}
+	c.accepted -= deficit;
+	c.duplicates = duplicates + deficit;
+	for (int i = 0; i < nrecs; i++)
+		if (recs[i].err.code)
+			c.rejected++;
+
+	store_rejects(plan, recs, nrecs, source);
+	INSTR_TIME_SET_CURRENT(elapsed);
+	INSTR_TIME_SUBTRACT(elapsed, start);
+	log_batch(plan, source, &c, INSTR_TIME_GET_DOUBLE(elapsed));
+
+	SetUserIdAndSecContext(save_userid, save_sec);
+
+	counts->received += c.received;
+	counts->accepted += c.accepted;
+	counts->rejected += c.rejected;
+	counts->duplicates += c.duplicates;
+}

@@ -1,0 +1,1181 @@
+/*-------------------------------------------------------------------------
+ *
+ * spec.c
+ *	  Compiles a pipeline spec (jsonb) into a TxPlan, and keeps one plan per
+ *	  pipeline per backend.
+ *
+ * A plan is rebuilt when the pipeline's version in txpipe.pipelines
+ * changes (checked once per batch) or when a routed relation gets a
+ * relcache invalidation (ALTER TABLE, DROP, TRUNCATE, index changes).
+ * Every spec error names the spec path it concerns, e.g.
+ * $.routes[2].key.zip, with SQLSTATE 22023.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "txpipe.h"
+
+#include "access/genam.h"
+#include "access/table.h"
+#include "catalog/index.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_collation.h"
+#include "catalog/pg_type.h"
+#include "common/hashfn.h"
+#include "lib/stringinfo.h"
+#include "miscadmin.h"
+#include "nodes/makefuncs.h"
+#include "regex/regex.h"
+#include "utils/acl.h"
+#include "utils/builtins.h"
+#include "utils/inval.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/rel.h"
+#include "utils/syscache.h"
+#include "utils/regproc.h"
+
+typedef struct PlanEntry
+{
+	char		name[NAMEDATALEN];
+	TxPlan	   *plan;
+} PlanEntry;
+
+typedef struct FieldIndexEntry
+{
+	char		name[NAMEDATALEN * 2];
+	int			field;
+} FieldIndexEntry;
+
+static HTAB *plans = NULL;
+static SPIPlanPtr pipeline_query = NULL;
+
+/* ----------------------------------------------------------------
+ * spec errors and jsonb access
+ * ----------------------------------------------------------------
+ */
+
+static void spec_error(const char *path, const char *fmt,...) pg_attribute_printf(2, 3) pg_attribute_noreturn();
+
+static void
+spec_error(const char *path, const char *fmt,...)
+{
+	StringInfoData buf;
+	va_list		args;
+
+	initStringInfo(&buf);
+	for (;;)
+	{
+		int			needed;
+
+		va_start(args, fmt);
+		needed = appendStringInfoVA(&buf, fmt, args);
+		va_end(args);
+		if (needed == 0)
+			break;
+		enlargeStringInfo(&buf, needed);
+	}
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("invalid pipeline spec at %s: %s", path, buf.data),
+			 errhint("The spec format is described in the README, section \"Pipeline specs\".")));
+}
+
+static const char *
+jbv_type_name(JsonbValue *v)
+{
+	switch (v->type)
+	{
+		case jbvNull:
+			return "null";
+		case jbvString:
+			return "a string";
+		case jbvNumeric:
+			return "a number";
+		case jbvBool:
+			return "a boolean";
+		case jbvBinary:
+			return JsonContainerIsArray(v->val.binary.data) ? "an array" : "an object";
+		default:
+			return "a value";
+	}
+}
+
+static bool
+jbv_is_object(JsonbValue *v)
+{
+	return v->type == jbvBinary && JsonContainerIsObject(v->val.binary.data);
+}
+
+static bool
+jbv_is_array(JsonbValue *v)
+{
+	return v->type == jbvBinary && JsonContainerIsArray(v->val.binary.data);
+}
+
+static JsonbValue *
+obj_get(JsonbValue *obj, const char *key)
+{
+	return getKeyJsonValueFromContainer(obj->val.binary.data, key, strlen(key), NULL);
+}
+
+static char *
+jbv_string(JsonbValue *v, const char *path)
+{
+	if (v->type != jbvString)
+		spec_error(path, "expected a string, found %s", jbv_type_name(v));
+	return pnstrdup(v->val.string.val, v->val.string.len);
+}
+
+/* a JSON number as its exact lexeme */
+static char *
+jbv_number(JsonbValue *v, const char *path)
+{
+	if (v->type != jbvNumeric)
+		spec_error(path, "expected a number, found %s", jbv_type_name(v));
+	return DatumGetCString(DirectFunctionCall1(numeric_out, NumericGetDatum(v->val.numeric)));
+}
+
+static int
+jbv_int(JsonbValue *v, const char *path, int minval)
+{
+	char	   *s = jbv_number(v, path);
+	char	   *end;
+	long		n;
+
+	n = strtol(s, &end, 10);
+	if (*end != '\0' || n < minval || n > INT_MAX)
+		spec_error(path, "expected a whole number of at least %d, found %s", minval, s);
+	return (int) n;
+}
+
+static bool
+jbv_bool(JsonbValue *v, const char *path)
+{
+	if (v->type != jbvBool)
+		spec_error(path, "expected true or false, found %s", jbv_type_name(v));
+	return v->val.boolean;
+}
+
+/* the keys of an object, in jsonb order, with their values */
+typedef struct KeyVal
+{
+	char	   *key;
+	JsonbValue	val;
+} KeyVal;
+
+static KeyVal *
+obj_items(JsonbValue *obj, int *n)
+{
+	JsonbIterator *it = JsonbIteratorInit(obj->val.binary.data);
+	JsonbValue	v;
+	JsonbIteratorToken tok;
+	int			count = JsonContainerSize(obj->val.binary.data);
+	KeyVal	   *items = palloc0(sizeof(KeyVal) * Max(count, 1));
+	int			i = 0;
+
+	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+	{
+		if (tok == WJB_KEY)
+			items[i].key = pnstrdup(v.val.string.val, v.val.string.len);
+		else if (tok == WJB_VALUE)
+			items[i++].val = v;
+	}
+	*n = i;
+	return items;
+}
+
+static void
+check_keys(JsonbValue *obj, const char *path, const char *const *allowed)
+{
+	int			n;
+	KeyVal	   *items = obj_items(obj, &n);
+
+	for (int i = 0; i < n; i++)
+	{
+		bool		ok = false;
+
+		for (const char *const *a = allowed; *a; a++)
+			if (strcmp(items[i].key, *a) == 0)
+				ok = true;
+		if (!ok)
+		{
+			StringInfoData list;
+
+			initStringInfo(&list);
+			for (const char *const *a = allowed; *a; a++)
+				appendStringInfo(&list, "%s%s", a == allowed ? "" : ", ", *a);
+			spec_error(psprintf("%s.%s", path, items[i].key),
+					   "unknown key \"%s\"; allowed keys are: %s", items[i].key, list.data);
+		}
+	}
+}
+
+/* ----------------------------------------------------------------
+ * fields
+ * ----------------------------------------------------------------
+ */
+
+int
+txpipe_field_lookup(TxPlan *plan, const char *name)
+{
+	FieldIndexEntry *e;
+	char		key[NAMEDATALEN * 2];
+
+	if (strlen(name) >= sizeof(key))
+		return -1;
+	memset(key, 0, sizeof(key));
+	strcpy(key, name);
+	e = hash_search(plan->field_index, key, HASH_FIND, NULL);
+	return e ? e->field : -1;
+}
+
+static int
+field_add(TxPlan *plan, const char *name, const char *path, int *capacity)
+{
+	FieldIndexEntry *e;
+	char		key[NAMEDATALEN * 2];
+	bool		found;
+	TxField    *f;
+
+	if (strlen(name) >= sizeof(key))
+		spec_error(path, "field name \"%s\" is longer than %d bytes", name, (int) sizeof(key) - 1);
+	memset(key, 0, sizeof(key));
+	strcpy(key, name);
+	e = hash_search(plan->field_index, key, HASH_ENTER, &found);
+	if (found)
+		return e->field;
+	if (plan->nfields == *capacity)
+	{
+		*capacity *= 2;
+		plan->fields = repalloc(plan->fields, sizeof(TxField) * *capacity);
+	}
+	f = &plan->fields[plan->nfields];
+	memset(f, 0, sizeof(TxField));
+	f->name = pstrdup(name);
+	f->min_length = -1;
+	f->max_length = -1;
+	e->field = plan->nfields++;
+	return e->field;
+}
+
+static uint8
+type_bit(const char *t, const char *path)
+{
+	if (strcmp(t, "null") == 0)
+		return TXT_NULL;
+	if (strcmp(t, "string") == 0)
+		return TXT_STRING;
+	if (strcmp(t, "number") == 0)
+		return TXT_NUMBER;
+	if (strcmp(t, "integer") == 0)
+		return TXT_INTEGER;
+	if (strcmp(t, "boolean") == 0)
+		return TXT_BOOLEAN;
+	if (strcmp(t, "object") == 0)
+		return TXT_OBJECT;
+	if (strcmp(t, "array") == 0)
+		return TXT_ARRAY;
+	spec_error(path, "unknown type \"%s\"; types are null, string, number, integer, boolean, object, array", t);
+}
+
+/* a scalar spec value as a decoded value (for enum and equals) */
+static void
+jbv_to_enum(JsonbValue *v, TxEnumValue *e, const char *path)
+{
+	switch (v->type)
+	{
+		case jbvNull:
+			e->kind = TX_NULL;
+			e->text = NULL;
+			break;
+		case jbvString:
+			e->kind = TX_STRING;
+			e->text = pnstrdup(v->val.string.val, v->val.string.len);
+			break;
+		case jbvNumeric:
+			e->kind = TX_NUMBER;
+			e->text = jbv_number(v, path);
+			break;
+		case jbvBool:
+			e->kind = TX_BOOL;
+			e->text = v->val.boolean ? "true" : "false";
+			break;
+		default:
+			spec_error(path, "only strings, numbers, booleans and null are supported here");
+	}
+}
+
+static text *
+compile_pattern(JsonbValue *v, const char *path)
+{
+	char	   *p = jbv_string(v, path);
+	text	   *t = cstring_to_text(p);
+	MemoryContext cxt = CurrentMemoryContext;
+
+	/* compile once now so that a bad pattern is a spec error */
+	PG_TRY();
+	{
+		(void) RE_compile_and_cache(t, REG_ADVANCED, C_COLLATION_OID);
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(cxt);
+		edata = CopyErrorData();
+		FlushErrorState();
+		spec_error(path, "invalid pattern \"%s\": %s", p, edata->message);
+	}
+	PG_END_TRY();
+	return t;
+}
+
+static void
+compile_property(TxPlan *plan, TxField *f, JsonbValue *rules, const char *path)
+{
+	static const char *const allowed[] = {"type", "enum", "pattern", "minimum", "maximum",
+		"minLength", "maxLength", "format", "description", "title", NULL};
+	JsonbValue *v;
+	char	   *p;
+
+	if (!jbv_is_object(rules))
+		spec_error(path, "a property's rules must be an object, found %s", jbv_type_name(rules));
+	check_keys(rules, path, allowed);
+
+	if ((v = obj_get(rules, "type")) != NULL)
+	{
+		p = psprintf("%s.type", path);
+		if (v->type == jbvString)
+			f->types = type_bit(jbv_string(v, p), p);
+		else if (jbv_is_array(v))
+		{
+			int			n = JsonContainerSize(v->val.binary.data);
+
+			if (n == 0)
+				spec_error(p, "the list of types is empty");
+			for (int i = 0; i < n; i++)
+			{
+				char	   *ip = psprintf("%s[%d]", p, i);
+
+				f->types |= type_bit(jbv_string(getIthJsonbValueFromContainer(v->val.binary.data, i), ip), ip);
+			}
+		}
+		else
+			spec_error(p, "expected a type name or a list of them, found %s", jbv_type_name(v));
+	}
+	if ((v = obj_get(rules, "enum")) != NULL)
+	{
+		p = psprintf("%s.enum", path);
+		if (!jbv_is_array(v) || JsonContainerSize(v->val.binary.data) == 0)
+			spec_error(p, "expected a non-empty array of allowed values");
+		f->nenum = JsonContainerSize(v->val.binary.data);
+		f->enumvals = palloc(sizeof(TxEnumValue) * f->nenum);
+		for (int i = 0; i < f->nenum; i++)
+			jbv_to_enum(getIthJsonbValueFromContainer(v->val.binary.data, i),
+						&f->enumvals[i], psprintf("%s[%d]", p, i));
+	}
+	if ((v = obj_get(rules, "pattern")) != NULL)
+		f->pattern = compile_pattern(v, psprintf("%s.pattern", path));
+	if ((v = obj_get(rules, "minimum")) != NULL)
+		f->minimum = jbv_number(v, psprintf("%s.minimum", path));
+	if ((v = obj_get(rules, "maximum")) != NULL)
+		f->maximum = jbv_number(v, psprintf("%s.maximum", path));
+	if ((v = obj_get(rules, "minLength")) != NULL)
+		f->min_length = jbv_int(v, psprintf("%s.minLength", path), 0);
+	if ((v = obj_get(rules, "maxLength")) != NULL)
+		f->max_length = jbv_int(v, psprintf("%s.maxLength", path), 0);
+	if ((v = obj_get(rules, "format")) != NULL)
+	{
+		char	   *fmt;
+
+		p = psprintf("%s.format", path);
+		fmt = jbv_string(v, p);
+
+		if (strcmp(fmt, "date") == 0)
+			f->format = TXF_DATE;
+		else if (strcmp(fmt, "timestamp") == 0 || strcmp(fmt, "date-time") == 0)
+			f->format = TXF_TIMESTAMP;
+		else
+			spec_error(p, "unknown format \"%s\"; formats are date and timestamp", fmt);
+	}
+}
+
+static void
+compile_contract(TxPlan *plan, JsonbValue *contract, int *capacity)
+{
+	static const char *const allowed[] = {"type", "required", "properties",
+		"additionalProperties", "description", "title", "$schema", NULL};
+	JsonbValue *v;
+
+	if (!jbv_is_object(contract))
+		spec_error("$.contract", "expected an object, found %s", jbv_type_name(contract));
+	check_keys(contract, "$.contract", allowed);
+
+	if ((v = obj_get(contract, "type")) != NULL &&
+		strcmp(jbv_string(v, "$.contract.type"), "object") != 0)
+		spec_error("$.contract.type", "a record is always an object: the type must be \"object\"");
+
+	if ((v = obj_get(contract, "properties")) != NULL)
+	{
+		int			n;
+		KeyVal	   *items;
+
+		if (!jbv_is_object(v))
+			spec_error("$.contract.properties", "expected an object, found %s", jbv_type_name(v));
+		items = obj_items(v, &n);
+		for (int i = 0; i < n; i++)
+		{
+			char	   *path = psprintf("$.contract.properties.%s", items[i].key);
+			int			fno = field_add(plan, items[i].key, path, capacity);
+
+			compile_property(plan, &plan->fields[fno], &items[i].val, path);
+		}
+	}
+	if ((v = obj_get(contract, "required")) != NULL)
+	{
+		int			n;
+
+		if (!jbv_is_array(v))
+			spec_error("$.contract.required", "expected an array of field names");
+		n = JsonContainerSize(v->val.binary.data);
+		for (int i = 0; i < n; i++)
+		{
+			char	   *path = psprintf("$.contract.required[%d]", i);
+			char	   *name = jbv_string(getIthJsonbValueFromContainer(v->val.binary.data, i), path);
+			int			fno = txpipe_field_lookup(plan, name);
+
+			if (fno < 0 && !plan->additional_ok)
+				spec_error(path, "required field \"%s\" is not in properties, and additionalProperties is false", name);
+			fno = field_add(plan, name, path, capacity);
+			plan->fields[fno].required = true;
+		}
+	}
+}
+
+/* ----------------------------------------------------------------
+ * routes
+ * ----------------------------------------------------------------
+ */
+
+static int
+route_lookup(TxPlan *plan, int upto, const char *name)
+{
+	for (int i = 0; i < upto; i++)
+		if (strcmp(plan->routes[i].name, name) == 0)
+			return i;
+	return -1;
+}
+
+static int
+source_field(TxPlan *plan, const char *name, const char *path, int *capacity)
+{
+	int			fno = txpipe_field_lookup(plan, name);
+
+	if (fno >= 0)
+		return fno;
+	if (!plan->additional_ok)
+		spec_error(path, "field \"%s\" is not in the contract's properties", name);
+	return field_add(plan, name, path, capacity);
+}
+
+static void
+route_source(TxPlan *plan, int r, TxColumn *col, JsonbValue *src, const char *path, int *capacity)
+{
+	col->padchar = ' ';
+	if (src->type == jbvString)
+	{
+		char	   *s = jbv_string(src, path);
+
+		if (s[0] == '@')
+		{
+			int			ref = route_lookup(plan, r, s + 1);
+
+			if (ref < 0)
+				spec_error(path, "\"%s\" names no earlier route", s);
+			if (!plan->routes[ref].lookup)
+				spec_error(path, "route \"%s\" is an insert route; only lookup routes (with a key) give an id", s + 1);
+			col->source = TXS_ROUTE;
+			col->route = ref;
+		}
+		else
+		{
+			col->source = TXS_FIELD;
+			col->field = source_field(plan, s, path, capacity);
+		}
+	}
+	else if (jbv_is_object(src))
+	{
+		static const char *const allowed[] = {"field", "route", "const", "lpad", "pad", NULL};
+		JsonbValue *v;
+
+		check_keys(src, path, allowed);
+		if ((v = obj_get(src, "field")) != NULL)
+		{
+			col->source = TXS_FIELD;
+			col->field = source_field(plan, jbv_string(v, psprintf("%s.field", path)), path, capacity);
+		}
+		else if ((v = obj_get(src, "route")) != NULL)
+		{
+			char	   *rp = psprintf("%s.route", path);
+			char	   *name = jbv_string(v, rp);
+			int			ref = route_lookup(plan, r, name);
+
+			if (ref < 0 || !plan->routes[ref].lookup)
+				spec_error(rp, "\"%s\" names no earlier lookup route", name);
+			col->source = TXS_ROUTE;
+			col->route = ref;
+		}
+		else if ((v = obj_get(src, "const")) != NULL)
+		{
+			TxEnumValue e;
+
+			jbv_to_enum(v, &e, psprintf("%s.const", path));
+			col->source = TXS_CONST;
+			col->constval = e.text;
+		}
+		else
+			spec_error(path, "a source object needs \"field\", \"route\" or \"const\"");
+		if ((v = obj_get(src, "lpad")) != NULL)
+		{
+			if (col->source != TXS_FIELD)
+				spec_error(psprintf("%s.lpad", path), "lpad applies to a field");
+			col->lpad = jbv_int(v, psprintf("%s.lpad", path), 1);
+			col->padchar = '0';
+		}
+		if ((v = obj_get(src, "pad")) != NULL)
+		{
+			char	   *pp = psprintf("%s.pad", path);
+			char	   *pad = jbv_string(v, pp);
+
+			if (strlen(pad) != 1)
+				spec_error(pp, "pad is one ASCII character");
+			col->padchar = pad[0];
+		}
+	}
+	else
+		spec_error(path, "a source is a field name, \"@route\", or an object; found %s", jbv_type_name(src));
+}
+
+static void
+resolve_column(TxRoute *route, TxColumn *col, const char *path)
+{
+	AttrNumber	attnum = get_attnum(route->relid, col->name);
+	Oid			collid;
+
+	if (attnum == InvalidAttrNumber || attnum < 0)
+		spec_error(path, "table %s has no column \"%s\"", route->relname, col->name);
+	if (get_attgenerated(route->relid, attnum))
+		spec_error(path, "column \"%s\" is generated and cannot be written", col->name);
+	get_atttypetypmodcoll(route->relid, attnum, &col->typid, &col->typmod, &collid);
+	col->typname = format_type_with_typemod(col->typid, col->typmod);
+}
+
+static void
+parse_columns(TxPlan *plan, int r, JsonbValue *obj, const char *path,
+			  List **cols, int *capacity)
+{
+	int			n;
+	KeyVal	   *items;
+
+	if (!jbv_is_object(obj))
+		spec_error(path, "expected an object of column: source, found %s", jbv_type_name(obj));
+	items = obj_items(obj, &n);
+	for (int i = 0; i < n; i++)
+	{
+		TxColumn   *col = palloc0(sizeof(TxColumn));
+		char	   *cp = psprintf("%s.%s", path, items[i].key);
+
+		col->name = items[i].key;
+		route_source(plan, r, col, &items[i].val, cp, capacity);
+		resolve_column(&plan->routes[r], col, cp);
+		for (ListCell *lc = list_head(*cols); lc; lc = lnext(*cols, lc))
+			if (strcmp(((TxColumn *) lfirst(lc))->name, col->name) == 0)
+				spec_error(cp, "column \"%s\" is written twice", col->name);
+		*cols = lappend(*cols, col);
+	}
+}
+
+/* is there a valid, non-partial unique index on exactly these columns? */
+static bool
+has_unique_index(Oid relid, TxColumn *cols, int ncols)
+{
+	Relation	rel = table_open(relid, AccessShareLock);
+	List	   *indexes = RelationGetIndexList(rel);
+	bool		found = false;
+	ListCell   *lc;
+
+	foreach(lc, indexes)
+	{
+		Relation	idx = index_open(lfirst_oid(lc), AccessShareLock);
+		Form_pg_index ind = idx->rd_index;
+
+		if (ind->indisunique && ind->indisvalid && ind->indnkeyatts == ncols &&
+			RelationGetIndexPredicate(idx) == NIL &&
+			RelationGetIndexExpressions(idx) == NIL)
+		{
+			bool		all = true;
+
+			for (int i = 0; i < ncols && all; i++)
+			{
+				AttrNumber	a = get_attnum(relid, cols[i].name);
+				bool		in = false;
+
+				for (int k = 0; k < ind->indnkeyatts; k++)
+					if (ind->indkey.values[k] == a)
+						in = true;
+				all = in;
+			}
+			found = all;
+		}
+		index_close(idx, AccessShareLock);
+		if (found)
+			break;
+	}
+	table_close(rel, AccessShareLock);
+	return found;
+}
+
+static void
+compile_when(TxPlan *plan, TxRoute *route, JsonbValue *w, const char *path, int *capacity)
+{
+	static const char *const allowed[] = {"field", "exists", "pattern", "equals", "not", NULL};
+	JsonbValue *v;
+	TxWhen	   *when = palloc0(sizeof(TxWhen));
+	int			ops = 0;
+
+	if (!jbv_is_object(w))
+		spec_error(path, "expected an object, found %s", jbv_type_name(w));
+	check_keys(w, path, allowed);
+	if ((v = obj_get(w, "field")) == NULL)
+		spec_error(path, "a condition needs \"field\"");
+	when->field = source_field(plan, jbv_string(v, psprintf("%s.field", path)), path, capacity);
+	if ((v = obj_get(w, "exists")) != NULL)
+	{
+		when->op = TXW_EXISTS;
+		when->negate = !jbv_bool(v, psprintf("%s.exists", path));
+		ops++;
+	}
+	if ((v = obj_get(w, "pattern")) != NULL)
+	{
+		when->op = TXW_PATTERN;
+		when->pattern = compile_pattern(v, psprintf("%s.pattern", path));
+		ops++;
+	}
+	if ((v = obj_get(w, "equals")) != NULL)
+	{
+		when->op = TXW_EQUALS;
+		jbv_to_enum(v, &when->equals, psprintf("%s.equals", path));
+		ops++;
+	}
+	if (ops != 1)
+		spec_error(path, "a condition has exactly one of \"exists\", \"pattern\", \"equals\"");
+	if ((v = obj_get(w, "not")) != NULL && jbv_bool(v, psprintf("%s.not", path)))
+		when->negate = !when->negate;
+	route->when = when;
+}
+
+static void
+compile_route(TxPlan *plan, int r, JsonbValue *spec_route, const char *schema, int *capacity)
+{
+	static const char *const allowed[] = {"name", "table", "key", "columns", "id", "when", NULL};
+	TxRoute    *route = &plan->routes[r];
+	char	   *path = psprintf("$.routes[%d]", r);
+	JsonbValue *v;
+	List	   *names;
+	RangeVar   *rv;
+	List	   *keycols = NIL;
+	List	   *cols = NIL;
+	char		relkind;
+	AclMode		need;
+	int			i;
+	ListCell   *lc;
+
+	if (!jbv_is_object(spec_route))
+		spec_error(path, "a route must be an object, found %s", jbv_type_name(spec_route));
+	check_keys(spec_route, path, allowed);
+
+	if ((v = obj_get(spec_route, "table")) == NULL)
+		spec_error(path, "a route needs \"table\"");
+	names = stringToQualifiedNameList(jbv_string(v, psprintf("%s.table", path)));
+	rv = makeRangeVarFromNameList(names);
+	if (rv->schemaname == NULL && schema != NULL)
+		rv->schemaname = pstrdup(schema);
+	route->relid = RangeVarGetRelid(rv, NoLock, true);
+	if (!OidIsValid(route->relid))
+		spec_error(psprintf("%s.table", path), "table \"%s\" does not exist",
+				   rv->schemaname ? psprintf("%s.%s", rv->schemaname, rv->relname) : rv->relname);
+	relkind = get_rel_relkind(route->relid);
+	if (relkind != RELKIND_RELATION && relkind != RELKIND_PARTITIONED_TABLE)
+		spec_error(psprintf("%s.table", path), "\"%s\" is not a table", rv->relname);
+	route->relname = quote_qualified_identifier(get_namespace_name(get_rel_namespace(route->relid)),
+												get_rel_name(route->relid));
+
+	if ((v = obj_get(spec_route, "name")) != NULL)
+		route->name = jbv_string(v, psprintf("%s.name", path));
+	else
+		route->name = get_rel_name(route->relid);
+	if (route_lookup(plan, r, route->name) >= 0)
+		spec_error(path, "route name \"%s\" is used twice; give one a \"name\"", route->name);
+
+	route->lookup = (obj_get(spec_route, "key") != NULL);
+	if (route->lookup)
+	{
+		parse_columns(plan, r, obj_get(spec_route, "key"), psprintf("%s.key", path), &keycols, capacity);
+		if (keycols == NIL)
+			spec_error(psprintf("%s.key", path), "a key needs at least one column");
+		if ((v = obj_get(spec_route, "id")) == NULL)
+			spec_error(path, "a lookup route (with a key) needs \"id\", the surrogate key column it returns");
+		route->idcol = jbv_string(v, psprintf("%s.id", path));
+		if (get_attnum(route->relid, route->idcol) == InvalidAttrNumber)
+			spec_error(psprintf("%s.id", path), "table %s has no column \"%s\"", route->relname, route->idcol);
+	}
+	else if (obj_get(spec_route, "id") != NULL)
+		spec_error(psprintf("%s.id", path), "\"id\" belongs to lookup routes, which have a \"key\"");
+	if ((v = obj_get(spec_route, "columns")) != NULL)
+		parse_columns(plan, r, v, psprintf("%s.columns", path), &cols, capacity);
+	if (!route->lookup && cols == NIL)
+		spec_error(path, "an insert route needs \"columns\"");
+
+	route->nkeys = list_length(keycols);
+	route->ncols = route->nkeys + list_length(cols);
+	route->cols = palloc(sizeof(TxColumn) * route->ncols);
+	i = 0;
+	foreach(lc, keycols)
+		route->cols[i++] = *(TxColumn *) lfirst(lc);
+	foreach(lc, cols)
+	{
+		TxColumn   *c = lfirst(lc);
+
+		for (int k = 0; k < route->nkeys; k++)
+			if (strcmp(route->cols[k].name, c->name) == 0)
+				spec_error(psprintf("%s.columns.%s", path, c->name), "column \"%s\" is already in the key", c->name);
+		route->cols[i++] = *c;
+	}
+	if (route->lookup && !has_unique_index(route->relid, route->cols, route->nkeys))
+		spec_error(psprintf("%s.key", path),
+				   "table %s needs a unique index on exactly the key columns", route->relname);
+
+	if ((v = obj_get(spec_route, "when")) != NULL)
+		compile_when(plan, route, v, psprintf("%s.when", path), capacity);
+
+	need = route->lookup ? (ACL_INSERT | ACL_SELECT) : ACL_INSERT;
+	if (pg_class_aclcheck(route->relid, plan->owner, need) != ACLCHECK_OK)
+		spec_error(psprintf("%s.table", path), "role %s may not %s table %s",
+				   GetUserNameFromId(plan->owner, false),
+				   route->lookup ? "select from and insert into" : "insert into", route->relname);
+	plan->relids = lappend_oid(plan->relids, route->relid);
+}
+
+/* ----------------------------------------------------------------
+ * prepared statements
+ * ----------------------------------------------------------------
+ */
+
+static Oid
+param_type(TxColumn *col)
+{
+	return col->source == TXS_ROUTE ? INT8ARRAYOID : TEXTARRAYOID;
+}
+
+static void
+append_unnest(StringInfo sql, TxColumn *cols, int from, int n, bool ordinality, const char *prefix)
+{
+	appendStringInfoString(sql, "unnest(");
+	for (int i = 0; i < n; i++)
+		appendStringInfo(sql, "%s$%d::%s", i ? ", " : "", from + i + 1,
+						 param_type(&cols[i]) == INT8ARRAYOID ? "int8[]" : "text[]");
+	appendStringInfoString(sql, ")");
+	if (ordinality)
+		appendStringInfoString(sql, " WITH ORDINALITY");
+	appendStringInfoString(sql, " AS u(");
+	for (int i = 0; i < n; i++)
+		appendStringInfo(sql, "%s%s%d", i ? ", " : "", prefix, i + 1);
+	if (ordinality)
+		appendStringInfoString(sql, ", o");
+	appendStringInfoString(sql, ")");
+}
+
+static void
+append_key_join(StringInfo sql, TxRoute *route, const char *alias)
+{
+	for (int i = 0; i < route->nkeys; i++)
+		appendStringInfo(sql, "%s%s.%s = u.c%d::%s", i ? " AND " : "", alias,
+						 quote_identifier(route->cols[i].name), i + 1, route->cols[i].typname);
+}
+
+static SPIPlanPtr
+prepare(const char *sql, int nargs, Oid *argtypes)
+{
+	SPIPlanPtr	p = SPI_prepare(sql, nargs, argtypes);
+
+	if (p == NULL)
+		elog(ERROR, "SPI_prepare failed for \"%s\": %s", sql, SPI_result_code_string(SPI_result));
+	if (SPI_keepplan(p) != 0)
+		elog(ERROR, "SPI_keepplan failed");
+	return p;
+}
+
+static void
+prepare_route(TxPlan *plan, TxRoute *route)
+{
+	StringInfoData sql;
+	Oid		   *argtypes = palloc(sizeof(Oid) * route->ncols);
+
+	for (int i = 0; i < route->ncols; i++)
+		argtypes[i] = param_type(&route->cols[i]);
+
+	initStringInfo(&sql);
+	if (route->lookup)
+	{
+		appendStringInfo(&sql, "SELECT u.o, t.%s::int8 FROM ", quote_identifier(route->idcol));
+		append_unnest(&sql, route->cols, 0, route->nkeys, true, "c");
+		appendStringInfo(&sql, " JOIN %s t ON ", route->relname);
+		append_key_join(&sql, route, "t");
+		route->select_plan = prepare(sql.data, route->nkeys, argtypes);
+
+		resetStringInfo(&sql);
+		appendStringInfo(&sql, "WITH ins AS (INSERT INTO %s AS t (", route->relname);
+		for (int i = 0; i < route->ncols; i++)
+			appendStringInfo(&sql, "%s%s", i ? ", " : "", quote_identifier(route->cols[i].name));
+		appendStringInfoString(&sql, ") SELECT ");
+		for (int i = 0; i < route->ncols; i++)
+			appendStringInfo(&sql, "%su.c%d::%s", i ? ", " : "", i + 1, route->cols[i].typname);
+		appendStringInfoString(&sql, " FROM ");
+		append_unnest(&sql, route->cols, 0, route->ncols, false, "c");
+		appendStringInfoString(&sql, " ON CONFLICT (");
+		for (int i = 0; i < route->nkeys; i++)
+			appendStringInfo(&sql, "%s%s", i ? ", " : "", quote_identifier(route->cols[i].name));
+		appendStringInfo(&sql, ") DO NOTHING RETURNING t.%s::int8 AS txpipe_id", quote_identifier(route->idcol));
+		for (int i = 0; i < route->nkeys; i++)
+			appendStringInfo(&sql, ", t.%s", quote_identifier(route->cols[i].name));
+		appendStringInfoString(&sql, ") SELECT u.o, ins.txpipe_id FROM ");
+		append_unnest(&sql, route->cols, 0, route->nkeys, true, "c");
+		appendStringInfoString(&sql, " JOIN ins ON ");
+		append_key_join(&sql, route, "ins");
+		route->insert_plan = prepare(sql.data, route->ncols, argtypes);
+	}
+	else
+	{
+		appendStringInfo(&sql, "INSERT INTO %s (", route->relname);
+		for (int i = 0; i < route->ncols; i++)
+			appendStringInfo(&sql, "%s%s", i ? ", " : "", quote_identifier(route->cols[i].name));
+		appendStringInfoString(&sql, ") SELECT ");
+		for (int i = 0; i < route->ncols; i++)
+			appendStringInfo(&sql, "%su.c%d::%s", i ? ", " : "", i + 1, route->cols[i].typname);
+		appendStringInfoString(&sql, " FROM ");
+		append_unnest(&sql, route->cols, 0, route->ncols, false, "c");
+		if (route->grain)
+			appendStringInfo(&sql, " ON CONFLICT (%s) DO NOTHING",
+							 quote_identifier(route->cols[route->idem_col].name));
+		route->insert_plan = prepare(sql.data, route->ncols, argtypes);
+
+		if (route->grain)
+		{
+			TxColumn   *kc = &route->cols[route->idem_col];
+			Oid			t = TEXTARRAYOID;
+
+			resetStringInfo(&sql);
+			appendStringInfo(&sql, "SELECT u.o FROM unnest($1::text[]) WITH ORDINALITY AS u(k, o) "
+							 "JOIN %s t ON t.%s = u.k::%s",
+							 route->relname, quote_identifier(kc->name), kc->typname);
+			route->dup_plan = prepare(sql.data, 1, &t);
+		}
+	}
+}
+
+/* ----------------------------------------------------------------
+ * compile
+ * ----------------------------------------------------------------
+ */
+
+static TxPlan *
+compile(const char *name, Jsonb *spec, Oid owner, bool prepare_statements)
+{
+	static const char *const allowed[] = {"contract", "idempotency_key", "event_time",
+		"routes", "schema", "description", NULL};
+	JsonbValue	root;
+	JsonbValue *v;
+	JsonbValue *routes;
+	TxPlan	   *plan = palloc0(sizeof(TxPlan));
+	HASHCTL		ctl;
+	int			capacity = 16;
+	char	   *schema = NULL;
+	int			nroutes;
+
+	strlcpy(plan->name, name, NAMEDATALEN);
+	plan->owner = owner;
+	plan->idem_field = -1;
+	plan->event_field = -1;
+	plan->grain_route = -1;
+	plan->additional_ok = true;
+	plan->fields = palloc(sizeof(TxField) * capacity);
+
+	memset(&ctl, 0, sizeof(ctl));
+	ctl.keysize = NAMEDATALEN * 2;
+	ctl.entrysize = sizeof(FieldIndexEntry);
+	ctl.hcxt = CurrentMemoryContext;
+	plan->field_index = hash_create("txpipe fields", 64, &ctl, HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+
+	if (!JB_ROOT_IS_OBJECT(spec))
+		spec_error("$", "the spec must be a JSON object");
+	root.type = jbvBinary;
+	root.val.binary.data = &spec->root;
+	root.val.binary.len = VARSIZE(spec) - VARHDRSZ;
+	check_keys(&root, "$", allowed);
+
+	if ((v = obj_get(&root, "schema")) != NULL)
+	{
+		schema = jbv_string(v, "$.schema");
+		if (!OidIsValid(get_namespace_oid(schema, true)))
+			spec_error("$.schema", "schema \"%s\" does not exist", schema);
+	}
+	if ((v = obj_get(&root, "contract")) != NULL)
+	{
+		JsonbValue *ap;
+
+		if (jbv_is_object(v) && (ap = obj_get(v, "additionalProperties")) != NULL)
+			plan->additional_ok = jbv_bool(ap, "$.contract.additionalProperties");
+		compile_contract(plan, v, &capacity);
+	}
+	if ((v = obj_get(&root, "idempotency_key")) != NULL)
+		plan->idem_field = source_field(plan, jbv_string(v, "$.idempotency_key"), "$.idempotency_key", &capacity);
+	if ((v = obj_get(&root, "event_time")) != NULL)
+		plan->event_field = source_field(plan, jbv_string(v, "$.event_time"), "$.event_time", &capacity);
+
+	routes = obj_get(&root, "routes");
+	if (routes == NULL)
+		spec_error("$", "a spec needs \"routes\"");
+	if (!jbv_is_array(routes) || JsonContainerSize(routes->val.binary.data) == 0)
+		spec_error("$.routes", "expected a non-empty array of routes");
+	nroutes = JsonContainerSize(routes->val.binary.data);
+	plan->routes = palloc0(sizeof(TxRoute) * nroutes);
+	for (int r = 0; r < nroutes; r++)
+	{
+		compile_route(plan, r, getIthJsonbValueFromContainer(routes->val.binary.data, r), schema, &capacity);
+		plan->nroutes = r + 1;
+	}
+
+	if (plan->idem_field >= 0)
+	{
+		for (int r = 0; r < plan->nroutes; r++)
+		{
+			TxRoute    *route = &plan->routes[r];
+
+			if (route->lookup)
+				continue;
+			for (int c = 0; c < route->ncols; c++)
+				if (route->cols[c].source == TXS_FIELD && route->cols[c].field == plan->idem_field &&
+					route->cols[c].lpad == 0)
+				{
+					if (plan->grain_route >= 0)
+						spec_error(psprintf("$.routes[%d]", r),
+								   "the idempotency key goes to two insert routes (\"%s\" and \"%s\")",
+								   plan->routes[plan->grain_route].name, route->name);
+					plan->grain_route = r;
+					route->grain = true;
+					route->idem_col = c;
+				}
+		}
+		if (plan->grain_route < 0)
+			spec_error("$.idempotency_key", "no insert route has a column from field \"%s\"",
+					   plan->fields[plan->idem_field].name);
+		else
+		{
+			TxRoute    *g = &plan->routes[plan->grain_route];
+
+			if (g->when)
+				spec_error(psprintf("$.routes[%d].when", plan->grain_route),
+						   "the route holding the idempotency key cannot be conditional");
+			if (!has_unique_index(g->relid, &g->cols[g->idem_col], 1))
+				spec_error(psprintf("$.routes[%d].columns.%s", plan->grain_route, g->cols[g->idem_col].name),
+						   "table %s needs a unique index on the idempotency key column \"%s\"",
+						   g->relname, g->cols[g->idem_col].name);
+			if (pg_class_aclcheck(g->relid, plan->owner, ACL_SELECT) != ACLCHECK_OK)
+				spec_error(psprintf("$.routes[%d].table", plan->grain_route),
+						   "role %s may not select from table %s", GetUserNameFromId(plan->owner, false), g->relname);
+		}
+	}
+
+	if (prepare_statements)
+	{
+		for (int r = 0; r < plan->nroutes; r++)
+			prepare_route(plan, &plan->routes[r]);
+	}
+	plan->valid = true;
+	return plan;
+}
+
+void
+txpipe_compile_check(const char *name, Jsonb *spec)
+{
+	MemoryContext cxt = AllocSetContextCreate(CurrentMemoryContext, "txpipe spec check",
+											  ALLOCSET_DEFAULT_SIZES);
+	MemoryContext old = MemoryContextSwitchTo(cxt);
+
+	(void) compile(name, spec, GetUserId(), false);
+	MemoryContextSwitchTo(old);
+	MemoryContextDelete(cxt);
+}
+
+static void
+free_plan(TxPlan *plan)
+{
+	for (int r = 0; r < plan->nroutes; r++)
+	{
+		TxRoute    *route = &plan->routes[r];
+
+		if (route->select_plan)
+			SPI_freeplan(route->select_plan);
+		if (route->insert_plan)
+			SPI_freeplan(route->insert_plan);
+		if (route->dup_plan)
+			SPI_freeplan(route->dup_plan);
+	}
+	MemoryContextDelete(plan->cxt);
+}
+
+/*
+ * The plan of a pipeline, compiled if missing or stale.  Called inside an
+ * SPI connection.
+ */
+TxPlan *
+txpipe_get_plan(const char *pipeline)
+{
+	PlanEntry  *entry;
+	bool		found;
+	Datum		arg;
+	bool		isnull;
+	int64		version;
+	Oid			owner;
+	Jsonb	   *spec;
+	MemoryContext cxt;
+	MemoryContext old;
+	TxPlan	   *plan;
+
+	if (strlen(pipeline) >= NAMEDATALEN)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("pipeline \"%s\" does not exist", pipeline)));
+
+	if (pipeline_query == NULL)
+	{
+		Oid			t = TEXTOID;
+
+		pipeline_query = prepare("SELECT spec, version, owner::oid FROM txpipe.pipelines WHERE name = $1", 1, &t);
+	}
+	arg = CStringGetTextDatum(pipeline);
+	if (SPI_execute_plan(pipeline_query, &arg, NULL, true, 1) != SPI_OK_SELECT)
+		elog(ERROR, "could not read txpipe.pipelines");
+	if (SPI_processed == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("pipeline \"%s\" does not exist", pipeline),
+				 errhint("Create it with txpipe.create_pipeline() or txpipe.install_template().")));
+	version = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
+	owner = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3, &isnull));
+
+	entry = hash_search(plans, pipeline, HASH_ENTER, &found);
+	if (!found)
+		entry->plan = NULL;
+	if (entry->plan && entry->plan->valid && entry->plan->version == version &&
+		entry->plan->owner == owner)
+		return entry->plan;
+
+	if (entry->plan)
+	{
+		free_plan(entry->plan);
+		entry->plan = NULL;
+	}
+	spec = DatumGetJsonbP(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+
+	cxt = AllocSetContextCreate(CacheMemoryContext, "txpipe plan", ALLOCSET_DEFAULT_SIZES);
+	MemoryContextSetIdentifier(cxt, entry->name);
+	old = MemoryContextSwitchTo(cxt);
+	PG_TRY();
+	{
+		plan = compile(pipeline, spec, owner, true);
+	}
+	PG_CATCH();
+	{
+		MemoryContextSwitchTo(old);
+		MemoryContextDelete(cxt);
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+	plan->cxt = cxt;
+	plan->version = version;
+	MemoryContextSwitchTo(old);
+	entry->plan = plan;
+	return plan;
+}
+
+void
+txpipe_reset_key_caches(void)
+{
+	HASH_SEQ_STATUS status;
+	PlanEntry  *entry;
+
+	if (plans == NULL)
+		return;
+	hash_seq_init(&status, plans);
+	while ((entry = hash_seq_search(&status)) != NULL)
+	{
+		if (entry->plan == NULL)
+			continue;
+		for (int r = 0; r < entry->plan->nroutes; r++)
+		{
+			TxRoute    *route = &entry->plan->routes[r];
+
+			if (route->cache)
+			{
+				hash_destroy(route->cache);
+				route->cache = NULL;
+				route->cache_entries = 0;
+			}
+		}
+	}
+}
+
+void
+txpipe_invalidate_plans(void)
+{
+	HASH_SEQ_STATUS status;
+	PlanEntry  *entry;
+
+	if (plans == NULL)
+		return;
+	hash_seq_init(&status, plans);
+	while ((entry = hash_seq_search(&status)) != NULL)
+		if (entry->plan)
+			entry->plan->valid = false;
+}
+
+static void
+relcache_callback(Datum arg, Oid relid)
+{
+	HASH_SEQ_STATUS status;
+	PlanEntry  *entry;
+
+	if (plans == NULL)
+		return;
+	hash_seq_init(&status, plans);
+	while ((entry = hash_seq_search(&status)) != NULL)
+	{
+		if (entry->plan == NULL)
+			continue;
+		if (!OidIsValid(relid) || list_member_oid(entry->plan->relids, relid))
+			entry->plan->valid = false;
+	}
+}
+
+void
+txpipe_spec_init(void)
+{
+	HASHCTL		ctl;
+
+	memset(&ctl, 0, sizeof(ctl));
+	ctl.keysize = NAMEDATALEN;
+	ctl.entrysize = sizeof(PlanEntry);
+	plans = hash_create("txpipe plans", 16, &ctl, HASH_ELEM | HASH_STRINGS);
+	CacheRegisterRelcacheCallback(relcache_callback, (Datum) 0);
+}

@@ -1,0 +1,163 @@
+-- Functions of txpipe.  C functions route; SQL and PL/pgSQL ones manage.
+
+CREATE FUNCTION txpipe._check_spec(name text, spec jsonb)
+RETURNS void
+AS 'MODULE_PATHNAME', 'txpipe_check_spec'
+LANGUAGE C STRICT;
+
+CREATE FUNCTION txpipe.create_pipeline(name text, spec jsonb, or_replace boolean DEFAULT false)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	v_view text;
+	v_exists boolean;
+BEGIN
+	IF name IS NULL OR name !~ '^[a-z_][a-z0-9_]{0,62}$' THEN
+		RAISE EXCEPTION 'invalid pipeline name "%"', name
+			USING ERRCODE = 'invalid_name',
+				  HINT = 'A pipeline name is a lower-case identifier: letters, digits and underscores, at most 63 bytes.';
+	END IF;
+	IF spec IS NULL OR jsonb_typeof(spec) <> 'object' THEN
+		RAISE EXCEPTION 'invalid pipeline spec: the spec must be a JSON object'
+			USING ERRCODE = 'invalid_parameter_value';
+	END IF;
+	PERFORM txpipe._check_spec(name, spec);
+
+	SELECT true INTO v_exists FROM txpipe.pipelines p WHERE p.name = create_pipeline.name FOR UPDATE;
+	IF v_exists AND NOT or_replace THEN
+		RAISE EXCEPTION 'pipeline "%" already exists', name
+			USING ERRCODE = 'duplicate_object',
+				  HINT = 'Use txpipe.create_pipeline(name, spec, or_replace => true) to redefine it, or txpipe.drop_pipeline(name) first.';
+	ELSIF v_exists THEN
+		UPDATE txpipe.pipelines p
+		   SET spec = create_pipeline.spec, version = p.version + 1, updated_at = now()
+		 WHERE p.name = create_pipeline.name;
+	ELSE
+		INSERT INTO txpipe.pipelines (name, spec) VALUES (name, spec);
+	END IF;
+
+	v_view := format('txpipe_in.%I', name);
+	EXECUTE format('CREATE OR REPLACE VIEW %s (doc) AS SELECT NULL::text WHERE false', v_view);
+	EXECUTE format('COMMENT ON VIEW %s IS %L', v_view,
+		format('COPY %s FROM STDIN WITH (FORMAT csv, QUOTE e''\x01'', DELIMITER e''\x02''): one JSON record per line into pipeline %s', v_view, name));
+	EXECUTE format('DROP TRIGGER IF EXISTS route_row ON %s', v_view);
+	EXECUTE format('DROP TRIGGER IF EXISTS route_flush ON %s', v_view);
+	EXECUTE format('CREATE TRIGGER route_row INSTEAD OF INSERT ON %s FOR EACH ROW EXECUTE FUNCTION txpipe._copy_row(%L)', v_view, name);
+	EXECUTE format('CREATE TRIGGER route_flush AFTER INSERT ON %s FOR EACH STATEMENT EXECUTE FUNCTION txpipe._copy_flush(%L)', v_view, name);
+	EXECUTE format('GRANT INSERT ON %s TO txpipe_writer, txpipe_admin', v_view);
+END;
+$$;
+
+CREATE FUNCTION txpipe.drop_pipeline(name text)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	DELETE FROM txpipe.pipelines p WHERE p.name = drop_pipeline.name;
+	IF NOT FOUND THEN
+		RAISE EXCEPTION 'pipeline "%" does not exist', name
+			USING ERRCODE = 'undefined_object';
+	END IF;
+	EXECUTE format('DROP VIEW IF EXISTS txpipe_in.%I', name);
+END;
+$$;
+
+CREATE FUNCTION txpipe.install_template(template text, schema text DEFAULT NULL)
+RETURNS text
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	t txpipe.templates;
+	v_schema text := coalesce(schema, template);
+	v_spec jsonb;
+BEGIN
+	SELECT * INTO t FROM txpipe.templates WHERE name = template;
+	IF NOT FOUND THEN
+		RAISE EXCEPTION 'template "%" does not exist', template
+			USING ERRCODE = 'undefined_object',
+				  HINT = format('The templates are: %s.', (SELECT string_agg(name, ', ' ORDER BY name) FROM txpipe.templates));
+	END IF;
+	IF v_schema !~ '^[a-z_][a-z0-9_]{0,62}$' THEN
+		RAISE EXCEPTION 'invalid schema name "%"', v_schema
+			USING ERRCODE = 'invalid_name',
+				  HINT = 'The schema name is also the pipeline name: a lower-case identifier.';
+	END IF;
+	EXECUTE replace(t.ddl, '@schema@', quote_ident(v_schema));
+	v_spec := jsonb_set(t.spec, '{schema}', to_jsonb(v_schema));
+	IF NOT EXISTS (SELECT 1 FROM txpipe.pipelines p WHERE p.name = v_schema) THEN
+		PERFORM txpipe.create_pipeline(v_schema, v_spec);
+	END IF;
+	RETURN v_schema;
+END;
+$$;
+
+CREATE FUNCTION txpipe.contract(pipeline text)
+RETURNS jsonb
+LANGUAGE sql STABLE STRICT SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$ SELECT spec->'contract' FROM txpipe.pipelines WHERE name = pipeline $$;
+
+CREATE FUNCTION txpipe.ingest(pipeline text, docs text,
+	OUT accepted bigint, OUT rejected bigint, OUT duplicates bigint)
+AS 'MODULE_PATHNAME', 'txpipe_ingest'
+LANGUAGE C STRICT;
+
+CREATE FUNCTION txpipe.ingest_raw(pipeline text, docs bytea,
+	OUT accepted bigint, OUT rejected bigint, OUT duplicates bigint)
+AS 'MODULE_PATHNAME', 'txpipe_ingest_raw'
+LANGUAGE C STRICT;
+
+CREATE FUNCTION txpipe.validate(pipeline text, doc text)
+RETURNS TABLE (error_code text, error_path text, message text)
+AS 'MODULE_PATHNAME', 'txpipe_validate'
+LANGUAGE C STRICT;
+
+CREATE FUNCTION txpipe._copy_row()
+RETURNS trigger
+AS 'MODULE_PATHNAME', 'txpipe_copy_row'
+LANGUAGE C;
+
+CREATE FUNCTION txpipe._copy_flush()
+RETURNS trigger
+AS 'MODULE_PATHNAME', 'txpipe_copy_flush'
+LANGUAGE C;
+
+-- What this transaction routed so far, per pipeline (a loader reads it
+-- after COPY, before COMMIT).
+CREATE FUNCTION txpipe.xact_counts(pipeline text,
+	OUT received bigint, OUT accepted bigint, OUT rejected bigint, OUT duplicates bigint)
+LANGUAGE sql STABLE STRICT
+SET search_path = pg_catalog, pg_temp
+AS $$
+	SELECT coalesce(sum(b.received), 0)::bigint, coalesce(sum(b.accepted), 0)::bigint,
+		   coalesce(sum(b.rejected), 0)::bigint, coalesce(sum(b.duplicates), 0)::bigint
+	  FROM txpipe.batches b
+	 WHERE b.pipeline = xact_counts.pipeline AND b.xact = pg_current_xact_id_if_assigned()
+$$;
+
+CREATE VIEW txpipe.stats AS
+SELECT p.name AS pipeline,
+	   coalesce(b.received, 0) AS received,
+	   coalesce(b.accepted, 0) AS accepted,
+	   coalesce(b.rejected, 0) AS rejected,
+	   coalesce(b.duplicates, 0) AS duplicates,
+	   l.finished_at AS last_batch_at,
+	   l.received AS last_batch_rows,
+	   r.rows_per_s
+  FROM txpipe.pipelines p
+  LEFT JOIN LATERAL (
+		SELECT sum(received)::bigint AS received, sum(accepted)::bigint AS accepted,
+			   sum(rejected)::bigint AS rejected, sum(duplicates)::bigint AS duplicates
+		  FROM txpipe.batches WHERE pipeline = p.name) b ON true
+  LEFT JOIN LATERAL (
+		SELECT finished_at, received FROM txpipe.batches
+		 WHERE pipeline = p.name ORDER BY finished_at DESC LIMIT 1) l ON true
+  LEFT JOIN LATERAL (
+		SELECT round(sum(received) / nullif(extract(epoch FROM sum(duration)), 0))::bigint AS rows_per_s
+		  FROM txpipe.batches
+		 WHERE pipeline = p.name AND finished_at > now() - interval '1 minute') r ON true;
+COMMENT ON VIEW txpipe.stats IS 'per pipeline: records received, accepted, rejected, duplicates; the last batch; routing rate over the last minute';

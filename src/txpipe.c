@@ -1,0 +1,50 @@
+/*-------------------------------------------------------------------------
+ *
+ * txpipe.c
+ *	  Module entry: settings, and the init of each subsystem.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "txpipe.h"
+
+#include "fmgr.h"
+#include "utils/guc.h"
+#include "utils/memutils.h"
+
+PG_MODULE_MAGIC;
+
+int			txpipe_batch_size = 2000;
+int			txpipe_max_record_size = 1024 * 1024;
+int			txpipe_max_depth = 64;
+int			txpipe_key_cache_size = 1000000;
+
+void		_PG_init(void);
+
+void
+_PG_init(void)
+{
+	DefineCustomIntVariable("txpipe.batch_size",
+							"Records routed together in one batch.",
+							"Larger batches amortize statement overhead; a refused row costs a bisection of its batch.",
+							&txpipe_batch_size, 2000, 1, 100000,
+							PGC_USERSET, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("txpipe.max_record_size",
+							"Longest record accepted, in bytes; longer ones are rejected as too_large.",
+							NULL,
+							&txpipe_max_record_size, 1024 * 1024, 64, MaxAllocSize / 2,
+							PGC_USERSET, GUC_UNIT_BYTE, NULL, NULL, NULL);
+	DefineCustomIntVariable("txpipe.max_depth",
+							"Deepest nesting of arrays and objects accepted in a record; deeper ones are rejected as too_deep.",
+							NULL,
+							&txpipe_max_depth, 64, 1, 1000,
+							PGC_USERSET, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("txpipe.key_cache_size",
+							"Keys each lookup route keeps in its per-backend cache before it starts afresh.",
+							NULL,
+							&txpipe_key_cache_size, 1000000, 0, INT_MAX,
+							PGC_USERSET, 0, NULL, NULL, NULL);
+	MarkGUCPrefixReserved("txpipe");
+
+	txpipe_spec_init();
+	txpipe_copy_init();
+}

@@ -1,0 +1,228 @@
+/*-------------------------------------------------------------------------
+ *
+ * txpipe.h
+ *	  Shared types of txpipe: the compiled plan of a pipeline, the decoded
+ *	  record, and the entry points of each subsystem.
+ *
+ * A pipeline spec (jsonb, txpipe.pipelines) is compiled once per backend
+ * into a TxPlan: the contract as per-field rules, the routes with their
+ * relation OIDs, column types and prepared statements, and one key cache
+ * per lookup route.  Records are decoded straight into per-field slots
+ * (TxValue), checked against the contract, then routed in batches.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef TXPIPE_H
+#define TXPIPE_H
+
+#include "postgres.h"
+
+#include "executor/spi.h"
+#include "nodes/pg_list.h"
+#include "utils/hsearch.h"
+#include "utils/jsonb.h"
+
+#define TXPIPE_VERSION "0.1.0"
+
+/* settings */
+extern int	txpipe_batch_size;
+extern int	txpipe_max_record_size;
+extern int	txpipe_max_depth;
+extern int	txpipe_key_cache_size;
+
+/* JSON kinds of a decoded value; TX_ABSENT means the key was not there */
+typedef enum TxKind
+{
+	TX_ABSENT = 0,
+	TX_NULL,
+	TX_STRING,
+	TX_NUMBER,
+	TX_BOOL,
+	TX_OBJECT,
+	TX_ARRAY
+} TxKind;
+
+/* bit per JSON Schema type name */
+#define TXT_NULL	0x01
+#define TXT_STRING	0x02
+#define TXT_NUMBER	0x04
+#define TXT_INTEGER 0x08
+#define TXT_BOOLEAN 0x10
+#define TXT_OBJECT	0x20
+#define TXT_ARRAY	0x40
+
+typedef enum TxFormat
+{
+	TXF_NONE = 0,
+	TXF_DATE,
+	TXF_TIMESTAMP
+} TxFormat;
+
+typedef struct TxValue
+{
+	uint8		kind;			/* TxKind */
+	int			len;
+	char	   *text;			/* de-escaped string, number lexeme,
+								 * true/false, or raw JSON of a container */
+} TxValue;
+
+/* one allowed value of an enum */
+typedef struct TxEnumValue
+{
+	uint8		kind;
+	char	   *text;
+} TxEnumValue;
+
+/* a top-level field: its contract rules */
+typedef struct TxField
+{
+	char	   *name;
+	bool		required;
+	uint8		types;			/* TXT_* bits; 0 = any */
+	int			nenum;
+	TxEnumValue *enumvals;
+	text	   *pattern;		/* NULL = none */
+	char	   *minimum;		/* number lexemes; NULL = none */
+	char	   *maximum;
+	int			min_length;		/* -1 = none */
+	int			max_length;
+	uint8		format;			/* TxFormat */
+} TxField;
+
+typedef enum TxSourceKind
+{
+	TXS_FIELD,
+	TXS_ROUTE,
+	TXS_CONST
+} TxSourceKind;
+
+/* where a column's value comes from */
+typedef struct TxColumn
+{
+	char	   *name;
+	Oid			typid;
+	int32		typmod;
+	char	   *typname;		/* format_type_with_typemod */
+	uint8		source;			/* TxSourceKind */
+	int			field;			/* TXS_FIELD */
+	int			route;			/* TXS_ROUTE */
+	char	   *constval;		/* TXS_CONST; NULL = SQL NULL */
+	int			lpad;			/* pad a field's text to this many chars */
+	char		padchar;
+} TxColumn;
+
+typedef enum TxWhenOp
+{
+	TXW_EXISTS,
+	TXW_PATTERN,
+	TXW_EQUALS
+} TxWhenOp;
+
+typedef struct TxWhen
+{
+	int			field;
+	uint8		op;				/* TxWhenOp */
+	bool		negate;
+	text	   *pattern;
+	TxEnumValue equals;
+} TxWhen;
+
+typedef struct TxRoute
+{
+	char	   *name;
+	bool		lookup;			/* get-or-create by key, else insert */
+	bool		grain;			/* holds the idempotency key */
+	Oid			relid;
+	char	   *relname;		/* quoted, schema-qualified */
+	int			ncols;
+	int			nkeys;			/* lookup: cols[0..nkeys-1] are the key */
+	TxColumn   *cols;
+	int			idem_col;		/* grain: column holding the key */
+	char	   *idcol;			/* lookup: surrogate key column */
+	TxWhen	   *when;
+	SPIPlanPtr	select_plan;	/* lookup: ordinal, id of existing keys */
+	SPIPlanPtr	insert_plan;	/* lookup: insert missing keys; insert:
+								 * the rows */
+	SPIPlanPtr	dup_plan;		/* grain: ordinals of keys already present */
+	HTAB	   *cache;			/* lookup: key text -> id */
+	long		cache_entries;
+} TxRoute;
+
+typedef struct TxPlan
+{
+	char		name[NAMEDATALEN];
+	int64		version;
+	Oid			owner;
+	MemoryContext cxt;
+	bool		valid;
+	int			nfields;
+	TxField    *fields;
+	HTAB	   *field_index;	/* name -> field number */
+	bool		additional_ok;
+	int			idem_field;		/* -1 = none */
+	int			event_field;	/* -1 = none */
+	int			nroutes;
+	TxRoute    *routes;
+	int			grain_route;	/* -1 = none */
+	List	   *relids;			/* every routed relation */
+} TxPlan;
+
+/* the first (or every) problem found in a record */
+typedef struct TxError
+{
+	const char *code;			/* NULL = no error */
+	char	   *path;
+	char	   *message;
+	char	   *sqlstate;		/* db_refused only */
+} TxError;
+
+typedef struct TxRecord
+{
+	const char *payload;		/* exactly as received */
+	int			len;
+	bytea	   *raw;			/* set when payload is not valid text */
+	TxValue    *values;			/* plan->nfields slots */
+	List	   *unknown_keys;	/* top-level keys outside the contract */
+	TxError		err;
+	bool		duplicate;
+	bool		routed;
+	int64	   *ids;			/* per route: surrogate id */
+	bool	   *idnull;
+} TxRecord;
+
+typedef struct TxCounts
+{
+	int64		received;
+	int64		accepted;
+	int64		rejected;
+	int64		duplicates;
+} TxCounts;
+
+/* spec.c */
+extern TxPlan *txpipe_get_plan(const char *pipeline);
+extern void txpipe_compile_check(const char *name, Jsonb *spec);
+extern void txpipe_invalidate_plans(void);
+extern void txpipe_reset_key_caches(void);
+extern void txpipe_spec_init(void);
+extern int	txpipe_field_lookup(TxPlan *plan, const char *name);
+
+/* decoder.c */
+extern bool txpipe_decode(TxPlan *plan, TxRecord *rec);
+extern bool txpipe_check_encoding(TxRecord *rec);
+
+/* contract.c */
+extern int	txpipe_contract_check(TxPlan *plan, TxRecord *rec, TxError *errors,
+								  int maxerrors);
+extern bool txpipe_value_matches(TxValue *v, text *pattern);
+extern bool txpipe_value_equals(TxValue *v, TxEnumValue *e);
+
+/* router.c */
+extern void txpipe_route(TxPlan *plan, TxRecord *recs, int nrecs,
+						 const char *source, TxCounts *counts);
+extern void txpipe_set_error(TxError *err, const char *code, const char *path,
+							 const char *fmt,...) pg_attribute_printf(4, 5);
+
+/* copy.c */
+extern void txpipe_copy_init(void);
+
+#endif							/* TXPIPE_H */
