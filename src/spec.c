@@ -957,35 +957,30 @@ compile(const char *name, Jsonb *spec, Oid owner, bool prepare_statements)
 
 	if (plan->idem_field >= 0)
 	{
-		for (int r = 0; r < plan->nroutes; r++)
+		/* the grain route: the first unconditional insert route with the key */
+		for (int r = 0; r < plan->nroutes && plan->grain_route < 0; r++)
 		{
 			TxRoute    *route = &plan->routes[r];
 
-			if (route->lookup)
+			if (route->lookup || route->when)
 				continue;
 			for (int c = 0; c < route->ncols; c++)
 				if (route->cols[c].source == TXS_FIELD && route->cols[c].field == plan->idem_field &&
 					route->cols[c].lpad == 0)
 				{
-					if (plan->grain_route >= 0)
-						spec_error(psprintf("$.routes[%d]", r),
-								   "the idempotency key goes to two insert routes (\"%s\" and \"%s\")",
-								   plan->routes[plan->grain_route].name, route->name);
 					plan->grain_route = r;
 					route->grain = true;
 					route->idem_col = c;
+					break;
 				}
 		}
 		if (plan->grain_route < 0)
-			spec_error("$.idempotency_key", "no insert route has a column from field \"%s\"",
+			spec_error("$.idempotency_key", "no unconditional insert route has a column from field \"%s\"",
 					   plan->fields[plan->idem_field].name);
 		else
 		{
 			TxRoute    *g = &plan->routes[plan->grain_route];
 
-			if (g->when)
-				spec_error(psprintf("$.routes[%d].when", plan->grain_route),
-						   "the route holding the idempotency key cannot be conditional");
 			if (!has_unique_index(g->relid, &g->cols[g->idem_col], 1))
 				spec_error(psprintf("$.routes[%d].columns.%s", plan->grain_route, g->cols[g->idem_col].name),
 						   "table %s needs a unique index on the idempotency key column \"%s\"",

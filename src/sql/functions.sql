@@ -8,7 +8,7 @@ LANGUAGE C STRICT;
 CREATE FUNCTION txpipe.create_pipeline(name text, spec jsonb, or_replace boolean DEFAULT false)
 RETURNS void
 LANGUAGE plpgsql
-SET search_path = pg_catalog, pg_temp
+SET client_min_messages = warning
 AS $$
 DECLARE
 	v_view text;
@@ -22,6 +22,10 @@ BEGIN
 	IF spec IS NULL OR jsonb_typeof(spec) <> 'object' THEN
 		RAISE EXCEPTION 'invalid pipeline spec: the spec must be a JSON object'
 			USING ERRCODE = 'invalid_parameter_value';
+	END IF;
+	-- unqualified table names are in the creator's current schema, whoever routes
+	IF NOT spec ? 'schema' THEN
+		spec := spec || pg_catalog.jsonb_build_object('schema', pg_catalog.current_schema());
 	END IF;
 	PERFORM txpipe._check_spec(name, spec);
 
@@ -69,6 +73,7 @@ CREATE FUNCTION txpipe.install_template(template text, schema text DEFAULT NULL)
 RETURNS text
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
+SET client_min_messages = warning
 AS $$
 DECLARE
 	t txpipe.templates;
