@@ -422,7 +422,17 @@ syntax_error(DecodeState *st, JsonParseErrorType rc)
 			return;
 		}
 	}
-	if (rc == JSON_EXPECTED_MORE || (tok >= end && rc != JSON_INVALID_TOKEN))
+	if (rc == JSON_INVALID_TOKEN && tok < end && *tok == '"' && lex->token_terminator >= end)
+	{
+		txpipe_set_error(err, "json_syntax", path, "the record ends inside a string");
+		return;
+	}
+	if (rc == JSON_INVALID_TOKEN)
+	{
+		txpipe_set_error(err, "json_syntax", path, "invalid token \"%.*s\"", Min(toklen, 40), tok);
+		return;
+	}
+	if (rc == JSON_EXPECTED_MORE || tok >= end)
 	{
 		txpipe_set_error(err, "json_syntax", path, "the record ends before the JSON value is complete");
 		return;
