@@ -1,0 +1,119 @@
+# Helpers for txpipe's TAP tests: a node with test/server.conf and the
+# extension, and the client (TXPIPE_CLIENT, default client/txpipe) to
+# generate and load data.
+package TxpipeTest;
+
+use strict;
+use warnings;
+
+use Cwd qw(abs_path);
+use Exporter qw(import);
+use File::Basename qw(dirname);
+use IPC::Run;
+use JSON::PP;
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+
+our @EXPORT = qw(txpipe_client txpipe_require_client txpipe_node txpipe_gen
+  txpipe_load txpipe_stats txpipe_counts txpipe_counts_query);
+
+my $testdir = dirname(abs_path(__FILE__));
+
+sub txpipe_client
+{
+	return $ENV{TXPIPE_CLIENT} || "$testdir/../client/txpipe";
+}
+
+# Skips the whole test file when the client has not been built.
+sub txpipe_require_client
+{
+	my $client = txpipe_client();
+	plan skip_all => "client not built ($client)" unless -x $client;
+	return;
+}
+
+# A started node with test/server.conf appended and txpipe created in the
+# postgres database.
+sub txpipe_node
+{
+	my ($name) = @_;
+	my $conf = $ENV{TXPIPE_SERVER_CONF} || "$testdir/server.conf";
+	my $node = PostgreSQL::Test::Cluster->new($name);
+	$node->init(extra => [ '-E', 'UTF8', '--locale=C' ]);
+	$node->append_conf('postgresql.conf', slurp_file($conf));
+	$node->start;
+	$node->safe_psql('postgres', 'CREATE EXTENSION txpipe');
+	return $node;
+}
+
+# txpipe_gen(TEMPLATE, FILE, ARGS...): writes generated records to FILE and
+# returns the generator's summary as a hash.
+sub txpipe_gen
+{
+	my ($template, $file, @args) = @_;
+	my $summary = "$file.summary.json";
+	my $err = '';
+	my @cmd = (txpipe_client(), 'gen', $template, @args, '--summary', $summary);
+	IPC::Run::run(\@cmd, '>', $file, '2>', \$err)
+	  or BAIL_OUT("@cmd failed: $err");
+	open my $fh, '<', $summary or BAIL_OUT("$summary: $!");
+	my $s = JSON::PP->new->decode(do { local $/; <$fh> });
+	close $fh;
+	note "generated $file: " . JSON::PP->new->canonical->encode($s);
+	return $s;
+}
+
+# txpipe_load(NODE, PIPELINE, FILE...): runs "txpipe load" against the node's
+# postgres database; returns true when the client exits 0.
+sub txpipe_load
+{
+	my ($node, $pipeline, @files) = @_;
+	local $ENV{PGHOST}     = $node->host;
+	local $ENV{PGPORT}     = $node->port;
+	local $ENV{PGDATABASE} = 'postgres';
+	my ($out, $err) = ('', '');
+	my @cmd = (txpipe_client(), 'load', $pipeline, @files);
+	my $ok = IPC::Run::run(\@cmd, '<', \undef, '>', \$out, '2>', \$err);
+	note "@cmd:\n$out$err";
+	return $ok;
+}
+
+# The pipeline's row of txpipe.stats: accepted, rejected, duplicates.
+sub txpipe_stats
+{
+	my ($node, $pipeline) = @_;
+	my $row = $node->safe_psql('postgres',
+		"SELECT accepted, rejected, duplicates FROM txpipe.stats WHERE pipeline = '$pipeline'"
+	);
+	my %s;
+	@s{qw(accepted rejected duplicates)} = split /\|/, $row;
+	return \%s;
+}
+
+# A query giving one line with the row count of every table in SCHEMA, the
+# pipeline's rejects and its stats: equal lines mean nothing was added or lost.
+sub txpipe_counts_query
+{
+	my ($node, $schema) = @_;
+	my $tables = $node->safe_psql(
+		'postgres', qq{
+		SELECT string_agg(format('SELECT %L || ''='' || count(*) FROM %I.%I', c.relname, n.nspname, c.relname),
+						  ' UNION ALL ' ORDER BY c.relname)
+		  FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+		 WHERE n.nspname = '$schema' AND c.relkind IN ('r', 'p') AND NOT c.relispartition});
+	return qq{
+		SELECT string_agg(x, ' ') FROM (
+			$tables
+			UNION ALL SELECT 'rejects=' || count(*) FROM txpipe.rejects WHERE pipeline = '$schema'
+			UNION ALL SELECT format('stats=%s/%s/%s', accepted, rejected, duplicates)
+						FROM txpipe.stats WHERE pipeline = '$schema') AS t(x)};
+}
+
+sub txpipe_counts
+{
+	my ($node, $schema) = @_;
+	return $node->safe_psql('postgres', txpipe_counts_query($node, $schema));
+}
+
+1;
