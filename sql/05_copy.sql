@@ -35,6 +35,14 @@ INSERT INTO txpipe_in.events SELECT format('{"id": "m%s", "n": %s}', i, i) FROM 
 RESET txpipe.batch_size;
 SELECT count(*) FROM events WHERE id LIKE 'm%';
 
+-- re-sent records in later batches of the same COPY are found by the
+-- duplicate check, without rolling anything back
+SET txpipe.batch_size = 2;
+INSERT INTO txpipe_in.events SELECT format('{"id": "d%s", "n": 1}', i % 3) FROM generate_series(1, 9) i;
+RESET txpipe.batch_size;
+SELECT sum(accepted) AS accepted, sum(duplicates) AS duplicates, sum(retries) AS retries
+  FROM txpipe.batches WHERE xact = (SELECT max(xact) FROM txpipe.batches WHERE pipeline = 'events');
+
 -- a COPY that fails part-way (a line with the delimiter byte) leaves nothing behind
 SELECT count(*) AS before FROM events;
 COPY txpipe_in.events FROM STDIN WITH (FORMAT csv, QUOTE e'\x01', DELIMITER e'\x02');

@@ -62,6 +62,9 @@ typedef struct MissEntry
 static SPIPlanPtr reject_plan = NULL;
 static SPIPlanPtr batch_plan = NULL;
 
+/* rolled-back attempts in the current batch: retries and bisection steps */
+static int	batch_retries = 0;
+
 static KeyDigest
 digest(const char *s, int len)
 {
@@ -411,7 +414,8 @@ mark_stored_duplicates(TxPlan *plan, TxRecord *recs, int *idx, int n)
 		map[a.n] = i;
 		arrays_add(&a, &recs[idx[i]], kc, 1);
 	}
-	rc = SPI_execute_plan(g->dup_plan, arrays_datums(&a, kc), NULL, true, 0);
+	/* not read-only: it must see what earlier batches of this statement wrote */
+	rc = SPI_execute_plan(g->dup_plan, arrays_datums(&a, kc), NULL, false, 0);
 	if (rc != SPI_OK_SELECT)
 		elog(ERROR, "txpipe duplicate check failed: %s", SPI_result_code_string(rc));
 	for (uint64 i = 0; i < SPI_processed; i++)
@@ -506,7 +510,10 @@ attempt_in_subxact(TxPlan *plan, TxRecord *recs, int *idx, int n, bool last_try,
 	}
 	PG_END_TRY();
 	if (!ok)
+	{
+		batch_retries++;
 		txpipe_reset_key_caches();
+	}
 	return ok;
 }
 
@@ -628,17 +635,17 @@ store_rejects(TxPlan *plan, TxRecord *recs, int nrecs, const char *source)
 static void
 log_batch(TxPlan *plan, const char *source, TxCounts *c, double seconds)
 {
-	Datum		args[7];
+	Datum		args[8];
 	int			rc;
 
 	if (batch_plan == NULL)
 	{
-		Oid			types[7] = {TEXTOID, TEXTOID, INT8OID, INT8OID, INT8OID, INT8OID, FLOAT8OID};
+		Oid			types[8] = {TEXTOID, TEXTOID, INT8OID, INT8OID, INT8OID, INT8OID, FLOAT8OID, INT4OID};
 
 		batch_plan = SPI_prepare("INSERT INTO txpipe.batches (pipeline, source, received, accepted, "
-								 "rejected, duplicates, duration) "
-								 "VALUES ($1, $2, $3, $4, $5, $6, make_interval(secs => $7))",
-								 7, types);
+								 "rejected, duplicates, duration, retries) "
+								 "VALUES ($1, $2, $3, $4, $5, $6, make_interval(secs => $7), $8)",
+								 8, types);
 		if (batch_plan == NULL || SPI_keepplan(batch_plan) != 0)
 			elog(ERROR, "could not prepare the batch log statement");
 	}
@@ -649,6 +656,7 @@ log_batch(TxPlan *plan, const char *source, TxCounts *c, double seconds)
 	args[4] = Int64GetDatum(c->rejected);
 	args[5] = Int64GetDatum(c->duplicates);
 	args[6] = Float8GetDatum(seconds);
+	args[7] = Int32GetDatum(batch_retries);
 	rc = SPI_execute_plan(batch_plan, args, NULL, false, 0);
 	if (rc != SPI_OK_INSERT)
 		elog(ERROR, "could not log the batch: %s", SPI_result_code_string(rc));
@@ -675,6 +683,7 @@ txpipe_route(TxPlan *plan, TxRecord *recs, int nrecs, const char *source, TxCoun
 	TxError		first;
 
 	INSTR_TIME_SET_CURRENT(start);
+	batch_retries = 0;
 	for (int i = 0; i < nrecs; i++)
 	{
 		TxRecord   *rec = &recs[i];

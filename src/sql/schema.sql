@@ -54,8 +54,11 @@ CREATE TABLE txpipe.batches (
 	accepted	bigint NOT NULL,
 	rejected	bigint NOT NULL,
 	duplicates	bigint NOT NULL,
-	duration	interval NOT NULL
+	duration	interval NOT NULL,
+	retries		integer NOT NULL DEFAULT 0
 );
+COMMENT ON COLUMN txpipe.batches.retries IS
+	'attempts rolled back to a savepoint: isolating refused rows, or a concurrent insert of the same key';
 CREATE INDEX batches_pipeline_finished ON txpipe.batches (pipeline, finished_at);
 SELECT pg_catalog.pg_extension_config_dump('txpipe.batches', '');
 
