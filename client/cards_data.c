@@ -1,0 +1,268 @@
+#include "cards_data.h"
+
+#define LEN(a) ((int) (sizeof(a) / sizeof((a)[0])))
+
+/*
+ * Legit amounts take the category's scale; fraud amounts come from the
+ * fraud profile: online shopping and misc_net in the high hundreds, grocery
+ * around 300, fuel and travel tiny test charges.
+ */
+const card_category card_categories[N_CATEGORIES] = {
+	{"gas_transport", 10.2, 0.47, 1.30, 500, 2500},
+	{"grocery_pos", 9.5, 1.41, 2.00, 28000, 40000},
+	{"home", 9.5, 0.16, 1.00, 500, 47000},
+	{"shopping_pos", 9.0, 0.72, 1.00, 55000, 105000},
+	{"kids_pets", 8.7, 0.21, 0.95, 500, 47000},
+	{"shopping_net", 7.5, 1.76, 1.05, 52000, 137604},
+	{"entertainment", 7.3, 0.25, 1.00, 500, 47000},
+	{"food_dining", 7.1, 0.17, 0.90, 500, 47000},
+	{"personal_care", 7.0, 0.24, 0.80, 500, 47000},
+	{"health_fitness", 6.6, 0.15, 1.00, 500, 47000},
+	{"misc_pos", 6.1, 0.31, 0.90, 500, 47000},
+	{"misc_net", 4.9, 1.45, 1.10, 57000, 95000},
+	{"grocery_net", 3.5, 0.29, 1.00, 500, 47000},
+	{"travel", 3.1, 0.29, 1.10, 500, 2500},
+};
+
+/* bounding boxes trimmed to land; zip prefixes as assigned by USPS */
+const us_state us_states[N_STATES] = {
+	{"AL", 30.4, 34.9, -88.3, -85.1, 350, 369, 3.1},
+	{"AK", 58.0, 66.0, -158.0, -142.0, 995, 999, 0.2},
+	{"AZ", 31.5, 36.9, -114.5, -109.1, 850, 865, 0.8},
+	{"AR", 33.1, 36.4, -94.4, -89.8, 716, 729, 2.4},
+	{"CA", 33.0, 41.9, -123.8, -115.5, 900, 961, 4.3},
+	{"CO", 37.1, 40.9, -108.9, -102.1, 800, 816, 1.1},
+	{"CT", 41.1, 41.9, -73.6, -71.9, 60, 69, 0.6},
+	{"DE", 38.5, 39.7, -75.7, -75.1, 197, 199, 0.02},
+	{"DC", 38.82, 38.98, -77.10, -76.92, 200, 205, 0.3},
+	{"FL", 26.0, 30.9, -87.3, -80.1, 320, 349, 3.3},
+	{"GA", 30.5, 34.9, -85.5, -81.0, 300, 319, 2.0},
+	{"HI", 19.1, 22.1, -159.7, -155.0, 967, 968, 0.2},
+	{"ID", 42.1, 48.9, -116.9, -111.1, 832, 838, 0.4},
+	{"IL", 37.1, 42.4, -91.3, -87.6, 600, 629, 3.4},
+	{"IN", 37.9, 41.7, -87.9, -84.9, 460, 479, 2.1},
+	{"IA", 40.5, 43.4, -96.4, -90.2, 500, 528, 2.1},
+	{"KS", 37.1, 39.9, -101.9, -94.7, 660, 679, 1.8},
+	{"KY", 36.6, 39.0, -89.4, -82.1, 400, 427, 2.2},
+	{"LA", 29.6, 32.9, -93.8, -89.8, 700, 714, 1.6},
+	{"ME", 43.2, 47.3, -70.9, -67.1, 39, 49, 1.3},
+	{"MD", 38.1, 39.7, -79.4, -75.2, 206, 219, 2.0},
+	{"MA", 41.3, 42.8, -73.4, -70.0, 10, 27, 0.9},
+	{"MI", 41.8, 47.3, -90.2, -82.5, 480, 499, 3.5},
+	{"MN", 43.6, 49.2, -97.0, -89.6, 550, 567, 2.4},
+	{"MS", 30.3, 34.9, -91.5, -88.2, 386, 397, 1.6},
+	{"MO", 36.1, 40.5, -95.6, -89.2, 630, 658, 3.0},
+	{"MT", 44.5, 48.9, -115.9, -104.1, 590, 599, 0.9},
+	{"NE", 40.1, 42.9, -103.9, -95.4, 680, 693, 1.8},
+	{"NV", 35.1, 41.9, -119.9, -114.1, 889, 898, 0.4},
+	{"NH", 42.8, 45.2, -72.5, -70.7, 30, 38, 0.6},
+	{"NJ", 39.0, 41.3, -75.5, -74.0, 70, 89, 1.9},
+	{"NM", 31.4, 36.9, -108.9, -103.1, 870, 884, 1.3},
+	{"NY", 40.6, 44.9, -79.7, -73.7, 100, 149, 6.4},
+	{"NC", 34.0, 36.5, -84.2, -76.0, 270, 289, 2.3},
+	{"ND", 46.0, 48.9, -103.9, -96.7, 580, 588, 1.1},
+	{"OH", 38.5, 41.9, -84.7, -80.6, 430, 458, 3.6},
+	{"OK", 33.8, 36.9, -102.9, -94.5, 730, 749, 2.0},
+	{"OR", 42.1, 46.2, -123.9, -116.6, 970, 979, 1.4},
+	{"PA", 39.8, 42.2, -80.4, -74.8, 150, 196, 6.2},
+	{"RI", 41.2, 41.9, -71.8, -71.2, 28, 29, 0.04},
+	{"SC", 32.1, 35.1, -83.3, -78.6, 290, 299, 2.2},
+	{"SD", 42.6, 45.8, -103.9, -96.5, 570, 577, 0.9},
+	{"TN", 35.1, 36.6, -90.1, -81.7, 370, 385, 1.3},
+	{"TX", 26.0, 36.4, -106.4, -93.6, 750, 799, 7.3},
+	{"UT", 37.1, 41.9, -113.9, -109.1, 840, 847, 0.8},
+	{"VT", 42.8, 44.9, -73.3, -71.6, 50, 59, 0.9},
+	{"VA", 36.6, 39.4, -83.5, -75.3, 220, 246, 2.2},
+	{"WA", 45.7, 48.9, -124.5, -117.1, 980, 994, 1.5},
+	{"WV", 37.3, 40.5, -82.5, -77.8, 247, 268, 2.0},
+	{"WI", 42.6, 46.9, -92.7, -87.0, 530, 549, 2.2},
+	{"WY", 41.1, 44.9, -110.9, -104.2, 820, 831, 1.5},
+};
+
+const char *const female_names[] = {
+	"Mary", "Patricia", "Jennifer", "Linda", "Elizabeth", "Barbara", "Susan",
+	"Jessica", "Sarah", "Karen", "Lisa", "Nancy", "Betty", "Sandra", "Margaret",
+	"Ashley", "Kimberly", "Emily", "Donna", "Michelle", "Carol", "Amanda",
+	"Melissa", "Deborah", "Stephanie", "Dorothy", "Rebecca", "Sharon", "Laura",
+	"Cynthia", "Amy", "Kathleen", "Angela", "Shirley", "Brenda", "Emma",
+	"Anna", "Pamela", "Nicole", "Samantha", "Katherine", "Christine", "Helen",
+	"Debra", "Rachel", "Carolyn", "Janet", "Maria", "Catherine", "Heather",
+	"Diane", "Olivia", "Julie", "Joyce", "Victoria", "Ruth", "Virginia",
+	"Lauren", "Kelly", "Christina", "Joan", "Evelyn", "Judith", "Andrea",
+	"Hannah", "Megan", "Cheryl", "Jacqueline", "Martha", "Madison", "Teresa",
+	"Gloria", "Sara", "Janice", "Ann", "Kathryn", "Abigail", "Sophia",
+	"Frances", "Jean", "Alice", "Judy", "Isabella", "Julia", "Grace", "Amber",
+	"Denise", "Danielle", "Marilyn", "Beverly", "Charlotte", "Natalie",
+	"Theresa", "Diana", "Brittany", "Doris", "Kayla", "Alexis", "Lori",
+	"Marie", "Tiffany", "Tammy", "Crystal", "Erin", "Holly", "Monica",
+	"Vanessa", "Tara", "Renee", "Allison", "Kristen", "Wendy", "Dawn",
+	"Jill", "Leslie", "Stacy", "Valerie", "Gina", "Kristin", "Lindsay",
+};
+const int	n_female_names = LEN(female_names);
+
+const char *const male_names[] = {
+	"James", "Robert", "John", "Michael", "David", "William", "Richard",
+	"Joseph", "Thomas", "Christopher", "Charles", "Daniel", "Matthew",
+	"Anthony", "Mark", "Donald", "Steven", "Andrew", "Paul", "Joshua",
+	"Kenneth", "Kevin", "Brian", "George", "Timothy", "Ronald", "Jason",
+	"Edward", "Jeffrey", "Ryan", "Jacob", "Gary", "Nicholas", "Eric",
+	"Jonathan", "Stephen", "Larry", "Justin", "Scott", "Brandon", "Benjamin",
+	"Samuel", "Gregory", "Alexander", "Patrick", "Frank", "Raymond", "Jack",
+	"Dennis", "Jerry", "Tyler", "Aaron", "Jose", "Adam", "Nathan", "Henry",
+	"Zachary", "Douglas", "Peter", "Kyle", "Noah", "Ethan", "Jeremy",
+	"Walter", "Christian", "Keith", "Roger", "Terry", "Austin", "Sean",
+	"Gerald", "Carl", "Harold", "Dylan", "Arthur", "Lawrence", "Jordan",
+	"Jesse", "Bryan", "Billy", "Bruce", "Gabriel", "Joe", "Logan", "Alan",
+	"Juan", "Albert", "Willie", "Elijah", "Wayne", "Randy", "Vincent",
+	"Mason", "Roy", "Ralph", "Bobby", "Russell", "Bradley", "Philip",
+	"Eugene", "Todd", "Shawn", "Travis", "Craig", "Curtis", "Troy", "Marcus",
+	"Derek", "Corey", "Luis", "Victor", "Edwin", "Dustin", "Calvin", "Martin",
+	"Clarence", "Chad", "Mitchell", "Howard", "Cody", "Darren",
+};
+const int	n_male_names = LEN(male_names);
+
+const char *const last_names[] = {
+	"Smith", "Johnson", "Williams", "Brown", "Jones", "Garcia", "Miller",
+	"Davis", "Rodriguez", "Martinez", "Hernandez", "Lopez", "Gonzalez",
+	"Wilson", "Anderson", "Thomas", "Taylor", "Moore", "Jackson", "Martin",
+	"Lee", "Perez", "Thompson", "White", "Harris", "Sanchez", "Clark",
+	"Ramirez", "Lewis", "Robinson", "Walker", "Young", "Allen", "King",
+	"Wright", "Scott", "Torres", "Nguyen", "Hill", "Flores", "Green", "Adams",
+	"Nelson", "Baker", "Hall", "Rivera", "Campbell", "Mitchell", "Carter",
+	"Roberts", "Gomez", "Phillips", "Evans", "Turner", "Diaz", "Parker",
+	"Cruz", "Edwards", "Collins", "Reyes", "Stewart", "Morris", "Morales",
+	"Murphy", "Cook", "Rogers", "Gutierrez", "Ortiz", "Morgan", "Cooper",
+	"Peterson", "Bailey", "Reed", "Kelly", "Howard", "Ramos", "Kim", "Cox",
+	"Ward", "Richardson", "Watson", "Brooks", "Chavez", "Wood", "James",
+	"Bennett", "Gray", "Mendoza", "Ruiz", "Hughes", "Price", "Alvarez",
+	"Castillo", "Sanders", "Patel", "Myers", "Long", "Ross", "Foster",
+	"Jimenez", "Powell", "Jenkins", "Perry", "Russell", "Sullivan", "Bell",
+	"Coleman", "Butler", "Henderson", "Barnes", "Gonzales", "Fisher",
+	"Vasquez", "Simmons", "Romero", "Jordan", "Patterson", "Alexander",
+	"Hamilton", "Graham", "Reynolds", "Griffin", "Wallace", "Moreno", "West",
+	"Cole", "Hayes", "Bryant", "Herrera", "Gibson", "Ellis", "Tran",
+	"Medina", "Aguilar", "Stevens", "Murray", "Ford", "Castro", "Marshall",
+	"Owens", "Harrison", "Fernandez", "McDonald", "Woods", "Washington",
+	"Kennedy", "Wells", "Vargas", "Henry", "Chen", "Freeman", "Webb",
+	"Tucker", "Guzman", "Burns", "Crawford", "Olson", "Simpson", "Porter",
+	"Hunter", "Gordon", "Mendez", "Silva", "Shaw", "Snyder", "Mason",
+	"Dixon", "Munoz", "Hunt", "Hicks", "Holmes", "Palmer", "Wagner", "Black",
+	"Robertson", "Boyd", "Rose", "Stone", "Salazar", "Fox", "Warren", "Mills",
+	"Meyer", "Rice", "Schmidt", "Garza", "Daniels", "Ferguson", "Nichols",
+	"Stephens", "Soto", "Weaver", "Ryan", "Gardner", "Payne", "Grant",
+	"Dunn", "Kelley", "Spencer", "Hawkins", "Arnold", "Pierce", "Vazquez",
+	"Hansen", "Peters", "Santos", "Hart", "Bradley", "Knight", "Elliott",
+	"Cunningham", "Duncan", "Armstrong", "Hudson", "Carroll", "Lane", "Riley",
+	"Andrews", "Ray", "Berry", "Perkins", "Hoffman", "Johnston", "Matthews",
+	"Pena", "Richards", "Contreras", "Willis", "Carpenter", "Lawrence",
+	"Sandoval", "Guerrero", "George", "Chapman", "Rios", "Estrada", "Ortega",
+	"Watkins", "Greene", "Nunez", "Wheeler", "Valdez", "Harper", "Burke",
+	"Larson", "Santiago", "Maldonado", "Morrison", "Franklin", "Carlson",
+	"Austin", "Dominguez", "Carr", "Lawson", "Jacobs", "Obrien", "Lynch",
+};
+const int	n_last_names = LEN(last_names);
+
+/* merchant names are meaningless company names behind the "fraud_" prefix */
+const char *const company_names[] = {
+	"Abbott", "Altenwerth", "Auer", "Bahringer", "Barrows", "Bartoletti",
+	"Bauch", "Bechtelar", "Becker", "Beier", "Bergnaum", "Bernhard", "Bins",
+	"Blick", "Bode", "Bogisich", "Boyer", "Bradtke", "Brakus", "Breitenberg",
+	"Brekke", "Buckridge", "Carroll", "Cassin", "Christiansen", "Collier",
+	"Conroy", "Corkery", "Corwin", "Cremin", "Crist", "Cronin", "Cummerata",
+	"Dach", "Daniel", "Deckow", "Dickinson", "Dietrich", "Donnelly", "Dooley",
+	"Douglas", "Durgan", "Ebert", "Emard", "Erdman", "Ernser", "Fadel",
+	"Fahey", "Feeney", "Feest", "Fisher", "Friesen", "Funk", "Gerhold",
+	"Gislason", "Glover", "Goldner", "Goodwin", "Gottlieb", "Goyette",
+	"Grady", "Grant", "Greenholt", "Gulgowski", "Gutmann", "Haag", "Hackett",
+	"Hahn", "Halvorson", "Hamill", "Hammes", "Hand", "Hansen", "Harber",
+	"Hartmann", "Hauck", "Heaney", "Heathcote", "Heidenreich", "Heller",
+	"Herman", "Hermann", "Hermiston", "Herzog", "Hettinger", "Hickle",
+	"Hilll", "Hintz", "Hirthe", "Hodkiewicz", "Hoeger", "Homenick", "Hoppe",
+	"Howe", "Huel", "Huels", "Hyatt", "Jacobi", "Jakubowski", "Jaskolski",
+	"Jast", "Jenkins", "Jerde", "Johns", "Jones", "Kassulke", "Kautzer",
+	"Keebler", "Keeling", "Kemmer", "Kerluke", "Kessler", "Kiehn", "Kihn",
+	"Kilback", "Kirlin", "Klein", "Kling", "Koch", "Koelpin", "Koepp",
+	"Kohler", "Konopelski", "Koss", "Kovacek", "Kozey", "Kreiger", "Kris",
+	"Kub", "Kuhic", "Kuhn", "Kunde", "Kunze", "Kuphal", "Kutch", "Kuvalis",
+	"Labadie", "Lakin", "Langworth", "Larkin", "Lebsack", "Ledner", "Leffler",
+	"Lehner", "Lemke", "Lesch", "Leuschke", "Lind", "Lindgren", "Little",
+	"Lockman", "Lowe", "Lubowitz", "Luettgen", "Lynch", "Macejkovic", "Mann",
+	"Marks", "Marquardt", "Marvin", "Mayer", "Mayert", "McCullough",
+	"McDermott", "McGlynn", "McKenzie", "McLaughlin", "Medhurst", "Mertz",
+	"Metz", "Miller", "Mills", "Mitchell", "Moen", "Mohr", "Monahan",
+	"Moore", "Morar", "Morissette", "Mosciski", "Mraz", "Mueller", "Muller",
+	"Murazik", "Murphy", "Murray", "Nader", "Nicolas", "Nienow", "Nikolaus",
+	"Nitzsche", "Nolan", "Oberbrunner", "Okuneva", "Olson", "Ondricka",
+	"Orn", "Ortiz", "Osinski", "Pacocha", "Padberg", "Pagac", "Parisian",
+	"Parker", "Paucek", "Pfannerstill", "Pfeffer", "Pollich", "Pouros",
+	"Powlowski", "Predovic", "Price", "Prohaska", "Prosacco", "Purdy",
+	"Quigley", "Quitzon", "Rath", "Ratke", "Rau", "Raynor", "Reichel",
+	"Reichert", "Reilly", "Reinger", "Rempel", "Renner", "Reynolds", "Rice",
+	"Rippin", "Ritchie", "Robel", "Roberts", "Rodriguez", "Rogahn", "Rohan",
+	"Rolfson", "Romaguera", "Roob", "Rosenbaum", "Rowe", "Ruecker",
+	"Runolfsdottir", "Runte", "Russel", "Rutherford", "Ryan", "Sanford",
+	"Sawayn", "Schaden", "Schaefer", "Schamberger", "Schiller", "Schimmel",
+	"Schinner", "Schmeler", "Schmidt", "Schmitt", "Schneider", "Schoen",
+	"Schowalter", "Schroeder", "Schulist", "Schultz", "Schumm", "Schuppe",
+	"Schuster", "Senger", "Shanahan", "Shields", "Simonis", "Sipes",
+	"Skiles", "Smitham", "Spencer", "Spinka", "Sporer", "Stamm", "Stanton",
+	"Stark", "Stehr", "Steuber", "Stiedemann", "Stokes", "Stoltenberg",
+	"Stracke", "Streich", "Stroman", "Strosin", "Swaniawski", "Swift",
+	"Terry", "Thiel", "Thompson", "Tillman", "Torp", "Torphy", "Towne",
+	"Toy", "Trantow", "Tremblay", "Treutel", "Tromp", "Turcotte", "Turner",
+	"Ullrich", "Upton", "Vandervort", "Veum", "Volkman", "Von", "Walker",
+	"Walsh", "Walter", "Waters", "Watsica", "Weber", "Wehner", "Weimann",
+	"Weissnat", "Welch", "West", "White", "Wiegand", "Wilderman", "Wilkinson",
+	"Will", "Williamson", "Willms", "Windler", "Wintheiser", "Wisoky",
+	"Wisozk", "Witting", "Wiza", "Wolf", "Wolff", "Wuckert", "Wunsch",
+	"Wyman", "Yost", "Yundt", "Zboncak", "Zemlak", "Ziemann", "Zieme",
+	"Zulauf",
+};
+const int	n_company_names = LEN(company_names);
+
+const char *const street_suffixes[] = {
+	"Street", "Avenue", "Road", "Drive", "Lane", "Court", "Place", "Way",
+	"Cove", "Greens", "Ridge", "Trail", "Parkway", "Ports", "Mission",
+	"Crossing", "Extension", "Island", "Knoll", "Summit", "Squares",
+	"Mountains", "Spur", "Fork", "Branch", "Junction", "Plaza", "Harbor",
+	"Meadow", "Route", "Mall", "Circle", "Terrace", "Hollow", "Point",
+	"Springs", "Valley", "Village", "Gardens", "Loop", "Pass", "Rapids",
+	"Shoals", "Station", "Stream", "Track", "Turnpike", "Underpass", "View",
+	"Vista", "Walk", "Wells", "Alley", "Bypass", "Camp", "Canyon", "Cliffs",
+};
+const int	n_street_suffixes = LEN(street_suffixes);
+
+const char *const city_roots[] = {
+	"Oak", "Cedar", "Maple", "Green", "Clear", "Spring", "Fair", "Bright",
+	"Stone", "Red", "Elm", "Pine", "Mill", "Ash", "Bay", "Rock", "Sand",
+	"Silver", "Wood", "Hazel", "Brook", "Glen", "Clay", "Marsh", "Wolf",
+	"Bear", "Eagle", "Fox", "Deer", "Hart", "Lin", "Mor", "Dal", "Wes",
+	"Harl", "Ken", "Ros", "Bel", "Chester", "Frank", "Madi", "Jeffer",
+	"Hamil", "Wash", "Lex", "Mar", "Cam", "Berk", "Pem", "Ham", "Quin",
+	"Rut", "Stan", "Wil", "Ave", "Bren", "Cliff", "Dun", "Eden", "Elk",
+	"Gar", "Hay", "Holl", "Kirk", "Lang", "Mid", "New", "Nor", "Old",
+	"Pleas", "Rich", "Shel", "South", "Sum", "Taylor", "Val", "Walden",
+	"Warr", "Water", "Whit", "Win", "York", "Ald", "Ames", "Brad", "Carl",
+	"Col", "Craw", "Dover", "Fal", "Gil", "Green", "Hunt", "Ir", "Jas",
+};
+const int	n_city_roots = LEN(city_roots);
+
+const char *const city_endings[] = {
+	"ville", "ton", "field", "burg", "port", "wood", "dale", "ford", "view",
+	"land", "mont", "ley", "bury", "stead", "brook", "haven", "worth",
+	"chester", "wick", "more", "ridge", "town", "sville", "shire", "by",
+	"well", "son", "ington", "ia", "ora",
+};
+const int	n_city_endings = LEN(city_endings);
+
+const char *const city_prefixes[] = {
+	"North ", "South ", "East ", "West ", "Fort ", "Mount ", "Lake ", "New ",
+	"Port ", "Glen ",
+};
+const int	n_city_prefixes = LEN(city_prefixes);
+
+const char *const city_suffixes[] = {
+	" Springs", " Falls", " Hills", " City", " Park", " Heights", " Junction",
+	" Center", " Lake", " Creek",
+};
+const int	n_city_suffixes = LEN(city_suffixes);
