@@ -16,6 +16,7 @@
 
 #include "access/genam.h"
 #include "access/table.h"
+#include "catalog/dependency.h"
 #include "catalog/index.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_collation.h"
@@ -24,6 +25,7 @@
 #include "lib/stringinfo.h"
 #include "miscadmin.h"
 #include "nodes/makefuncs.h"
+#include "parser/parse_func.h"
 #include "regex/regex.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
@@ -766,6 +768,62 @@ compile_route(TxPlan *plan, int r, JsonbValue *spec_route, const char *schema, i
 	plan->relids = lappend_oid(plan->relids, route->relid);
 }
 
+/*
+ * "refresh": a function (lo bigint, hi bigint) RETURNS bigint that writes
+ * the star rows of grain rows lo < id <= hi, and the grain table's column
+ * holding those ids.  txpipe.refresh() runs it; it is only checked here.
+ * The ids must come from a sequence at insert time: refresh relies on an id
+ * never being handed out below one that is already committed, once the
+ * writers active at its start have finished.
+ */
+static void
+compile_refresh(TxPlan *plan, JsonbValue *refresh, const char *schema)
+{
+	static const char *const allowed[] = {"function", "watermark", "description", NULL};
+	JsonbValue *v;
+	List	   *names;
+	Oid			argtypes[2] = {INT8OID, INT8OID};
+	Oid			fn;
+	TxRoute    *g;
+	char	   *col;
+	AttrNumber	attnum;
+	Oid			typid;
+
+	if (!jbv_is_object(refresh))
+		spec_error("$.refresh", "expected an object, found %s", jbv_type_name(refresh));
+	check_keys(refresh, "$.refresh", allowed);
+
+	if ((v = obj_get(refresh, "function")) == NULL)
+		spec_error("$.refresh", "a refresh needs \"function\", a function (lo bigint, hi bigint) returning bigint");
+	names = stringToQualifiedNameList(jbv_string(v, "$.refresh.function"));
+	if (list_length(names) == 1 && schema != NULL)
+		names = lcons(makeString(pstrdup(schema)), names);
+	fn = LookupFuncName(names, 2, argtypes, true);
+	if (!OidIsValid(fn))
+		spec_error("$.refresh.function", "function %s(bigint, bigint) does not exist",
+				   NameListToString(names));
+	if (get_func_rettype(fn) != INT8OID || get_func_retset(fn))
+		spec_error("$.refresh.function", "function %s(bigint, bigint) must return bigint, the number of rows it wrote",
+				   NameListToString(names));
+
+	if ((v = obj_get(refresh, "watermark")) == NULL)
+		spec_error("$.refresh", "a refresh needs \"watermark\", the identity column of the grain table");
+	col = jbv_string(v, "$.refresh.watermark");
+	if (plan->grain_route < 0)
+		spec_error("$.refresh", "a refresh reads the grain route's table, and only a spec with \"idempotency_key\" has one");
+	g = &plan->routes[plan->grain_route];
+	attnum = get_attnum(g->relid, col);
+	if (attnum == InvalidAttrNumber || attnum < 0)
+		spec_error("$.refresh.watermark", "table %s has no column \"%s\"", g->relname, col);
+	typid = get_atttype(g->relid, attnum);
+	if (typid != INT2OID && typid != INT4OID && typid != INT8OID)
+		spec_error("$.refresh.watermark", "column \"%s\" of table %s is %s; the watermark is an integer column",
+				   col, g->relname, format_type_be(typid));
+	if (!OidIsValid(getIdentitySequence(g->relid, attnum, true)))
+		spec_error("$.refresh.watermark", "column \"%s\" of table %s is not an identity column; the watermark needs ids given by a sequence at insert time",
+				   col, g->relname);
+}
+
 /* ----------------------------------------------------------------
  * prepared statements
  * ----------------------------------------------------------------
@@ -892,7 +950,7 @@ static TxPlan *
 compile(const char *name, Jsonb *spec, Oid owner, bool prepare_statements)
 {
 	static const char *const allowed[] = {"contract", "idempotency_key", "event_time",
-		"routes", "schema", "description", NULL};
+		"routes", "refresh", "schema", "description", NULL};
 	JsonbValue	root;
 	JsonbValue *v;
 	JsonbValue *routes;
@@ -990,6 +1048,10 @@ compile(const char *name, Jsonb *spec, Oid owner, bool prepare_statements)
 						   "role %s may not select from table %s", GetUserNameFromId(plan->owner, false), g->relname);
 		}
 	}
+
+	/* checked when the spec is stored; routing does not depend on it */
+	if (!prepare_statements && (v = obj_get(&root, "refresh")) != NULL)
+		compile_refresh(plan, v, schema);
 
 	if (prepare_statements)
 	{

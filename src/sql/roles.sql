@@ -18,7 +18,8 @@ GRANT EXECUTE ON FUNCTION txpipe.ingest(text, text), txpipe.ingest_raw(text, byt
 	txpipe._copy_row(), txpipe._copy_flush()
 	TO txpipe_writer, txpipe_admin;
 GRANT SELECT ON txpipe.batches, txpipe.pipelines TO txpipe_writer;
-GRANT SELECT ON txpipe.stats, txpipe.batches, txpipe.pipelines, txpipe.reject_codes TO txpipe_reader;
+GRANT SELECT ON txpipe.stats, txpipe.batches, txpipe.pipelines, txpipe.reject_codes,
+	txpipe.refresh_state, txpipe.refresh_runs TO txpipe_reader;
 GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA txpipe TO txpipe_admin;
 GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA txpipe TO txpipe_admin;
 GRANT CREATE ON SCHEMA txpipe_in TO txpipe_admin;

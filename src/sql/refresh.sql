@@ -1,0 +1,350 @@
+-- Star refresh: txpipe.refresh() runs a pipeline's refresh function over the
+-- grain rows added since its watermark; schedule_refresh() has pg_cron run
+-- it.
+
+-- How far each pipeline's star is refreshed: every grain row with an id up
+-- to watermark is in it.
+CREATE TABLE txpipe.refresh_state (
+	pipeline	text PRIMARY KEY REFERENCES txpipe.pipelines (name) ON DELETE CASCADE,
+	watermark	bigint NOT NULL DEFAULT 0,
+	refreshed_at timestamptz
+);
+SELECT pg_catalog.pg_extension_config_dump('txpipe.refresh_state', '');
+
+-- One row per refresh run.  txpipe.refresh() keeps the newest 10000 runs of
+-- each pipeline (a week at one run a minute).
+CREATE TABLE txpipe.refresh_runs (
+	run_id		bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+	pipeline	text NOT NULL,
+	started_at	timestamptz NOT NULL,
+	finished_at	timestamptz NOT NULL,
+	rows		bigint NOT NULL,
+	status		text NOT NULL CHECK (status IN ('ok', 'error', 'skipped')),
+	error		text,
+	sqlstate	text,
+	watermark_from bigint NOT NULL,
+	watermark_to bigint NOT NULL,
+	"full"		boolean NOT NULL,
+	pid			integer NOT NULL DEFAULT pg_catalog.pg_backend_pid()
+);
+CREATE INDEX refresh_runs_pipeline ON txpipe.refresh_runs (pipeline, run_id);
+COMMENT ON COLUMN txpipe.refresh_runs.pid IS
+	'the backend that ran the refresh (cron.job_run_details.job_pid for a run by pg_cron)';
+SELECT pg_catalog.pg_extension_config_dump('txpipe.refresh_runs', '');
+
+-- What txpipe.refresh() works on, from a stored (so already checked) spec:
+-- the grain table, chosen as spec.c chooses it (the first unconditional
+-- insert route with a column from the idempotency key field), its
+-- watermark column, and the refresh function.  NULL when a table or
+-- function has been dropped since.
+CREATE FUNCTION txpipe._refresh_target(spec jsonb,
+	OUT grain regclass, OUT watermark text, OUT func regprocedure)
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	v_key jsonb := spec->'idempotency_key';
+	v_schema text := spec->>'schema';
+	v_name text[];
+BEGIN
+	SELECT parse_ident(x.r->>'table') INTO v_name
+	  FROM jsonb_array_elements(spec->'routes') WITH ORDINALITY AS x(r, i)
+	 WHERE NOT x.r ? 'key' AND NOT x.r ? 'when'
+	   AND EXISTS (SELECT 1 FROM jsonb_each(x.r->'columns') AS c(col, src)
+				    WHERE c.src = v_key
+					   OR (jsonb_typeof(c.src) = 'object' AND c.src->'field' = v_key
+						   AND NOT c.src ? 'lpad'))
+	 ORDER BY x.i
+	 LIMIT 1;
+	IF cardinality(v_name) = 1 THEN
+		v_name := ARRAY[v_schema] || v_name;
+	END IF;
+	grain := to_regclass(format('%I.%I', v_name[1], v_name[2]));
+
+	v_name := parse_ident(spec->'refresh'->>'function');
+	IF cardinality(v_name) = 1 THEN
+		v_name := ARRAY[v_schema] || v_name;
+	END IF;
+	func := to_regprocedure(format('%I.%I(bigint, bigint)', v_name[1], v_name[2]));
+	watermark := spec->'refresh'->>'watermark';
+END;
+$$;
+
+CREATE FUNCTION txpipe.refresh(pipeline text, full boolean DEFAULT false,
+	OUT status text, OUT rows bigint, OUT watermark_from bigint, OUT watermark_to bigint,
+	OUT duration interval)
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	v_full boolean := coalesce(refresh.full, false);
+	v_started timestamptz := clock_timestamp();
+	v_spec jsonb;
+	v_target record;
+	v_stored bigint;
+	v_lo bigint;
+	v_hi bigint;
+	v_rows bigint := 0;
+	v_status text := 'ok';
+	v_error text;
+	v_sqlstate text;
+BEGIN
+	SELECT p.spec INTO v_spec FROM txpipe.pipelines p WHERE p.name = refresh.pipeline;
+	IF NOT FOUND THEN
+		RAISE EXCEPTION 'pipeline "%" does not exist', refresh.pipeline
+			USING ERRCODE = 'undefined_object',
+				  HINT = 'Create it with txpipe.create_pipeline() or txpipe.install_template().';
+	END IF;
+	IF NOT v_spec ? 'refresh' THEN
+		RAISE EXCEPTION 'pipeline "%" has no refresh', refresh.pipeline
+			USING ERRCODE = 'object_not_in_prerequisite_state',
+				  HINT = 'Give its spec a "refresh": {"function": ..., "watermark": ...}; see the README, section "Star schema and refresh".';
+	END IF;
+	IF current_setting('transaction_isolation') <> 'read committed' THEN
+		RAISE EXCEPTION 'txpipe.refresh() needs the read committed isolation level'
+			USING ERRCODE = 'invalid_transaction_state',
+				  DETAIL = 'It reads the rows committed by the writers it waits for; an older snapshot would not see them.';
+	END IF;
+	v_target := txpipe._refresh_target(v_spec);
+	IF v_target.grain IS NULL OR v_target.func IS NULL THEN
+		RAISE EXCEPTION 'the grain table or the refresh function of pipeline "%" does not exist', refresh.pipeline
+			USING ERRCODE = 'undefined_object',
+				  DETAIL = format('The spec names function %s and watermark column %s of its grain route''s table.',
+								  v_spec->'refresh'->>'function', v_spec->'refresh'->>'watermark');
+	END IF;
+
+	-- One refresh per pipeline at a time: a second caller waits here (at
+	-- most lock_timeout), then starts from the watermark the first one
+	-- stored.  The lock outlives this block: a block that ends without an
+	-- error hands its locks to the transaction.
+	BEGIN
+		PERFORM pg_advisory_xact_lock('txpipe.refresh_state'::regclass::oid::integer,
+									  hashtext(refresh.pipeline));
+	EXCEPTION
+		WHEN lock_not_available THEN
+			v_status := 'skipped';
+			v_error := format('another refresh of pipeline %s was still running when lock_timeout (%s) expired',
+							  refresh.pipeline, current_setting('lock_timeout'));
+	END;
+
+	IF v_status = 'ok' THEN
+		INSERT INTO txpipe.refresh_state AS s (pipeline) VALUES (refresh.pipeline)
+		ON CONFLICT DO NOTHING;
+	END IF;
+	v_stored := coalesce((SELECT s.watermark FROM txpipe.refresh_state s
+						   WHERE s.pipeline = refresh.pipeline), 0);
+	v_lo := CASE WHEN v_full THEN 0 ELSE v_stored END;
+	v_hi := v_stored;
+
+	IF v_status = 'ok' THEN
+		BEGIN
+			-- The upper bound.  Ids come from a sequence when a row is inserted,
+			-- so a transaction still open may hold a lower id than one that has
+			-- committed: max(id) alone could move the watermark past rows that
+			-- commit later.  A SHARE lock waits for every transaction writing
+			-- the grain table (all hold ROW EXCLUSIVE from before they draw an
+			-- id) and keeps new ones out while max(id) is read; from then on
+			-- every id up to max(id) is committed or rolled back, and any id
+			-- drawn later is higher.  The lock is taken in a subtransaction that
+			-- is rolled back at once, which releases it: writers are held up
+			-- only while refresh waits for the ones already running, not while
+			-- the star is written.  Tracking rows by transaction id instead would
+			-- never wait, but needs an indexed xid column in every grain table.
+			BEGIN
+				EXECUTE format('LOCK TABLE %s IN SHARE MODE', v_target.grain);
+				EXECUTE format('SELECT max(%I) FROM %s', v_target.watermark, v_target.grain) INTO v_hi;
+				RAISE SQLSTATE 'TXR01';
+			EXCEPTION
+				WHEN SQLSTATE 'TXR01' THEN
+					NULL;
+				WHEN lock_not_available THEN
+					v_status := 'skipped';
+					v_error := format('transactions writing %s were still open when lock_timeout (%s) expired',
+									  v_target.grain, current_setting('lock_timeout'));
+			END;
+
+			IF v_status = 'ok' THEN
+				v_hi := greatest(coalesce(v_hi, 0), v_lo);
+				-- lo = 0 asks the function for a rebuild, even of an empty star
+				IF v_hi > v_lo OR v_lo = 0 THEN
+					EXECUTE format('SELECT %s($1, $2)', v_target.func::oid::regproc)
+						INTO v_rows USING v_lo, v_hi;
+				END IF;
+				UPDATE txpipe.refresh_state s SET watermark = v_hi, refreshed_at = now()
+				 WHERE s.pipeline = refresh.pipeline;
+			ELSE
+				v_hi := v_stored;
+			END IF;
+		EXCEPTION
+			WHEN OTHERS THEN
+				-- Recorded, not raised: raising would roll the record back too.
+				-- Nothing of the run is kept and the watermark stays.
+				GET STACKED DIAGNOSTICS v_error = MESSAGE_TEXT, v_sqlstate = RETURNED_SQLSTATE;
+				v_status := 'error';
+				v_rows := 0;
+				v_hi := v_stored;
+				RAISE WARNING 'refresh of pipeline "%" failed: %', refresh.pipeline, v_error
+					USING DETAIL = format('SQLSTATE %s.  The run is recorded in txpipe.refresh_runs; the watermark stays at %s.',
+										  v_sqlstate, v_stored);
+		END;
+	END IF;
+
+	duration := clock_timestamp() - v_started;
+	INSERT INTO txpipe.refresh_runs (pipeline, started_at, finished_at, rows, status, error, sqlstate,
+									 watermark_from, watermark_to, "full")
+	VALUES (refresh.pipeline, v_started, v_started + duration, v_rows, v_status, v_error, v_sqlstate,
+			v_lo, v_hi, v_full);
+	DELETE FROM txpipe.refresh_runs r
+	 WHERE r.pipeline = refresh.pipeline
+	   AND r.run_id <= (SELECT x.run_id FROM txpipe.refresh_runs x
+						 WHERE x.pipeline = refresh.pipeline
+						 ORDER BY x.run_id DESC OFFSET 10000 LIMIT 1);
+
+	status := v_status;
+	rows := v_rows;
+	watermark_from := v_lo;
+	watermark_to := v_hi;
+END;
+$$;
+
+-- Scheduling through pg_cron (1.4 or later).  pg_cron keeps its jobs in one
+-- database (cron.database_name) and runs each in the database it names, so
+-- the jobs are made there; txpipe calls pg_cron only when its extension
+-- is in the current database, and needs it nowhere else.
+
+CREATE FUNCTION txpipe._refresh_job_name(pipeline text, database text)
+RETURNS text
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+	SELECT 'txpipe_refresh_' || pipeline
+		   || CASE WHEN database = current_database() THEN '' ELSE '@' || database END
+$$;
+
+-- Raises, with a hint naming the call to make and where, unless pg_cron can
+-- be called from this database.
+CREATE FUNCTION txpipe._require_cron(call text, database text)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	v_loaded boolean := 'pg_cron' = ANY (regexp_split_to_array(current_setting('shared_preload_libraries'), '\s*,\s*'));
+	v_cron_db text := coalesce(current_setting('cron.database_name', true), 'postgres');
+BEGIN
+	IF EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'pg_cron') THEN
+		IF to_regprocedure('cron.schedule_in_database(text, text, text, text, text, boolean)') IS NULL THEN
+			RAISE EXCEPTION 'txpipe needs pg_cron 1.4 or later'
+				USING ERRCODE = 'object_not_in_prerequisite_state',
+					  HINT = 'Update it with ALTER EXTENSION pg_cron UPDATE.';
+		END IF;
+		RETURN;
+	END IF;
+	IF NOT v_loaded THEN
+		RAISE EXCEPTION 'pg_cron is not installed'
+			USING ERRCODE = 'object_not_in_prerequisite_state',
+				  DETAIL = 'txpipe schedules refreshes with pg_cron 1.4 or later, and this server does not load it.',
+				  HINT = format('Add pg_cron to shared_preload_libraries, set cron.database_name to the database that should keep the jobs, restart the server, and run CREATE EXTENSION pg_cron there; then, in that database: CREATE EXTENSION IF NOT EXISTS txpipe; %s', call);
+	ELSIF v_cron_db = current_database() THEN
+		RAISE EXCEPTION 'pg_cron is not installed in database "%"', current_database()
+			USING ERRCODE = 'object_not_in_prerequisite_state',
+				  HINT = format('Run CREATE EXTENSION pg_cron in this database, then %s', call);
+	ELSE
+		RAISE EXCEPTION 'pg_cron is not installed in database "%"', current_database()
+			USING ERRCODE = 'object_not_in_prerequisite_state',
+				  DETAIL = format('pg_cron keeps its jobs in database "%s" (cron.database_name); refreshes are scheduled from there, naming the database they run in.', v_cron_db),
+				  HINT = format('In database "%s", run: CREATE EXTENSION IF NOT EXISTS pg_cron; CREATE EXTENSION IF NOT EXISTS txpipe; %s', v_cron_db, call);
+	END IF;
+END;
+$$;
+
+-- The job that keeps pg_cron's run history of txpipe's jobs short: the
+-- newest 1000 runs of each job stay in cron.job_run_details.
+CREATE FUNCTION txpipe._cron_prune_command()
+RETURNS text
+LANGUAGE sql IMMUTABLE
+AS $$
+	SELECT $prune$DELETE FROM cron.job_run_details d
+ USING (SELECT r.runid, row_number() OVER (PARTITION BY r.jobid ORDER BY r.runid DESC) AS n
+          FROM cron.job_run_details r JOIN cron.job j ON j.jobid = r.jobid
+         WHERE j.jobname LIKE 'txpipe\_%') o
+ WHERE d.runid = o.runid AND o.n > 1000$prune$
+$$;
+
+CREATE FUNCTION txpipe.schedule_refresh(pipeline text, cron text DEFAULT '* * * * *',
+	database text DEFAULT NULL)
+RETURNS bigint
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	v_db text := coalesce(database, current_database());
+	v_job text;
+	v_command text;
+	v_jobid bigint;
+BEGIN
+	IF pipeline IS NULL OR pipeline !~ '^[a-z_][a-z0-9_]{0,62}$' THEN
+		RAISE EXCEPTION 'invalid pipeline name "%"', pipeline
+			USING ERRCODE = 'invalid_name';
+	END IF;
+	PERFORM txpipe._require_cron(
+		format('SELECT txpipe.schedule_refresh(%L, %L, database => %L);', pipeline, cron, v_db), v_db);
+	IF v_db = current_database() THEN
+		IF NOT EXISTS (SELECT 1 FROM txpipe.pipelines p WHERE p.name = schedule_refresh.pipeline) THEN
+			RAISE EXCEPTION 'pipeline "%" does not exist', pipeline
+				USING ERRCODE = 'undefined_object';
+		END IF;
+		IF NOT EXISTS (SELECT 1 FROM txpipe.pipelines p
+						WHERE p.name = schedule_refresh.pipeline AND p.spec ? 'refresh') THEN
+			RAISE EXCEPTION 'pipeline "%" has no refresh', pipeline
+				USING ERRCODE = 'object_not_in_prerequisite_state';
+		END IF;
+	ELSIF NOT EXISTS (SELECT 1 FROM pg_database d WHERE d.datname = v_db) THEN
+		RAISE EXCEPTION 'database "%" does not exist', v_db
+			USING ERRCODE = 'invalid_catalog_name';
+	END IF;
+
+	v_job := txpipe._refresh_job_name(pipeline, v_db);
+	-- A run waits at most 5 s for open transactions of the grain table
+	-- (and holds up their new writers meanwhile), then is recorded as
+	-- skipped; the next minute's run catches up.
+	v_command := format('SET lock_timeout = %L; SELECT status, rows FROM txpipe.refresh(%L)', '5s', pipeline);
+	-- scheduling under an existing job name replaces that job
+	IF v_db = current_database() THEN
+		v_jobid := cron.schedule(v_job, cron, v_command);
+	ELSE
+		v_jobid := cron.schedule_in_database(v_job, cron, v_command, v_db);
+	END IF;
+	PERFORM cron.schedule('txpipe_prune_history', '17 * * * *', txpipe._cron_prune_command());
+	RETURN v_jobid;
+END;
+$$;
+
+CREATE FUNCTION txpipe.unschedule_refresh(pipeline text, database text DEFAULT NULL)
+RETURNS boolean
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	v_db text := coalesce(database, current_database());
+	v_jobid bigint;
+BEGIN
+	PERFORM txpipe._require_cron(
+		format('SELECT txpipe.unschedule_refresh(%L, database => %L);', pipeline, v_db), v_db);
+	SELECT j.jobid INTO v_jobid FROM cron.job j
+	 WHERE j.jobname = txpipe._refresh_job_name(pipeline, v_db);
+	IF NOT FOUND THEN
+		RETURN false;
+	END IF;
+	PERFORM cron.unschedule(v_jobid);
+	DELETE FROM cron.job_run_details d WHERE d.jobid = v_jobid;
+	IF NOT EXISTS (SELECT 1 FROM cron.job j WHERE j.jobname LIKE 'txpipe\_refresh\_%') THEN
+		SELECT j.jobid INTO v_jobid FROM cron.job j WHERE j.jobname = 'txpipe_prune_history';
+		IF FOUND THEN
+			PERFORM cron.unschedule(v_jobid);
+			DELETE FROM cron.job_run_details d WHERE d.jobid = v_jobid;
+		END IF;
+	END IF;
+	RETURN true;
+END;
+$$;
