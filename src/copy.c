@@ -3,11 +3,13 @@
  * copy.c
  *	  The COPY path: COPY txpipe_in.<pipeline> FROM STDIN.
  *
- * txpipe_in.<pipeline> is a view with one text column, doc.  Its INSTEAD
- * OF INSERT row trigger buffers each line and routes a batch whenever
- * txpipe.batch_size lines are waiting; its AFTER INSERT statement trigger
- * routes the rest, so everything is routed before COPY returns, in the
- * COPY's own transaction.
+ * txpipe_in.<pipeline> is an empty table with one text column, doc.  Its
+ * BEFORE INSERT row trigger buffers each line, skips the row, and routes a
+ * batch whenever txpipe.batch_size lines are waiting; its AFTER INSERT
+ * statement trigger routes the rest, so everything is routed before COPY
+ * returns, in the COPY's own transaction.  (A view with an INSTEAD OF
+ * trigger would do the same, but COPY into a view keeps memory for every
+ * row until the statement ends.)
  *
  * Buffers live in TopTransactionContext.  A buffer started inside a
  * subtransaction that aborts is dropped with it; a transaction that tries
@@ -110,14 +112,14 @@ txpipe_copy_row(PG_FUNCTION_ARGS)
 	int			len;
 	char	   *copy;
 
-	if (!TRIGGER_FIRED_INSTEAD(td->tg_event) || !TRIGGER_FIRED_FOR_ROW(td->tg_event))
+	if (!TRIGGER_FIRED_BEFORE(td->tg_event) || !TRIGGER_FIRED_FOR_ROW(td->tg_event))
 		ereport(ERROR,
 				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
-				 errmsg("txpipe._copy_row() must be an INSTEAD OF INSERT row trigger")));
+				 errmsg("txpipe._copy_row() must be a BEFORE INSERT row trigger")));
 
 	d = heap_getattr(tuple, 1, td->tg_relation->rd_att, &isnull);
 	if (isnull)
-		return PointerGetDatum(tuple);	/* an empty line */
+		return PointerGetDatum(NULL);	/* an empty line */
 
 	b = get_buffer(pipeline);
 	t = DatumGetTextPP(d);
@@ -130,7 +132,7 @@ txpipe_copy_row(PG_FUNCTION_ARGS)
 	b->n++;
 	if (b->n >= b->capacity)
 		flush(b);
-	return PointerGetDatum(tuple);
+	return PointerGetDatum(NULL);	/* routed, not stored */
 }
 
 Datum

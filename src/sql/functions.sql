@@ -11,7 +11,7 @@ LANGUAGE plpgsql
 SET client_min_messages = warning
 AS $$
 DECLARE
-	v_view text;
+	v_target text;
 	v_exists boolean;
 BEGIN
 	IF name IS NULL OR name !~ '^[a-z_][a-z0-9_]{0,62}$' THEN
@@ -42,15 +42,22 @@ BEGIN
 		INSERT INTO txpipe.pipelines (name, spec) VALUES (name, spec);
 	END IF;
 
-	v_view := format('txpipe_in.%I', name);
-	EXECUTE format('CREATE OR REPLACE VIEW %s (doc) AS SELECT NULL::text WHERE false', v_view);
-	EXECUTE format('COMMENT ON VIEW %s IS %L', v_view,
-		format('COPY %s FROM STDIN WITH (FORMAT csv, QUOTE e''\x01'', DELIMITER e''\x02''): one JSON record per line into pipeline %s', v_view, name));
-	EXECUTE format('DROP TRIGGER IF EXISTS route_row ON %s', v_view);
-	EXECUTE format('DROP TRIGGER IF EXISTS route_flush ON %s', v_view);
-	EXECUTE format('CREATE TRIGGER route_row INSTEAD OF INSERT ON %s FOR EACH ROW EXECUTE FUNCTION txpipe._copy_row(%L)', v_view, name);
-	EXECUTE format('CREATE TRIGGER route_flush AFTER INSERT ON %s FOR EACH STATEMENT EXECUTE FUNCTION txpipe._copy_flush(%L)', v_view, name);
-	EXECUTE format('GRANT INSERT ON %s TO txpipe_writer, txpipe_admin', v_view);
+	-- The COPY target is an empty table: its BEFORE ROW trigger takes each
+	-- line and skips the row, its statement trigger routes what is left.
+	-- (COPY into a view with an INSTEAD OF trigger keeps memory per row
+	-- until the statement ends.)  CHECK (false) refuses rows should the
+	-- triggers ever be disabled, so nothing can pile up there unrouted.
+	v_target := format('txpipe_in.%I', name);
+	IF pg_catalog.to_regclass(v_target) IS NULL THEN
+		EXECUTE format('CREATE TABLE %s (doc text, CONSTRAINT routed_not_stored CHECK (false))', v_target);
+	END IF;
+	EXECUTE format('COMMENT ON TABLE %s IS %L', v_target,
+		format('COPY %s FROM STDIN WITH (FORMAT csv, QUOTE e''\x01'', DELIMITER e''\x02''): one JSON record per line into pipeline %s; lines are routed, never stored here', v_target, name));
+	EXECUTE format('DROP TRIGGER IF EXISTS route_row ON %s', v_target);
+	EXECUTE format('DROP TRIGGER IF EXISTS route_flush ON %s', v_target);
+	EXECUTE format('CREATE TRIGGER route_row BEFORE INSERT ON %s FOR EACH ROW EXECUTE FUNCTION txpipe._copy_row(%L)', v_target, name);
+	EXECUTE format('CREATE TRIGGER route_flush AFTER INSERT ON %s FOR EACH STATEMENT EXECUTE FUNCTION txpipe._copy_flush(%L)', v_target, name);
+	EXECUTE format('GRANT INSERT ON %s TO txpipe_writer, txpipe_admin', v_target);
 END;
 $$;
 
@@ -65,7 +72,7 @@ BEGIN
 		RAISE EXCEPTION 'pipeline "%" does not exist', name
 			USING ERRCODE = 'undefined_object';
 	END IF;
-	EXECUTE format('DROP VIEW IF EXISTS txpipe_in.%I', name);
+	EXECUTE format('DROP TABLE IF EXISTS txpipe_in.%I', name);
 END;
 $$;
 
