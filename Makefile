@@ -10,7 +10,7 @@ OBJS = src/txpipe.o src/spec.o src/decoder.o src/contract.o src/router.o \
 # templates; upgrade scripts are written by hand.
 DATA_built = txpipe--$(EXTVERSION).sql
 DATA = $(wildcard src/sql/txpipe--*--*.sql)
-SQL_SOURCES = src/sql/schema.sql src/sql/functions.sql src/sql/refresh.sql src/sql/roles.sql
+SQL_SOURCES = src/sql/schema.sql src/sql/functions.sql src/sql/refresh.sql src/sql/stats.sql src/sql/roles.sql
 TEMPLATES = $(sort $(wildcard templates/*/schema.sql templates/*/pipeline.json))
 
 REGRESS = $(patsubst sql/%.sql,%,$(sort $(wildcard sql/*.sql)))

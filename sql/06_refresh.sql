@@ -220,6 +220,11 @@ SELECT txpipe.schedule_refresh('star_t');
 SELECT txpipe.unschedule_refresh('star_t');
 \set SHOW_CONTEXT errors
 
+-- txpipe.stats shows the watermark and how long ago it moved
+SELECT pipeline, refresh_watermark = (SELECT max(transaction_id) FROM star_t.transaction) AS at_max,
+	   refresh_lag < interval '1 hour' AS recent
+  FROM txpipe.stats WHERE pipeline = 'star_t';
+
 -- dropping a pipeline drops its watermark
 SELECT txpipe.drop_pipeline('events_r');
 SELECT pipeline FROM txpipe.refresh_state ORDER BY 1;
