@@ -18,6 +18,7 @@ PG_FUNCTION_INFO_V1(txpipe_ingest);
 PG_FUNCTION_INFO_V1(txpipe_ingest_raw);
 PG_FUNCTION_INFO_V1(txpipe_validate);
 PG_FUNCTION_INFO_V1(txpipe_check_spec);
+PG_FUNCTION_INFO_V1(txpipe_grain_table);
 
 static bool
 blank(const char *s, int len)
@@ -162,4 +163,22 @@ txpipe_check_spec(PG_FUNCTION_ARGS)
 
 	txpipe_compile_check(name, spec);
 	PG_RETURN_VOID();
+}
+
+/* the table of a pipeline's grain route, as its compiled plan chose it */
+Datum
+txpipe_grain_table(PG_FUNCTION_ARGS)
+{
+	char	   *pipeline = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	TxPlan	   *plan;
+	Oid			relid = InvalidOid;
+
+	SPI_connect();
+	plan = txpipe_get_plan(pipeline);
+	if (plan->grain_route >= 0)
+		relid = plan->routes[plan->grain_route].relid;
+	SPI_finish();
+	if (!OidIsValid(relid))
+		PG_RETURN_NULL();
+	PG_RETURN_OID(relid);
 }

@@ -32,38 +32,27 @@ COMMENT ON COLUMN txpipe.refresh_runs.pid IS
 	'the backend that ran the refresh (cron.job_run_details.job_pid for a run by pg_cron)';
 SELECT pg_catalog.pg_extension_config_dump('txpipe.refresh_runs', '');
 
--- What txpipe.refresh() works on, from a stored (so already checked) spec:
--- the grain table, chosen as spec.c chooses it (the first unconditional
--- insert route with a column from the idempotency key field), its
--- watermark column, and the refresh function.  NULL when a table or
--- function has been dropped since.
-CREATE FUNCTION txpipe._refresh_target(spec jsonb,
+-- The table of a pipeline's grain route (the first unconditional insert
+-- route with a column from the idempotency key), as routing chose it.
+CREATE FUNCTION txpipe._grain_table(pipeline text)
+RETURNS regclass
+AS 'MODULE_PATHNAME', 'txpipe_grain_table'
+LANGUAGE C STRICT;
+
+-- What txpipe.refresh() works on: the grain table, the watermark column
+-- and the refresh function of a stored (so already checked) spec.  func
+-- is NULL when the function has been dropped since.
+CREATE FUNCTION txpipe._refresh_target(pipeline text, spec jsonb,
 	OUT grain regclass, OUT watermark text, OUT func regprocedure)
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-	v_key jsonb := spec->'idempotency_key';
-	v_schema text := spec->>'schema';
-	v_name text[];
+	v_name text[] := parse_ident(spec->'refresh'->>'function');
 BEGIN
-	SELECT parse_ident(x.r->>'table') INTO v_name
-	  FROM jsonb_array_elements(spec->'routes') WITH ORDINALITY AS x(r, i)
-	 WHERE NOT x.r ? 'key' AND NOT x.r ? 'when'
-	   AND EXISTS (SELECT 1 FROM jsonb_each(x.r->'columns') AS c(col, src)
-				    WHERE c.src = v_key
-					   OR (jsonb_typeof(c.src) = 'object' AND c.src->'field' = v_key
-						   AND NOT c.src ? 'lpad'))
-	 ORDER BY x.i
-	 LIMIT 1;
+	grain := txpipe._grain_table(pipeline);
 	IF cardinality(v_name) = 1 THEN
-		v_name := ARRAY[v_schema] || v_name;
-	END IF;
-	grain := to_regclass(format('%I.%I', v_name[1], v_name[2]));
-
-	v_name := parse_ident(spec->'refresh'->>'function');
-	IF cardinality(v_name) = 1 THEN
-		v_name := ARRAY[v_schema] || v_name;
+		v_name := ARRAY[spec->>'schema'] || v_name;
 	END IF;
 	func := to_regprocedure(format('%I.%I(bigint, bigint)', v_name[1], v_name[2]));
 	watermark := spec->'refresh'->>'watermark';
@@ -105,7 +94,7 @@ BEGIN
 			USING ERRCODE = 'invalid_transaction_state',
 				  DETAIL = 'It reads the rows committed by the writers it waits for; an older snapshot would not see them.';
 	END IF;
-	v_target := txpipe._refresh_target(v_spec);
+	v_target := txpipe._refresh_target(refresh.pipeline, v_spec);
 	IF v_target.grain IS NULL OR v_target.func IS NULL THEN
 		RAISE EXCEPTION 'the grain table or the refresh function of pipeline "%" does not exist', refresh.pipeline
 			USING ERRCODE = 'undefined_object',
