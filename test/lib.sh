@@ -5,10 +5,12 @@
 # a throwaway directory, reachable only through a private unix socket.  The
 # build and the clients run as root.
 
-PG_BINDIR=/usr/lib/postgresql/15/bin
+# PG_BINDIR may point at another (relocated) copy of the PostgreSQL 15
+# binaries; the extension is then built and installed into that copy.
+PG_BINDIR=${PG_BINDIR:-/usr/lib/postgresql/15/bin}
 PG_CONFIG=$PG_BINDIR/pg_config
 # shellcheck disable=SC2034 # used by the scripts that source this file
-PGXS_DIR=/usr/lib/postgresql/15/lib/pgxs
+PGXS_DIR=$PG_BINDIR/../lib/pgxs
 PG_OSUSER=postgres
 
 # Directories made by tmpdir_for_pg, removed by cleanup unless KEEP_TMP=1.
