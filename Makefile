@@ -4,19 +4,23 @@ EXTVERSION = $(shell sed -n "s/^default_version = '\(.*\)'/\1/p" txpipe.control)
 
 MODULE_big = txpipe
 OBJS = src/txpipe.o src/spec.o src/decoder.o src/contract.o src/router.o \
-	src/copy.o src/ingest.o
+	src/copy.o src/ingest.o src/queue.o src/worker.o
 
 # The full install script is generated from the SQL sources and the
 # templates; upgrade scripts are written by hand.
 DATA_built = txpipe--$(EXTVERSION).sql
 DATA = $(wildcard src/sql/txpipe--*--*.sql)
-SQL_SOURCES = src/sql/schema.sql src/sql/functions.sql src/sql/refresh.sql src/sql/stats.sql src/sql/roles.sql
+SQL_SOURCES = src/sql/schema.sql src/sql/functions.sql src/sql/refresh.sql src/sql/queue.sql \
+	src/sql/stats.sql src/sql/roles.sql
 TEMPLATES = $(sort $(wildcard templates/*/schema.sql templates/*/pipeline.json))
 
 REGRESS = $(patsubst sql/%.sql,%,$(sort $(wildcard sql/*.sql)))
 REGRESS_OPTS = --inputdir=. --load-extension=txpipe
 
-PG_CPPFLAGS = -Wall -Wextra -Werror -Wno-unused-parameter -Wno-missing-field-initializers -Wno-sign-compare -Isrc
+PG_CPPFLAGS = -Wall -Wextra -Werror -Wno-unused-parameter -Wno-missing-field-initializers -Wno-sign-compare -Isrc \
+	-I$(shell $(PG_CONFIG) --includedir)
+# the workers LISTEN through libpq
+SHLIB_LINK_INTERNAL = $(libpq)
 EXTRA_CLEAN = client/txpipe client/*.o
 
 PG_CONFIG ?= pg_config
@@ -31,3 +35,6 @@ client:
 	$(MAKE) -C client PG_CONFIG=$(PG_CONFIG)
 install-client: client
 	$(MAKE) -C client install PG_CONFIG=$(PG_CONFIG)
+
+# every object depends on the shared header
+$(OBJS): src/txpipe.h

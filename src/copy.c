@@ -7,7 +7,9 @@
  * BEFORE INSERT row trigger buffers each line, skips the row, and routes a
  * batch whenever txpipe.batch_size lines are waiting; its AFTER INSERT
  * statement trigger routes the rest, so everything is routed before COPY
- * returns, in the COPY's own transaction.  (A view with an INSTEAD OF
+ * returns, in the COPY's own transaction.  For a pipeline in async mode
+ * the batches go to the inbox instead, and the workers route them once
+ * the COPY has committed.  (A view with an INSTEAD OF
  * trigger would do the same, but COPY into a view keeps memory for every
  * row until the statement ends.)
  *
@@ -89,7 +91,10 @@ flush(CopyBuffer *b)
 	SPI_connect();
 	old = MemoryContextSwitchTo(work);
 	plan = txpipe_get_plan(b->pipeline);
-	txpipe_route(plan, b->recs, b->n, "copy", &counts);
+	if (plan->async)
+		txpipe_queue_put(plan, b->recs, b->n, "copy");
+	else
+		txpipe_route(plan, b->recs, b->n, "copy", &counts);
 	MemoryContextSwitchTo(old);
 	SPI_finish();
 	MemoryContextDelete(work);

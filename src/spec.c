@@ -950,7 +950,7 @@ static TxPlan *
 compile(const char *name, Jsonb *spec, Oid owner, bool prepare_statements)
 {
 	static const char *const allowed[] = {"contract", "idempotency_key", "event_time",
-		"routes", "refresh", "schema", "description", NULL};
+		"order_key", "mode", "routes", "refresh", "schema", "description", NULL};
 	JsonbValue	root;
 	JsonbValue *v;
 	JsonbValue *routes;
@@ -964,6 +964,7 @@ compile(const char *name, Jsonb *spec, Oid owner, bool prepare_statements)
 	plan->owner = owner;
 	plan->idem_field = -1;
 	plan->event_field = -1;
+	plan->order_field = -1;
 	plan->grain_route = -1;
 	plan->additional_ok = true;
 	plan->fields = palloc(sizeof(TxField) * capacity);
@@ -999,6 +1000,17 @@ compile(const char *name, Jsonb *spec, Oid owner, bool prepare_statements)
 		plan->idem_field = source_field(plan, jbv_string(v, "$.idempotency_key"), "$.idempotency_key", &capacity);
 	if ((v = obj_get(&root, "event_time")) != NULL)
 		plan->event_field = source_field(plan, jbv_string(v, "$.event_time"), "$.event_time", &capacity);
+	if ((v = obj_get(&root, "order_key")) != NULL)
+		plan->order_field = source_field(plan, jbv_string(v, "$.order_key"), "$.order_key", &capacity);
+	if ((v = obj_get(&root, "mode")) != NULL)
+	{
+		char	   *mode = jbv_string(v, "$.mode");
+
+		if (strcmp(mode, "async") == 0)
+			plan->async = true;
+		else if (strcmp(mode, "sync") != 0)
+			spec_error("$.mode", "expected \"sync\" or \"async\", found \"%s\"", mode);
+	}
 
 	routes = obj_get(&root, "routes");
 	if (routes == NULL)

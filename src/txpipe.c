@@ -8,6 +8,7 @@
 #include "txpipe.h"
 
 #include "fmgr.h"
+#include "miscadmin.h"
 #include "utils/guc.h"
 #include "utils/memutils.h"
 
@@ -43,8 +44,11 @@ _PG_init(void)
 							NULL,
 							&txpipe_key_cache_size, 1000000, 0, INT_MAX,
 							PGC_USERSET, 0, NULL, NULL, NULL);
+	txpipe_worker_init();
 	MarkGUCPrefixReserved("txpipe");
 
 	txpipe_spec_init();
 	txpipe_copy_init();
+	if (process_shared_preload_libraries_in_progress)
+		txpipe_register_launcher();
 }

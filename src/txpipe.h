@@ -161,6 +161,8 @@ typedef struct TxPlan
 	bool		additional_ok;
 	int			idem_field;		/* -1 = none */
 	int			event_field;	/* -1 = none */
+	int			order_field;	/* queue order key; -1 = none */
+	bool		async;			/* COPY goes to the inbox */
 	int			nroutes;
 	TxRoute    *routes;
 	int			grain_route;	/* -1 = none */
@@ -224,5 +226,22 @@ extern void txpipe_set_error(TxError *err, const char *code, const char *path,
 
 /* copy.c */
 extern void txpipe_copy_init(void);
+
+/* queue.c */
+#define TXPIPE_QUEUE_CLASSES 16
+extern int64 txpipe_queue_drain(const char *pipeline, uint32 mask, int max, int start,
+								const char *poison, TxCounts *counts);
+extern int	txpipe_queue_class(const char *key, int len);
+extern void txpipe_queue_put(TxPlan *plan, TxRecord *recs, int n, const char *source);
+
+/* worker.c */
+extern int	txpipe_workers;
+extern int	txpipe_worker_poll_interval;
+extern int	txpipe_worker_max_attempts;
+extern char *txpipe_databases;
+extern char *txpipe_worker_conninfo;
+extern int	txpipe_inbox_slot_seconds;
+extern void txpipe_worker_init(void);
+extern void txpipe_register_launcher(void);
 
 #endif							/* TXPIPE_H */

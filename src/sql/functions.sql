@@ -40,6 +40,9 @@ BEGIN
 		 WHERE p.name = create_pipeline.name;
 	ELSE
 		INSERT INTO txpipe.pipelines (name, spec) VALUES (name, spec);
+		INSERT INTO txpipe.queue_positions (pipeline, class)
+		SELECT create_pipeline.name, c FROM generate_series(0, 15) c
+		ON CONFLICT DO NOTHING;
 	END IF;
 
 	-- The COPY target is an empty table: its BEFORE ROW trigger takes each
@@ -72,6 +75,7 @@ BEGIN
 		RAISE EXCEPTION 'pipeline "%" does not exist', name
 			USING ERRCODE = 'undefined_object';
 	END IF;
+	DELETE FROM txpipe.inbox i WHERE i.pipeline = drop_pipeline.name;
 	EXECUTE format('DROP TABLE IF EXISTS txpipe_in.%I', name);
 END;
 $$;

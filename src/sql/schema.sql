@@ -93,4 +93,6 @@ INSERT INTO txpipe.reject_codes VALUES
 	('max_length', 'contract', 'a string is longer than maxLength'),
 	('format', 'contract', 'a string is not a valid date or timestamp'),
 	('additional_property', 'contract', 'a field the contract does not allow'),
+	('poison', 'route', 'a queued record failed alone txpipe.worker_max_attempts times with an error that is not a refused row; message has the last error'),
+	('unknown_pipeline', 'decode', 'a NOTIFY txpipe_ingest payload names a pipeline that does not exist'),
 	('db_refused', 'route', 'the database refused a row (constraint, type); sqlstate and message are the database''s');

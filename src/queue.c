@@ -1,0 +1,464 @@
+/*-------------------------------------------------------------------------
+ *
+ * queue.c
+ *	  Draining the inbox: txpipe.drain(), and what each worker batch does.
+ *
+ * Each pipeline's inbox rows fall into TXPIPE_QUEUE_CLASSES classes by the
+ * hash of the order key, so the records of one key stay in one class and
+ * are routed in order.  A class's position (txpipe.queue_positions) is two
+ * snapshots and a cursor: every row whose transaction is visible in
+ * done_upto is consumed; a pass routes the rows visible in pass_upto but
+ * not in done_upto, in (xid, id) order, and remembers the last one; when
+ * the pass is through, done_upto becomes pass_upto.  Such a set of rows is
+ * final once its transactions are over, so nothing is passed over, and a
+ * transaction still running when a pass starts simply falls into the next
+ * one: no reader waits for a long writer.
+ *
+ * The position row is locked (FOR UPDATE SKIP LOCKED) for the batch and
+ * moved in the same transaction as the rows routed from it: two workers
+ * never take the same class at once, and a crash repeats nothing and
+ * loses nothing.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "txpipe.h"
+
+#include "access/xact.h"
+#include "catalog/pg_type.h"
+#include "common/hashfn.h"
+#include "common/pg_prng.h"
+#include "fmgr.h"
+#include "miscadmin.h"
+#include "utils/builtins.h"
+#include "utils/memutils.h"
+
+PG_FUNCTION_INFO_V1(txpipe_drain);
+
+static SPIPlanPtr lock_plan = NULL;
+static SPIPlanPtr init_plan = NULL;
+static SPIPlanPtr snap_plan = NULL;
+static SPIPlanPtr fetch_plan = NULL;
+static SPIPlanPtr update_plan = NULL;
+static SPIPlanPtr poison_plan = NULL;
+static SPIPlanPtr enqueue_plan = NULL;
+
+typedef struct QueuePos
+{
+	int			cls;
+	char	   *done;
+	char	   *pass;			/* NULL: no pass under way */
+	char	   *last_xid;
+	int64		last_id;
+	bool		stored_pass;	/* pass is in the table already */
+} QueuePos;
+
+static SPIPlanPtr
+keep(const char *sql, int nargs, Oid *types)
+{
+	SPIPlanPtr	p = SPI_prepare(sql, nargs, types);
+
+	if (p == NULL || SPI_keepplan(p) != 0)
+		elog(ERROR, "could not prepare a queue statement: %s", SPI_result_code_string(SPI_result));
+	return p;
+}
+
+static void
+prepare_plans(void)
+{
+	Oid			t[8];
+
+	if (update_plan)
+		return;
+	t[0] = TEXTOID;
+	t[1] = INT4OID;
+	lock_plan = keep("SELECT q.class, q.done_upto::text, q.pass_upto::text, q.last_xid::text, q.last_id"
+					 "  FROM txpipe.queue_positions q"
+					 " WHERE q.pipeline = $1 AND (($2 >> q.class) & 1) = 1"
+					 "   AND (q.pass_upto IS NOT NULL OR EXISTS ("
+					 "		SELECT 1 FROM txpipe.inbox i"
+					 "		 WHERE i.pipeline = q.pipeline AND i.class = q.class"
+					 "		   AND i.xid >= pg_catalog.pg_snapshot_xmin(q.done_upto)"
+					 "		   AND NOT pg_catalog.pg_visible_in_snapshot(i.xid, q.done_upto)"
+					 "		   AND pg_catalog.pg_visible_in_snapshot(i.xid, pg_catalog.pg_current_snapshot())))"
+					 " ORDER BY q.class FOR UPDATE OF q SKIP LOCKED", 2, t);
+	init_plan = keep("INSERT INTO txpipe.queue_positions (pipeline, class)"
+					 " SELECT $1, c FROM pg_catalog.generate_series(0, 15) c"
+					 "   WHERE EXISTS (SELECT 1 FROM txpipe.pipelines WHERE name = $1)"
+					 "	 AND NOT EXISTS (SELECT 1 FROM txpipe.queue_positions WHERE pipeline = $1)"
+					 " ON CONFLICT DO NOTHING", 1, t);
+	snap_plan = keep("SELECT pg_catalog.pg_current_snapshot()::text", 0, NULL);
+
+	/*
+	 * $3 done_upto, $4 pass_upto, $5/$6 the last row routed, $7 the limit.
+	 * The first branch: transactions running at done_upto and over at
+	 * pass_upto; the second: those that started after done_upto.
+	 */
+	t[2] = TEXTOID;
+	t[3] = TEXTOID;
+	t[4] = TEXTOID;
+	t[5] = INT8OID;
+	t[6] = INT4OID;
+	fetch_plan = keep("SELECT id, xid::text, source, doc FROM ("
+					  " (SELECT id, xid, source, doc FROM txpipe.inbox"
+					  "   WHERE pipeline = $1 AND class = $2"
+					  "	 AND xid = ANY (ARRAY(SELECT x FROM pg_catalog.pg_snapshot_xip($3::pg_snapshot) x"
+					  "						   WHERE pg_catalog.pg_visible_in_snapshot(x, $4::pg_snapshot)))"
+					  "	 AND (xid, id) > ($5::xid8, $6)"
+					  "   ORDER BY xid, id LIMIT $7)"
+					  " UNION ALL"
+					  " (SELECT id, xid, source, doc FROM txpipe.inbox"
+					  "   WHERE pipeline = $1 AND class = $2"
+					  "	 AND xid >= pg_catalog.pg_snapshot_xmax($3::pg_snapshot)"
+					  "	 AND xid < pg_catalog.pg_snapshot_xmax($4::pg_snapshot)"
+					  "	 AND pg_catalog.pg_visible_in_snapshot(xid, $4::pg_snapshot)"
+					  "	 AND (xid, id) > ($5::xid8, $6)"
+					  "   ORDER BY xid, id LIMIT $7)) u"
+					  " ORDER BY xid, id LIMIT $7", 7, t);
+	t[2] = TEXTOID;
+	t[3] = TEXTOID;
+	t[4] = TEXTOID;
+	t[5] = INT8OID;
+	t[6] = INT8OID;
+	update_plan = keep("UPDATE txpipe.queue_positions"
+					   "   SET done_upto = $3::pg_snapshot, pass_upto = $4::pg_snapshot,"
+					   "	   last_xid = $5::xid8, last_id = $6, consumed = consumed + $7,"
+					   "	   updated_at = pg_catalog.clock_timestamp()"
+					   " WHERE pipeline = $1 AND class = $2", 7, t);
+	t[0] = TEXTOID;
+	t[1] = TEXTOID;
+	t[2] = TEXTOID;
+	t[3] = TEXTOID;
+	poison_plan = keep("INSERT INTO txpipe.rejects (pipeline, source, payload, error_code, error_path, message)"
+					   " VALUES ($1, $2, $3, 'poison', '$', $4)", 4, t);
+}
+
+static char *
+getstr(HeapTuple tup, TupleDesc desc, int col)
+{
+	return SPI_getvalue(tup, desc, col);
+}
+
+/* locks the positions of the classes in mask that have work; *npos set */
+static QueuePos *
+lock_positions(const char *pipeline, uint32 mask, int *npos)
+{
+	Datum		args[2];
+	QueuePos   *pos;
+	int			rc;
+
+	args[0] = CStringGetTextDatum(pipeline);
+	args[1] = Int32GetDatum((int32) mask);
+	rc = SPI_execute_plan(lock_plan, args, NULL, false, 0);
+	if (rc != SPI_OK_SELECT)
+		elog(ERROR, "could not lock queue positions: %s", SPI_result_code_string(rc));
+	if (SPI_processed == 0)
+	{
+		/* a pipeline made before the queue existed has no positions yet */
+		rc = SPI_execute_plan(init_plan, args, NULL, false, 0);
+		if (rc != SPI_OK_INSERT)
+			elog(ERROR, "could not create queue positions: %s", SPI_result_code_string(rc));
+		if (SPI_processed > 0)
+			rc = SPI_execute_plan(lock_plan, args, NULL, false, 0);
+	}
+	*npos = SPI_processed;
+	pos = palloc0(sizeof(QueuePos) * Max(*npos, 1));
+	for (int i = 0; i < *npos; i++)
+	{
+		HeapTuple	tup = SPI_tuptable->vals[i];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+		bool		isnull;
+		char	   *last_id;
+
+		pos[i].cls = DatumGetInt16(SPI_getbinval(tup, desc, 1, &isnull));
+		pos[i].done = getstr(tup, desc, 2);
+		pos[i].pass = getstr(tup, desc, 3);
+		pos[i].last_xid = getstr(tup, desc, 4);
+		last_id = getstr(tup, desc, 5);
+		pos[i].last_id = last_id ? strtoi64(last_id, NULL, 10) : 0;
+		pos[i].stored_pass = (pos[i].pass != NULL);
+		if (pos[i].last_xid == NULL)
+			pos[i].last_xid = "0";
+	}
+	SPI_freetuptable(SPI_tuptable);
+	return pos;
+}
+
+static void
+move_position(const char *pipeline, QueuePos *p, int64 consumed)
+{
+	Datum		args[7];
+	char		nulls[7] = "       ";
+	int			rc;
+
+	args[0] = CStringGetTextDatum(pipeline);
+	args[1] = Int16GetDatum(p->cls);
+	args[2] = CStringGetTextDatum(p->done);
+	if (p->pass)
+	{
+		args[3] = CStringGetTextDatum(p->pass);
+		args[4] = CStringGetTextDatum(p->last_xid);
+		args[5] = Int64GetDatum(p->last_id);
+	}
+	else
+		nulls[3] = nulls[4] = nulls[5] = 'n';
+	args[6] = Int64GetDatum(consumed);
+	rc = SPI_execute_plan(update_plan, args, nulls, false, 0);
+	if (rc != SPI_OK_UPDATE || SPI_processed != 1)
+		elog(ERROR, "could not move the queue position of pipeline \"%s\" class %d", pipeline, p->cls);
+}
+
+static const char *const sources[] = {"queue", "copy", "notify"};
+
+/*
+ * Routes (or, with poison set, dead-letters) up to limit rows of one
+ * class.  Returns how many rows were consumed.
+ */
+static int
+drain_class(TxPlan *plan, QueuePos *p, int limit, const char *poison, TxCounts *counts)
+{
+	Datum		args[7];
+	int			rc;
+	int			n;
+	TxRecord   *recs;
+	char	  **src;
+	MemoryContext work;
+	MemoryContext old;
+
+	if (p->pass == NULL)
+	{
+		rc = SPI_execute_plan(snap_plan, NULL, NULL, true, 1);
+		if (rc != SPI_OK_SELECT || SPI_processed != 1)
+			elog(ERROR, "could not take a snapshot");
+		p->pass = getstr(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+		p->last_xid = "0";
+		p->last_id = 0;
+		SPI_freetuptable(SPI_tuptable);
+	}
+
+	args[0] = CStringGetTextDatum(plan->name);
+	args[1] = Int32GetDatum(p->cls);
+	args[2] = CStringGetTextDatum(p->done);
+	args[3] = CStringGetTextDatum(p->pass);
+	args[4] = CStringGetTextDatum(p->last_xid);
+	args[5] = Int64GetDatum(p->last_id);
+	args[6] = Int32GetDatum(limit);
+	rc = SPI_execute_plan(fetch_plan, args, NULL, true, 0);
+	if (rc != SPI_OK_SELECT)
+		elog(ERROR, "could not read the inbox: %s", SPI_result_code_string(rc));
+	n = SPI_processed;
+
+	work = AllocSetContextCreate(CurrentMemoryContext, "txpipe queue batch", ALLOCSET_DEFAULT_SIZES);
+	old = MemoryContextSwitchTo(work);
+	recs = palloc0(sizeof(TxRecord) * Max(n, 1));
+	src = palloc(sizeof(char *) * Max(n, 1));
+	for (int i = 0; i < n; i++)
+	{
+		HeapTuple	tup = SPI_tuptable->vals[i];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+
+		src[i] = getstr(tup, desc, 3);
+		recs[i].payload = getstr(tup, desc, 4);
+		recs[i].len = strlen(recs[i].payload);
+		if (i == n - 1)
+		{
+			char	   *id = getstr(tup, desc, 1);
+
+			MemoryContextSwitchTo(old);
+			p->last_id = strtoi64(id, NULL, 10);
+			p->last_xid = getstr(tup, desc, 2);
+			MemoryContextSwitchTo(work);
+		}
+	}
+	SPI_freetuptable(SPI_tuptable);
+
+	if (poison)
+	{
+		for (int i = 0; i < n; i++)
+		{
+			Datum		a[4];
+
+			a[0] = CStringGetTextDatum(plan->name);
+			a[1] = CStringGetTextDatum(src[i]);
+			a[2] = CStringGetTextDatum(recs[i].payload);
+			a[3] = CStringGetTextDatum(poison);
+			if (SPI_execute_plan(poison_plan, a, NULL, false, 0) != SPI_OK_INSERT)
+				elog(ERROR, "could not store a poison record");
+			counts->received++;
+			counts->rejected++;
+		}
+	}
+	else
+	{
+		/* route each source's records together, keeping their order */
+		for (int s = 0; s < lengthof(sources); s++)
+		{
+			TxRecord   *part = palloc0(sizeof(TxRecord) * Max(n, 1));
+			int			m = 0;
+
+			for (int i = 0; i < n; i++)
+				if (strcmp(src[i], sources[s]) == 0)
+					part[m++] = recs[i];
+			if (m > 0)
+				txpipe_route(plan, part, m, sources[s], counts);
+		}
+	}
+	MemoryContextSwitchTo(old);
+	MemoryContextDelete(work);
+
+	if (n < limit)
+	{
+		/* the pass is through */
+		p->done = p->pass;
+		p->pass = NULL;
+		if (n > 0 || p->stored_pass)
+			move_position(plan->name, p, n);
+	}
+	else
+		move_position(plan->name, p, n);
+	p->stored_pass = (p->pass != NULL);
+	return n;
+}
+
+/*
+ * Routes up to max records of pipeline waiting in the classes of mask,
+ * starting with the class after start (so that no class starves).  With
+ * poison set, the records taken are dead-lettered with that message
+ * instead.  Runs inside a transaction and an SPI connection; the positions
+ * taken stay locked until it ends.  Returns how many records it consumed.
+ */
+int64
+txpipe_queue_drain(const char *pipeline, uint32 mask, int max, int start,
+				   const char *poison, TxCounts *counts)
+{
+	int			npos;
+	QueuePos   *pos;
+	TxPlan	   *plan;
+	int64		total = 0;
+
+	prepare_plans();
+	pos = lock_positions(pipeline, mask, &npos);
+	if (npos == 0)
+		return 0;
+	plan = txpipe_get_plan(pipeline);
+	for (int k = 0; k < npos && total < max; k++)
+	{
+		QueuePos   *p = &pos[(start + k) % npos];
+		int			got;
+
+		do
+		{
+			int			limit = (int) Min(max - total, (int64) Max(txpipe_batch_size, 1));
+
+			got = drain_class(plan, p, limit, poison, counts);
+			total += got;
+			CHECK_FOR_INTERRUPTS();
+		} while (got > 0 && total < max);
+	}
+	return total;
+}
+
+/*
+ * txpipe.drain(pipeline text DEFAULT NULL, max_records int DEFAULT NULL):
+ * what a worker does, in the caller's transaction.  NULL pipeline: every
+ * pipeline.  Classes another transaction is draining are skipped.
+ */
+Datum
+txpipe_drain(PG_FUNCTION_ARGS)
+{
+	int64		max = PG_ARGISNULL(1) ? PG_INT64_MAX : PG_GETARG_INT32(1);
+	int64		total = 0;
+	TxCounts	counts = {0};
+	List	   *names = NIL;
+	ListCell   *lc;
+
+	if (!PG_ARGISNULL(1) && max < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("max_records must not be negative")));
+	SPI_connect();
+	if (!PG_ARGISNULL(0))
+	{
+		char	   *name = text_to_cstring(PG_GETARG_TEXT_PP(0));
+
+		(void) txpipe_get_plan(name);	/* an unknown pipeline is an error */
+		names = list_make1(name);
+	}
+	else
+	{
+		if (SPI_execute("SELECT name FROM txpipe.pipelines ORDER BY name", true, 0) != SPI_OK_SELECT)
+			elog(ERROR, "could not read txpipe.pipelines");
+		for (uint64 i = 0; i < SPI_processed; i++)
+			names = lappend(names, SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1));
+	}
+	foreach(lc, names)
+	{
+		if (total >= max)
+			break;
+		total += txpipe_queue_drain(lfirst(lc), 0xFFFF, (int) Min(max - total, (int64) PG_INT32_MAX),
+									0, NULL, &counts);
+	}
+	SPI_finish();
+	PG_RETURN_INT64(total);
+}
+
+/* the class of a record with this order key; the same as _queue_class() */
+int
+txpipe_queue_class(const char *key, int len)
+{
+	if (key == NULL)
+		return (int) (pg_prng_uint32(&pg_global_prng_state) % TXPIPE_QUEUE_CLASSES);
+	return (int) ((DatumGetUInt32(hash_any((const unsigned char *) key, len)) & 0x7fffffff)
+				  % TXPIPE_QUEUE_CLASSES);
+}
+
+/*
+ * Puts recs[0..n-1] (payloads as received) into the inbox for the
+ * workers, and wakes them at commit.  Inside an SPI connection.
+ */
+void
+txpipe_queue_put(TxPlan *plan, TxRecord *recs, int n, const char *source)
+{
+	Datum	   *classes;
+	Datum	   *docs;
+	Datum		args[4];
+	int			rc;
+
+	if (n == 0)
+		return;
+	if (enqueue_plan == NULL)
+	{
+		Oid			t[4] = {TEXTOID, TEXTOID, INT2ARRAYOID, TEXTARRAYOID};
+
+		enqueue_plan = keep("WITH i AS (INSERT INTO txpipe.inbox (pipeline, class, source, doc)"
+							" SELECT $1, u.c, $2, u.d FROM unnest($3, $4) AS u(c, d))"
+							" SELECT pg_catalog.pg_notify('txpipe_wakeup', $1)", 4, t);
+	}
+	classes = palloc(sizeof(Datum) * n);
+	docs = palloc(sizeof(Datum) * n);
+	for (int i = 0; i < n; i++)
+	{
+		TxRecord   *rec = &recs[i];
+		const char *key = NULL;
+		int			len = 0;
+
+		if (plan->order_field >= 0 && txpipe_decode(plan, rec))
+		{
+			TxValue    *v = &rec->values[plan->order_field];
+
+			if (v->kind == TX_STRING || v->kind == TX_NUMBER || v->kind == TX_BOOL)
+			{
+				key = v->text;
+				len = v->len;
+			}
+		}
+		classes[i] = Int16GetDatum((int16) txpipe_queue_class(key, len));
+		docs[i] = PointerGetDatum(cstring_to_text_with_len(rec->payload, rec->len));
+	}
+	args[0] = CStringGetTextDatum(plan->name);
+	args[1] = CStringGetTextDatum(source);
+	args[2] = PointerGetDatum(construct_array(classes, n, INT2OID, 2, true, TYPALIGN_SHORT));
+	args[3] = PointerGetDatum(construct_array(docs, n, TEXTOID, -1, false, TYPALIGN_INT));
+	rc = SPI_execute_plan(enqueue_plan, args, NULL, false, 0);
+	if (rc != SPI_OK_SELECT)
+		elog(ERROR, "could not put records into the inbox: %s", SPI_result_code_string(rc));
+}

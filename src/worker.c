@@ -1,0 +1,1040 @@
+/*-------------------------------------------------------------------------
+ *
+ * worker.c
+ *	  Background workers that drain the inbox, the launcher that starts them
+ *	  when txpipe is in shared_preload_libraries, txpipe.start_worker() and
+ *	  txpipe.stop_worker(), and the utility hook that lets DROP DATABASE
+ *	  through.
+ *
+ * Each database has txpipe.workers workers, numbered 0..n-1; worker w takes
+ * the queue classes c with c % n == w (the position lock, not this split,
+ * is what keeps two workers off the same records).  Worker 0 starts the
+ * others.  A worker holds a session advisory lock on its number, so a
+ * second copy steps aside at once.
+ *
+ * A background process cannot LISTEN, so each worker opens a libpq
+ * connection to its own server, LISTENs there on txpipe_wakeup (sent by
+ * enqueue) and txpipe_ingest (fire-and-forget records), and waits on its
+ * latch and that socket together, with txpipe.worker_poll_interval as the
+ * fallback.  Without that connection it polls.
+ *
+ * Signals: SIGHUP reloads the settings; SIGTERM cancels the batch under
+ * way (it rolls back and is routed again) and exits with code 1, so the
+ * postmaster starts the worker again after 5 s (pg_terminate_backend does
+ * this); SIGUSR2 does the same but exits with code 0, and the worker stays
+ * stopped: txpipe.stop_worker() and DROP DATABASE use it.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "txpipe.h"
+
+#include "access/genam.h"
+#include "access/heapam.h"
+#include "access/htup_details.h"
+#include "access/table.h"
+#include "access/xact.h"
+#include "catalog/pg_authid.h"
+#include "catalog/pg_database.h"
+#include "catalog/pg_extension.h"
+#include "commands/dbcommands.h"
+#include "commands/extension.h"
+#include "fmgr.h"
+#include "libpq-fe.h"
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "postmaster/bgworker.h"
+#include "postmaster/interrupt.h"
+#include "postmaster/postmaster.h"
+#include "storage/ipc.h"
+#include "storage/latch.h"
+#include "storage/proc.h"
+#include "tcop/utility.h"
+#include "utils/acl.h"
+#include "utils/backend_status.h"
+#include "utils/builtins.h"
+#include "utils/fmgroids.h"
+#include "utils/guc.h"
+#include "utils/memutils.h"
+#include "utils/snapmgr.h"
+#include "utils/timestamp.h"
+#include "utils/varlena.h"
+
+#define WORKER_TYPE "txpipe worker"
+#define LAUNCHER_TYPE "txpipe launcher"
+#define WORKER_RESTART_SECONDS 5
+#define ADVISORY_KEY 0x7478	/* "tx" */
+#define LAUNCHER_NAPTIME_MS 60000
+
+/* settings */
+int			txpipe_workers = 1;
+int			txpipe_worker_poll_interval = 1000;
+int			txpipe_worker_max_attempts = 3;
+char	   *txpipe_databases = NULL;
+char	   *txpipe_worker_conninfo = NULL;
+int			txpipe_inbox_slot_seconds = 10;
+
+PGDLLEXPORT void txpipe_worker_main(Datum arg);
+PGDLLEXPORT void txpipe_launcher_main(Datum arg);
+
+PG_FUNCTION_INFO_V1(txpipe_start_worker);
+PG_FUNCTION_INFO_V1(txpipe_stop_worker);
+
+static volatile sig_atomic_t got_sigterm = false;
+static volatile sig_atomic_t step_aside = false;
+static volatile sig_atomic_t in_batch = false;
+static ProcessUtility_hook_type prev_utility = NULL;
+
+static PGconn *listen_conn = NULL;
+static TimestampTz listen_retry_at = 0;
+static bool listen_warned = false;
+
+/* per pipeline: records that failed alone, by class */
+typedef struct FailState
+{
+	char		pipeline[NAMEDATALEN];
+	bool		careful;		/* one record per transaction */
+	int			attempts[16];
+	struct FailState *next;
+} FailState;
+
+static FailState *failures = NULL;
+
+/* ----------------------------------------------------------------
+ * registering workers
+ * ----------------------------------------------------------------
+ */
+
+static bool
+register_worker(Oid dboid, int index, BackgroundWorkerHandle **handle, bool notify_me)
+{
+	BackgroundWorker w;
+
+	memset(&w, 0, sizeof(w));
+	w.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
+	w.bgw_start_time = BgWorkerStart_RecoveryFinished;
+	w.bgw_restart_time = WORKER_RESTART_SECONDS;
+	strlcpy(w.bgw_library_name, "txpipe", BGW_MAXLEN);
+	strlcpy(w.bgw_function_name, "txpipe_worker_main", BGW_MAXLEN);
+	snprintf(w.bgw_name, BGW_MAXLEN, "txpipe worker %d for database %u", index, dboid);
+	strlcpy(w.bgw_type, WORKER_TYPE, BGW_MAXLEN);
+	w.bgw_main_arg = Int32GetDatum(index);
+	memcpy(w.bgw_extra, &dboid, sizeof(Oid));
+	w.bgw_notify_pid = notify_me ? MyProcPid : 0;
+	return RegisterDynamicBackgroundWorker(&w, handle);
+}
+
+/* pids of this server's txpipe workers in database dboid */
+static List *
+worker_pids(Oid dboid)
+{
+	List	   *pids = NIL;
+	int			n;
+
+	pgstat_clear_backend_activity_snapshot();
+	n = pgstat_fetch_stat_numbackends();
+	for (int i = 1; i <= n; i++)
+	{
+		LocalPgBackendStatus *l = pgstat_fetch_stat_local_beentry(i);
+		PgBackendStatus *b;
+		const char *type;
+
+		if (l == NULL)
+			continue;
+		b = &l->backendStatus;
+		if (b->st_backendType != B_BG_WORKER || b->st_databaseid != dboid || b->st_procpid == MyProcPid)
+			continue;
+		type = GetBackgroundWorkerTypeByPid(b->st_procpid);
+		if (type && strcmp(type, WORKER_TYPE) == 0)
+			pids = lappend_int(pids, b->st_procpid);
+	}
+	pgstat_clear_backend_activity_snapshot();
+	return pids;
+}
+
+static int
+signal_workers(Oid dboid, int sig)
+{
+	List	   *pids = worker_pids(dboid);
+	ListCell   *lc;
+	int			n = 0;
+
+	foreach(lc, pids)
+		if (kill(lfirst_int(lc), sig) == 0)
+			n++;
+	return n;
+}
+
+/* ----------------------------------------------------------------
+ * the LISTEN connection
+ * ----------------------------------------------------------------
+ */
+
+static void
+listen_close(void)
+{
+	if (listen_conn)
+		PQfinish(listen_conn);
+	listen_conn = NULL;
+}
+
+/* needs a transaction (catalog lookups) */
+static void
+listen_open(void)
+{
+	const char *keys[8];
+	const char *vals[8];
+	int			k = 0;
+	char		port[16];
+	char	   *host = NULL;
+	PGresult   *res;
+
+	if (listen_conn || GetCurrentTimestamp() < listen_retry_at)
+		return;
+	if (txpipe_worker_conninfo && txpipe_worker_conninfo[0])
+	{
+		keys[k] = "dbname";
+		vals[k++] = txpipe_worker_conninfo;
+		keys[k] = "dbname";
+		vals[k++] = get_database_name(MyDatabaseId);
+	}
+	else
+	{
+		if (Unix_socket_directories && Unix_socket_directories[0])
+		{
+			char	   *dirs = pstrdup(Unix_socket_directories);
+			List	   *list;
+
+			if (SplitDirectoriesString(dirs, ',', &list) && list != NIL)
+				host = linitial(list);
+		}
+		snprintf(port, sizeof(port), "%d", PostPortNumber);
+		keys[k] = "host";
+		vals[k++] = host ? host : "localhost";
+		keys[k] = "port";
+		vals[k++] = port;
+		keys[k] = "dbname";
+		vals[k++] = get_database_name(MyDatabaseId);
+		keys[k] = "user";
+		vals[k++] = GetUserNameFromId(BOOTSTRAP_SUPERUSERID, false);
+	}
+	keys[k] = "application_name";
+	vals[k++] = "txpipe listener";
+	keys[k] = "connect_timeout";
+	vals[k++] = "5";
+	keys[k] = NULL;
+	vals[k] = NULL;
+
+	/* with txpipe.worker_conninfo, its dbname is a conninfo string that the
+	 * second dbname (this database) overrides */
+	listen_conn = PQconnectdbParams(keys, vals, 1);
+	if (PQstatus(listen_conn) != CONNECTION_OK)
+		goto failed;
+	res = PQexec(listen_conn, "LISTEN txpipe_wakeup; LISTEN txpipe_ingest");
+	if (PQresultStatus(res) != PGRES_COMMAND_OK)
+	{
+		PQclear(res);
+		goto failed;
+	}
+	PQclear(res);
+	if (PQsetnonblocking(listen_conn, 1) != 0)
+		goto failed;
+	if (listen_warned)
+		ereport(LOG, (errmsg("txpipe worker: LISTEN connection open again")));
+	listen_warned = false;
+	return;
+
+failed:
+	if (!listen_warned)
+		ereport(WARNING,
+				(errmsg("txpipe worker could not LISTEN through a connection to its own server: %s",
+						listen_conn ? PQerrorMessage(listen_conn) : "out of memory"),
+				 errhint("The worker polls every txpipe.worker_poll_interval instead.  Set txpipe.worker_conninfo to a connection string that reaches this server.")));
+	listen_warned = true;
+	listen_close();
+	listen_retry_at = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), 60000);
+}
+
+/* reads what arrived; returns the NOTIFY txpipe_ingest payloads */
+static List *
+listen_collect(bool *woken)
+{
+	List	   *payloads = NIL;
+	PGnotify   *n;
+
+	if (listen_conn == NULL)
+		return NIL;
+	if (!PQconsumeInput(listen_conn))
+	{
+		ereport(WARNING, (errmsg("txpipe worker lost its LISTEN connection: %s", PQerrorMessage(listen_conn))));
+		listen_warned = true;
+		listen_close();
+		return NIL;
+	}
+	while ((n = PQnotifies(listen_conn)) != NULL)
+	{
+		*woken = true;
+		if (strcmp(n->relname, "txpipe_ingest") == 0)
+			payloads = lappend(payloads, pstrdup(n->extra));
+		PQfreemem(n);
+	}
+	return payloads;
+}
+
+/* ----------------------------------------------------------------
+ * the worker
+ * ----------------------------------------------------------------
+ */
+
+/* cancels a batch under way (or its wait for a lock) and ends the loop */
+static void
+request_stop(bool aside)
+{
+	if (aside)
+		step_aside = true;
+	got_sigterm = true;
+	if (in_batch)
+	{
+		QueryCancelPending = true;
+		InterruptPending = true;
+	}
+	SetLatch(MyLatch);
+}
+
+static void
+worker_sigterm(SIGNAL_ARGS)
+{
+	int			save_errno = errno;
+
+	request_stop(false);
+	errno = save_errno;
+}
+
+static void
+worker_sigusr2(SIGNAL_ARGS)
+{
+	int			save_errno = errno;
+
+	request_stop(true);
+	errno = save_errno;
+}
+
+static void
+worker_exit(int code)
+{
+	listen_close();
+	proc_exit(code);
+}
+
+/* what the worker checks each round; needs a transaction */
+typedef enum RoundCheck
+{
+	ROUND_OK,
+	ROUND_NO_EXTENSION,
+	ROUND_VERSION,
+	ROUND_DISABLED
+} RoundCheck;
+
+static char *installed_version = NULL;
+
+static RoundCheck
+round_check(void)
+{
+	Relation	rel;
+	SysScanDesc scan;
+	ScanKeyData key;
+	HeapTuple	tup;
+	RoundCheck	result = ROUND_NO_EXTENSION;
+
+	rel = table_open(ExtensionRelationId, AccessShareLock);
+	ScanKeyInit(&key, Anum_pg_extension_extname, BTEqualStrategyNumber, F_NAMEEQ,
+				CStringGetDatum("txpipe"));
+	scan = systable_beginscan(rel, ExtensionNameIndexId, true, NULL, 1, &key);
+	tup = systable_getnext(scan);
+	if (HeapTupleIsValid(tup))
+	{
+		bool		isnull;
+		Datum		d = heap_getattr(tup, Anum_pg_extension_extversion, RelationGetDescr(rel), &isnull);
+		char	   *v = isnull ? "" : TextDatumGetCString(d);
+
+		result = strcmp(v, TXPIPE_VERSION) == 0 ? ROUND_OK : ROUND_VERSION;
+		if (installed_version)
+			pfree(installed_version);
+		installed_version = MemoryContextStrdup(TopMemoryContext, v);
+	}
+	systable_endscan(scan);
+	table_close(rel, AccessShareLock);
+
+	if (result == ROUND_OK)
+	{
+		SPI_connect();
+		if (SPI_execute("SELECT enabled FROM txpipe.worker_state", true, 1) == SPI_OK_SELECT &&
+			SPI_processed == 1)
+		{
+			bool		isnull;
+
+			if (!DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull)))
+				result = ROUND_DISABLED;
+		}
+		SPI_finish();
+	}
+	return result;
+}
+
+static List *
+pipeline_names(MemoryContext caller)
+{
+	List	   *names = NIL;
+
+	SPI_connect();
+	if (SPI_execute("SELECT name FROM txpipe.pipelines ORDER BY name", true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not read txpipe.pipelines");
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		char	   *name = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1);
+		MemoryContext old = MemoryContextSwitchTo(caller);
+
+		names = lappend(names, pstrdup(name));
+		MemoryContextSwitchTo(old);
+	}
+	SPI_finish();
+	return names;
+}
+
+static void
+store_notifications(List *payloads)
+{
+	ListCell   *lc;
+
+	if (payloads == NIL)
+		return;
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	SPI_connect();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	pgstat_report_activity(STATE_RUNNING, "storing NOTIFY txpipe_ingest records");
+	foreach(lc, payloads)
+	{
+		Oid			t = TEXTOID;
+		Datum		a = CStringGetTextDatum(lfirst(lc));
+
+		if (SPI_execute_with_args("SELECT txpipe._notify_in($1)", 1, &t, &a, NULL, false, 0) != SPI_OK_SELECT)
+			elog(ERROR, "could not store a NOTIFY payload");
+	}
+	PopActiveSnapshot();
+	SPI_finish();
+	CommitTransactionCommand();
+}
+
+
+static void
+rotate_inbox(List *unused)
+{
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	SPI_connect();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	pgstat_report_activity(STATE_RUNNING, "truncating routed inbox slots");
+	(void) SPI_execute("SELECT txpipe._rotate_inbox()", false, 0);
+	PopActiveSnapshot();
+	SPI_finish();
+	CommitTransactionCommand();
+}
+
+/* runs fn in its own transaction; an error is logged and rolled back */
+static void
+guarded(void (*fn) (List *), List *arg, MemoryContext keep)
+{
+	in_batch = true;
+	PG_TRY();
+	{
+		fn(arg);
+	}
+	PG_CATCH();
+	{
+		MemoryContextSwitchTo(keep);
+		EmitErrorReport();
+		FlushErrorState();
+		AbortCurrentTransaction();
+	}
+	PG_END_TRY();
+	in_batch = false;
+	QueryCancelPending = false;
+	MemoryContextSwitchTo(keep);
+}
+
+static FailState *
+fail_state(const char *pipeline)
+{
+	FailState  *f;
+
+	for (f = failures; f; f = f->next)
+		if (strcmp(f->pipeline, pipeline) == 0)
+			return f;
+	f = MemoryContextAllocZero(TopMemoryContext, sizeof(FailState));
+	strlcpy(f->pipeline, pipeline, NAMEDATALEN);
+	f->next = failures;
+	failures = f;
+	return f;
+}
+
+/*
+ * Errors that say nothing about the records: the pipeline or the server is
+ * not ready (a missing table or privilege, no resources, a cancel, a lock
+ * or serialization conflict).  Those are retried and never make a record
+ * poison.
+ */
+static bool
+is_pipeline_error(int sqlerrcode)
+{
+	static const char *const classes[] = {"08", "25", "3D", "3F", "40", "42", "53", "55", "57", "58", "F0", NULL};
+	char	   *state = unpack_sql_state(sqlerrcode);
+
+	for (int i = 0; classes[i]; i++)
+		if (strncmp(state, classes[i], 2) == 0)
+			return true;
+	return false;
+}
+
+/*
+ * One transaction: routes up to max records of pipeline from the classes
+ * of mask (or dead-letters them with poison).  Returns records consumed,
+ * or -1 after an error (rolled back, logged, *edata set).
+ */
+static int64
+run_batch(const char *pipeline, uint32 mask, int max, int start, const char *poison,
+		  MemoryContext keep, ErrorData **edata)
+{
+	volatile int64 n = 0;
+	MemoryContext cxt = CurrentMemoryContext;
+
+	if (got_sigterm)
+		return 0;
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	in_batch = true;
+	PG_TRY();
+	{
+		TxCounts	counts = {0};
+
+		SPI_connect();
+		PushActiveSnapshot(GetTransactionSnapshot());
+		pgstat_report_activity(STATE_RUNNING, psprintf("routing queued records of pipeline %s", pipeline));
+		n = txpipe_queue_drain(pipeline, mask, max, start, poison, &counts);
+		PopActiveSnapshot();
+		SPI_finish();
+		CommitTransactionCommand();
+	}
+	PG_CATCH();
+	{
+		MemoryContextSwitchTo(keep);
+		*edata = CopyErrorData();
+		EmitErrorReport();
+		FlushErrorState();
+		AbortCurrentTransaction();
+		n = -1;
+	}
+	PG_END_TRY();
+	in_batch = false;
+	QueryCancelPending = false; /* a signal is handled by its flag */
+	MemoryContextSwitchTo(cxt);
+	pgstat_report_stat(false);
+	return n;
+}
+
+static uint32
+class_mask(int index)
+{
+	uint32		mask = 0;
+	int			n = Max(txpipe_workers, 1);
+
+	for (int c = 0; c < 16; c++)
+		if (c % n == index)
+			mask |= (1u << c);
+	return mask;
+}
+
+/*
+ * Drains one pipeline as far as it goes.  After an error the pipeline is
+ * taken one record per transaction, class by class: a record that fails
+ * alone txpipe.worker_max_attempts times, with an error that concerns the
+ * record, goes to txpipe.rejects as poison and the records behind it go on.
+ * Returns records consumed; sets *backoff when the pipeline cannot route
+ * now.
+ */
+static int64
+drain_pipeline(const char *pipeline, int index, MemoryContext keep, bool *backoff)
+{
+	static int	rr = 0;
+	FailState  *f = fail_state(pipeline);
+	uint32		mask = class_mask(index);
+	int64		total = 0;
+	int			batch = Max(txpipe_batch_size, 1);
+
+	while (!got_sigterm && !ConfigReloadPending)
+	{
+		ErrorData  *edata = NULL;
+		int64		n;
+
+		if (!f->careful)
+		{
+			n = run_batch(pipeline, mask, batch, rr++, NULL, keep, &edata);
+			if (n >= 0)
+			{
+				total += n;
+				if (n < batch)
+					break;
+				continue;
+			}
+			if (got_sigterm)
+				break;
+			if (is_pipeline_error(edata->sqlerrcode))
+			{
+				*backoff = true;
+				break;
+			}
+			f->careful = true;
+		}
+
+		/* careful: one record per class and transaction */
+		{
+			bool		errors = false;
+			bool		progress = false;
+
+			for (int c = 0; c < 16 && !got_sigterm; c++)
+			{
+				if (!(mask & (1u << c)))
+					continue;
+				edata = NULL;
+				n = run_batch(pipeline, 1u << c, 1, 0, NULL, keep, &edata);
+				if (n > 0)
+				{
+					total += n;
+					progress = true;
+					f->attempts[c] = 0;
+				}
+				else if (n < 0 && (got_sigterm || is_pipeline_error(edata->sqlerrcode)))
+				{
+					*backoff = true;
+					return total;
+				}
+				else if (n < 0)
+				{
+					errors = true;
+					if (++f->attempts[c] >= Max(txpipe_worker_max_attempts, 1))
+					{
+						char	   *msg = psprintf("routing failed %d times: %s (SQLSTATE %s)",
+												   f->attempts[c], edata->message,
+												   unpack_sql_state(edata->sqlerrcode));
+
+						if (run_batch(pipeline, 1u << c, 1, 0, msg, keep, &edata) > 0)
+							ereport(LOG,
+									(errmsg("txpipe worker moved a record of pipeline \"%s\" to txpipe.rejects as poison", pipeline),
+									 errdetail("%s", msg)));
+						f->attempts[c] = 0;
+					}
+				}
+			}
+			if (!errors)
+			{
+				/* a sweep without an error: back to whole batches */
+				f->careful = false;
+				memset(f->attempts, 0, sizeof(f->attempts));
+				if (!progress)
+					break;
+			}
+		}
+	}
+	return total;
+}
+
+void
+txpipe_worker_main(Datum arg)
+{
+	int			index = DatumGetInt32(arg);
+	Oid			dboid;
+	MemoryContext loop_cxt;
+	RoundCheck	last_check = ROUND_OK;
+	bool		ok;
+	TimestampTz last_rotate = 0;
+
+	memcpy(&dboid, MyBgworkerEntry->bgw_extra, sizeof(Oid));
+	pqsignal(SIGHUP, SignalHandlerForConfigReload);
+	pqsignal(SIGTERM, worker_sigterm);
+	pqsignal(SIGUSR2, worker_sigusr2);
+	BackgroundWorkerUnblockSignals();
+	BackgroundWorkerInitializeConnectionByOid(dboid, InvalidOid, 0);
+
+	SetConfigOption("application_name", psprintf("txpipe worker %d", index), PGC_USERSET, PGC_S_SESSION);
+	pgstat_report_appname(psprintf("txpipe worker %d", index));
+	loop_cxt = AllocSetContextCreate(TopMemoryContext, "txpipe worker loop", ALLOCSET_DEFAULT_SIZES);
+
+	/* is there work for this worker here? */
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	last_check = round_check();
+	ok = DatumGetBool(DirectFunctionCall2(pg_try_advisory_lock_int4,
+										  Int32GetDatum(ADVISORY_KEY), Int32GetDatum(index)));
+	PopActiveSnapshot();
+	CommitTransactionCommand();
+	if (last_check == ROUND_NO_EXTENSION || last_check == ROUND_DISABLED || !ok ||
+		index >= txpipe_workers)
+		worker_exit(0);			/* stays stopped */
+	ereport(LOG, (errmsg("txpipe worker %d of %d started", index, txpipe_workers)));
+
+	if (index == 0)
+		for (int i = 1; i < txpipe_workers; i++)
+			(void) register_worker(MyDatabaseId, i, NULL, false);
+
+	while (!got_sigterm)
+	{
+		List	   *names = NIL;
+		List	   *payloads = NIL;
+		bool		woken = false;
+		bool		backoff = false;
+		int64		routed = 0;
+		ListCell   *lc;
+		int			events;
+		int			rc;
+
+		CHECK_FOR_INTERRUPTS();
+		if (ConfigReloadPending)
+		{
+			int			before = txpipe_workers;
+
+			ConfigReloadPending = false;
+			ProcessConfigFile(PGC_SIGHUP);
+			if (index >= txpipe_workers)
+			{
+				ereport(LOG, (errmsg("txpipe worker %d stops: txpipe.workers is now %d", index, txpipe_workers)));
+				worker_exit(0);
+			}
+			if (index == 0 && txpipe_workers > before)
+				for (int i = before; i < txpipe_workers; i++)
+					(void) register_worker(MyDatabaseId, i, NULL, false);
+		}
+		MemoryContextReset(loop_cxt);
+		MemoryContextSwitchTo(loop_cxt);
+
+		payloads = listen_collect(&woken);
+
+		SetCurrentStatementStartTimestamp();
+		StartTransactionCommand();
+		PushActiveSnapshot(GetTransactionSnapshot());
+		last_check = round_check();
+		if (last_check == ROUND_OK)
+		{
+			listen_open();
+			names = pipeline_names(loop_cxt);
+		}
+		PopActiveSnapshot();
+		CommitTransactionCommand();
+		MemoryContextSwitchTo(loop_cxt);
+
+		if (last_check == ROUND_NO_EXTENSION || last_check == ROUND_DISABLED)
+		{
+			ereport(LOG, (errmsg("txpipe worker %d stops: %s", index,
+								 last_check == ROUND_DISABLED ? "txpipe.stop_worker() was called"
+								 : "the extension is not installed in this database")));
+			worker_exit(0);
+		}
+		if (last_check == ROUND_VERSION)
+		{
+			/* the tables are of another version than this code: wait */
+			static bool warned = false;
+
+			if (!warned)
+				ereport(WARNING,
+						(errmsg("txpipe worker %d waits: the extension's version in this database is %s, the library's is %s",
+								index, installed_version, TXPIPE_VERSION),
+						 errhint("Run ALTER EXTENSION txpipe UPDATE, or restart the server to load the new library.")));
+			warned = true;
+			names = NIL;
+			payloads = NIL;
+		}
+
+		if (payloads != NIL)
+			guarded(store_notifications, payloads, loop_cxt);
+
+		foreach(lc, names)
+		{
+			if (got_sigterm || ConfigReloadPending)
+				break;
+			routed += drain_pipeline(lfirst(lc), index, loop_cxt, &backoff);
+			MemoryContextSwitchTo(loop_cxt);
+		}
+
+		if (index == 0 && last_check == ROUND_OK && !got_sigterm &&
+			TimestampDifferenceExceeds(last_rotate, GetCurrentTimestamp(), 1000))
+		{
+			last_rotate = GetCurrentTimestamp();
+			guarded(rotate_inbox, NULL, loop_cxt);
+		}
+
+		if (got_sigterm)
+			break;
+		if (routed > 0 && !backoff)
+			continue;			/* more may be waiting */
+
+		pgstat_report_activity(STATE_IDLE, "waiting for records");
+		events = WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH;
+		if (listen_conn && PQsocket(listen_conn) >= 0)
+			events |= WL_SOCKET_READABLE;
+		rc = WaitLatchOrSocket(MyLatch, events, listen_conn ? PQsocket(listen_conn) : PGINVALID_SOCKET,
+							   Max(txpipe_worker_poll_interval, 10), PG_WAIT_EXTENSION);
+		if (rc & WL_LATCH_SET)
+			ResetLatch(MyLatch);
+	}
+	/* a cancel raised by the signal may still be pending: clear it */
+	QueryCancelPending = false;
+	ereport(LOG, (errmsg("txpipe worker %d stops%s", index, step_aside ? "" : " and will be restarted")));
+	worker_exit(step_aside ? 0 : 1);
+}
+
+/* ----------------------------------------------------------------
+ * the launcher
+ * ----------------------------------------------------------------
+ */
+
+typedef struct LaunchedDb
+{
+	Oid			dboid;
+	BackgroundWorkerHandle *handle;
+} LaunchedDb;
+
+static bool
+database_listed(const char *name)
+{
+	char	   *list;
+	List	   *names;
+	ListCell   *lc;
+
+	if (txpipe_databases == NULL || strcmp(txpipe_databases, "*") == 0)
+		return true;
+	list = pstrdup(txpipe_databases);
+	if (!SplitIdentifierString(list, ',', &names))
+		return false;
+	foreach(lc, names)
+		if (strcmp(lfirst(lc), name) == 0)
+			return true;
+	return false;
+}
+
+static void
+launch_all(LaunchedDb **dbs, int *ndbs)
+{
+	Relation	rel;
+	TableScanDesc scan;
+	HeapTuple	tup;
+	List	   *oids = NIL;
+	ListCell   *lc;
+
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	rel = table_open(DatabaseRelationId, AccessShareLock);
+	scan = table_beginscan_catalog(rel, 0, NULL);
+	while ((tup = heap_getnext(scan, ForwardScanDirection)) != NULL)
+	{
+		Form_pg_database db = (Form_pg_database) GETSTRUCT(tup);
+
+		if (db->datallowconn && !db->datistemplate && database_listed(NameStr(db->datname)))
+		{
+			MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
+
+			oids = lappend_oid(oids, db->oid);
+			MemoryContextSwitchTo(old);
+		}
+	}
+	table_endscan(scan);
+	table_close(rel, AccessShareLock);
+	PopActiveSnapshot();
+	CommitTransactionCommand();
+
+	foreach(lc, oids)
+	{
+		Oid			dboid = lfirst_oid(lc);
+		LaunchedDb *d = NULL;
+		pid_t		pid;
+
+		for (int i = 0; i < *ndbs; i++)
+			if ((*dbs)[i].dboid == dboid)
+				d = &(*dbs)[i];
+		if (d && d->handle && GetBackgroundWorkerPid(d->handle, &pid) != BGWH_STOPPED)
+			continue;
+		if (d == NULL)
+		{
+			*dbs = repalloc(*dbs, sizeof(LaunchedDb) * (*ndbs + 1));
+			d = &(*dbs)[(*ndbs)++];
+			d->dboid = dboid;
+			d->handle = NULL;
+		}
+		if (d->handle)
+			pfree(d->handle);
+		d->handle = NULL;
+		if (!register_worker(dboid, 0, &d->handle, false))
+			ereport(WARNING,
+					(errmsg("txpipe launcher could not start a worker for database %u", dboid),
+					 errhint("Raise max_worker_processes.")));
+	}
+	list_free(oids);
+}
+
+void
+txpipe_launcher_main(Datum arg)
+{
+	LaunchedDb *dbs;
+	int			ndbs = 0;
+
+	pqsignal(SIGHUP, SignalHandlerForConfigReload);
+	pqsignal(SIGTERM, die);
+	BackgroundWorkerUnblockSignals();
+	BackgroundWorkerInitializeConnection(NULL, NULL, 0);
+	pgstat_report_appname("txpipe launcher");
+	dbs = MemoryContextAlloc(TopMemoryContext, sizeof(LaunchedDb));
+
+	for (;;)
+	{
+		CHECK_FOR_INTERRUPTS();
+		if (ConfigReloadPending)
+		{
+			ConfigReloadPending = false;
+			ProcessConfigFile(PGC_SIGHUP);
+		}
+		launch_all(&dbs, &ndbs);
+		pgstat_report_activity(STATE_IDLE, NULL);
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 LAUNCHER_NAPTIME_MS, PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+	}
+}
+
+void
+txpipe_register_launcher(void)
+{
+	BackgroundWorker w;
+
+	memset(&w, 0, sizeof(w));
+	w.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
+	w.bgw_start_time = BgWorkerStart_RecoveryFinished;
+	w.bgw_restart_time = WORKER_RESTART_SECONDS;
+	strlcpy(w.bgw_library_name, "txpipe", BGW_MAXLEN);
+	strlcpy(w.bgw_function_name, "txpipe_launcher_main", BGW_MAXLEN);
+	strlcpy(w.bgw_name, LAUNCHER_TYPE, BGW_MAXLEN);
+	strlcpy(w.bgw_type, LAUNCHER_TYPE, BGW_MAXLEN);
+	RegisterBackgroundWorker(&w);
+}
+
+/* ----------------------------------------------------------------
+ * SQL functions
+ * ----------------------------------------------------------------
+ */
+
+Datum
+txpipe_start_worker(PG_FUNCTION_ARGS)
+{
+	BackgroundWorkerHandle *handle;
+	pid_t		pid;
+	List	   *running;
+	BgwHandleStatus status;
+
+	SPI_connect();
+	if (SPI_execute("UPDATE txpipe.worker_state SET enabled = true, changed_at = now() WHERE NOT enabled",
+					false, 0) != SPI_OK_UPDATE)
+		elog(ERROR, "could not update txpipe.worker_state");
+	SPI_finish();
+
+	running = worker_pids(MyDatabaseId);
+	if (running != NIL)
+		PG_RETURN_INT32(linitial_int(running));
+
+	if (!register_worker(MyDatabaseId, 0, &handle, true))
+		ereport(ERROR,
+				(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
+				 errmsg("could not start a txpipe worker: no background worker slot is free"),
+				 errhint("Raise max_worker_processes (it needs a restart) or stop other background workers.")));
+	status = WaitForBackgroundWorkerStartup(handle, &pid);
+	if (status != BGWH_STARTED)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("the txpipe worker did not start"),
+				 errhint("The server log says why.")));
+	PG_RETURN_INT32(pid);
+}
+
+Datum
+txpipe_stop_worker(PG_FUNCTION_ARGS)
+{
+	SPI_connect();
+	if (SPI_execute("UPDATE txpipe.worker_state SET enabled = false, changed_at = now() WHERE enabled",
+					false, 0) != SPI_OK_UPDATE)
+		elog(ERROR, "could not update txpipe.worker_state");
+	SPI_finish();
+	PG_RETURN_INT32(signal_workers(MyDatabaseId, SIGUSR2));
+}
+
+/* ----------------------------------------------------------------
+ * DROP DATABASE: the workers step aside
+ * ----------------------------------------------------------------
+ */
+
+static void
+utility_hook(PlannedStmt *pstmt, const char *queryString, bool readOnlyTree,
+			 ProcessUtilityContext context, ParamListInfo params,
+			 QueryEnvironment *queryEnv, DestReceiver *dest, QueryCompletion *qc)
+{
+	Node	   *stmt = pstmt->utilityStmt;
+
+	if (IsA(stmt, DropdbStmt))
+	{
+		Oid			dboid = get_database_oid(((DropdbStmt *) stmt)->dbname, true);
+
+		if (OidIsValid(dboid) && signal_workers(dboid, SIGUSR2) > 0)
+		{
+			/* DROP DATABASE waits up to 5 s for them to go */
+			ereport(DEBUG1, (errmsg("txpipe workers of database %u asked to stop", dboid)));
+		}
+	}
+	if (prev_utility)
+		prev_utility(pstmt, queryString, readOnlyTree, context, params, queryEnv, dest, qc);
+	else
+		standard_ProcessUtility(pstmt, queryString, readOnlyTree, context, params, queryEnv, dest, qc);
+}
+
+void
+txpipe_worker_init(void)
+{
+	DefineCustomIntVariable("txpipe.workers",
+							"Background workers per database that drain the inbox.",
+							"Each takes a share of the 16 queue classes; more than 16 gain nothing.",
+							&txpipe_workers, 1, 1, 16,
+							PGC_SIGHUP, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("txpipe.worker_poll_interval",
+							"Longest time a worker waits before it looks at the inbox without being woken.",
+							NULL,
+							&txpipe_worker_poll_interval, 1000, 10, 3600 * 1000,
+							PGC_SIGHUP, GUC_UNIT_MS, NULL, NULL, NULL);
+	DefineCustomIntVariable("txpipe.worker_max_attempts",
+							"Times a record may fail alone before the worker moves it to txpipe.rejects as poison.",
+							NULL,
+							&txpipe_worker_max_attempts, 3, 1, 1000,
+							PGC_SIGHUP, 0, NULL, NULL, NULL);
+	DefineCustomStringVariable("txpipe.databases",
+							   "Databases where the launcher starts workers: * for every database, or a comma-separated list.",
+							   "Only with shared_preload_libraries; a worker leaves a database without the extension at once.",
+							   &txpipe_databases, "*",
+							   PGC_SIGHUP, 0, NULL, NULL, NULL);
+	DefineCustomStringVariable("txpipe.worker_conninfo",
+							   "Connection string the workers use to LISTEN on their own server; empty: the first unix socket, as the bootstrap superuser.",
+							   NULL,
+							   &txpipe_worker_conninfo, "",
+							   PGC_SIGHUP, GUC_SUPERUSER_ONLY, NULL, NULL, NULL);
+	DefineCustomIntVariable("txpipe.inbox_slot_seconds",
+							"Seconds each of the inbox's 8 slots is written to before the next one.",
+							"A slot is truncated once its records are routed and it is not the current one.",
+							&txpipe_inbox_slot_seconds, 10, 1, 86400,
+							PGC_SIGHUP, 0, NULL, NULL, NULL);
+
+	prev_utility = ProcessUtility_hook;
+	ProcessUtility_hook = utility_hook;
+}
