@@ -7,9 +7,11 @@ OBJS = src/txpipe.o src/spec.o src/decoder.o src/contract.o src/router.o \
 	src/copy.o src/ingest.o src/queue.o src/worker.o
 
 # The full install script is generated from the SQL sources and the
-# templates; upgrade scripts are written by hand.
+# templates; upgrade scripts, and the full scripts of earlier versions
+# (so that an old version can be installed and updated), are kept as they
+# were released, in src/sql.
 DATA_built = txpipe--$(EXTVERSION).sql
-DATA = $(wildcard src/sql/txpipe--*--*.sql)
+DATA = $(wildcard src/sql/txpipe--*.sql)
 SQL_SOURCES = src/sql/schema.sql src/sql/functions.sql src/sql/refresh.sql src/sql/queue.sql \
 	src/sql/stats.sql src/sql/roles.sql
 TEMPLATES = $(sort $(wildcard templates/*/schema.sql templates/*/pipeline.json))
@@ -17,7 +19,8 @@ TEMPLATES = $(sort $(wildcard templates/*/schema.sql templates/*/pipeline.json))
 REGRESS = $(patsubst sql/%.sql,%,$(sort $(wildcard sql/*.sql)))
 REGRESS_OPTS = --inputdir=. --load-extension=txpipe
 
-PG_CPPFLAGS = -Wall -Wextra -Werror -Wno-unused-parameter -Wno-missing-field-initializers -Wno-sign-compare -Isrc \
+PG_CPPFLAGS = -DTXPIPE_VERSION='"$(EXTVERSION)"' \
+	-Wall -Wextra -Werror -Wno-unused-parameter -Wno-missing-field-initializers -Wno-sign-compare -Isrc \
 	-I$(shell $(PG_CONFIG) --includedir)
 # the workers LISTEN through libpq
 SHLIB_LINK_INTERNAL = $(libpq)
@@ -37,4 +40,4 @@ install-client: client
 	$(MAKE) -C client install PG_CONFIG=$(PG_CONFIG)
 
 # every object depends on the shared header
-$(OBJS): src/txpipe.h
+$(OBJS): src/txpipe.h txpipe.control

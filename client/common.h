@@ -10,7 +10,7 @@
 
 #include <libpq-fe.h>
 
-#define TXPIPE_VERSION "0.1.0"
+/* TXPIPE_VERSION comes from ../txpipe.control, through the Makefile */
 
 #if defined(__GNUC__)
 #define pg_noreturn __attribute__((noreturn))

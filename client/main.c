@@ -7,6 +7,7 @@
 #include <strings.h>
 
 #include "common.h"
+#include "stream.h"
 
 static void
 usage(FILE *f)
@@ -19,6 +20,7 @@ usage(FILE *f)
 		  "Commands:\n"
 		  "  gen TEMPLATE            write synthetic NDJSON records (templates: cards)\n"
 		  "  load PIPELINE FILE...   send NDJSON or CSV files into a pipeline\n"
+		  "  stream PIPELINE FILE... replay NDJSON files through the queue at a rate\n"
 		  "  stats [PIPELINE]        show the counters of the pipelines\n"
 		  "\n"
 		  "Options:\n"
@@ -247,6 +249,77 @@ run_load(int argc, char **argv, const char *conninfo)
 	return load_files(&opt);
 }
 
+static void
+usage_stream(FILE *f)
+{
+	fprintf(f,
+			"Usage: txpipe stream <pipeline> FILE... [--rate N] [--batch N] [--clients N] [-d CONNINFO]\n"
+			"\n"
+			"Replays NDJSON files as a live stream through txpipe.enqueue(), for the\n"
+			"background workers to route.\n"
+			"\n"
+			"  --rate N      records per second over all connections (default: as fast as possible)\n"
+			"  --batch N     records per enqueue call, one transaction each (default 1)\n"
+			"  --clients N   connections sending at once, each with every N-th batch (default 1)\n"
+			"\n"
+			"A line that is not JSON cannot be queued (enqueue takes jsonb); it is sent\n"
+			"through txpipe.ingest_raw() instead and becomes a reject.\n");
+}
+
+static int
+run_stream(int argc, char **argv, const char *conninfo)
+{
+	static const struct option opts[] = {
+		{"dbname", required_argument, NULL, 'd'},
+		{"rate", required_argument, NULL, 'r'},
+		{"batch", required_argument, NULL, 'b'},
+		{"clients", required_argument, NULL, 'c'},
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0}
+	};
+	stream_options opt = {0};
+	int			c;
+
+	opt.conninfo = conninfo;
+	opt.batch = 1;
+	opt.clients = 1;
+	while ((c = getopt_long(argc, argv, "d:r:b:c:h", opts, NULL)) != -1)
+	{
+		switch (c)
+		{
+			case 'd':
+				opt.conninfo = optarg;
+				break;
+			case 'r':
+				opt.rate = (double) parse_count(optarg, "--rate");
+				break;
+			case 'b':
+				opt.batch = (int) parse_count(optarg, "--batch");
+				if (opt.batch < 1 || opt.batch > 100000)
+					die("--batch: expected 1 to 100000");
+				break;
+			case 'c':
+				opt.clients = (int) parse_count(optarg, "--clients");
+				if (opt.clients < 1 || opt.clients > 64)
+					die("--clients: expected 1 to 64");
+				break;
+			case 'h':
+				usage_stream(stdout);
+				return 0;
+			default:
+				bad_usage("stream", NULL);
+		}
+	}
+	if (optind >= argc)
+		bad_usage("stream", "stream: missing pipeline name");
+	opt.pipeline = argv[optind++];
+	if (optind >= argc)
+		bad_usage("stream", "stream: missing file name");
+	opt.files = argv + optind;
+	opt.n_files = argc - optind;
+	return stream_files(&opt);
+}
+
 static int
 run_stats(int argc, char **argv, const char *conninfo)
 {
@@ -330,6 +403,11 @@ main(int argc, char **argv)
 	{
 		argv[0] = "txpipe load";
 		return run_load(argc, argv, conninfo);
+	}
+	if (strcmp(cmd, "stream") == 0)
+	{
+		argv[0] = "txpipe stream";
+		return run_stream(argc, argv, conninfo);
 	}
 	if (strcmp(cmd, "stats") == 0)
 	{

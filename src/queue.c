@@ -50,6 +50,9 @@ typedef struct QueuePos
 	char	   *last_xid;
 	int64		last_id;
 	bool		stored_pass;	/* pass is in the table already */
+	bool		exhausted;		/* nothing more to take now */
+	bool		dirty;			/* to be written back */
+	int64		consumed;		/* taken since written back */
 } QueuePos;
 
 static SPIPlanPtr
@@ -89,41 +92,44 @@ prepare_plans(void)
 	snap_plan = keep("SELECT pg_catalog.pg_current_snapshot()::text", 0, NULL);
 
 	/*
-	 * $3 done_upto, $4 pass_upto, $5/$6 the last row routed, $7 the limit.
-	 * The first branch: transactions running at done_upto and over at
-	 * pass_upto; the second: those that started after done_upto.
+	 * One query for every class taken: per class (in the order given) its
+	 * rows visible in pass but not in done, after (lx, li), at most lim.
+	 * The first branch: transactions running at done and over at pass; the
+	 * second: those that started after done.
 	 */
-	t[2] = TEXTOID;
-	t[3] = TEXTOID;
-	t[4] = TEXTOID;
-	t[5] = INT8OID;
-	t[6] = INT4OID;
-	fetch_plan = keep("SELECT id, xid::text, source, doc FROM ("
-					  " (SELECT id, xid, source, doc FROM txpipe.inbox"
-					  "   WHERE pipeline = $1 AND class = $2"
-					  "	 AND xid = ANY (ARRAY(SELECT x FROM pg_catalog.pg_snapshot_xip($3::pg_snapshot) x"
-					  "						   WHERE pg_catalog.pg_visible_in_snapshot(x, $4::pg_snapshot)))"
-					  "	 AND (xid, id) > ($5::xid8, $6)"
-					  "   ORDER BY xid, id LIMIT $7)"
-					  " UNION ALL"
-					  " (SELECT id, xid, source, doc FROM txpipe.inbox"
-					  "   WHERE pipeline = $1 AND class = $2"
-					  "	 AND xid >= pg_catalog.pg_snapshot_xmax($3::pg_snapshot)"
-					  "	 AND xid < pg_catalog.pg_snapshot_xmax($4::pg_snapshot)"
-					  "	 AND pg_catalog.pg_visible_in_snapshot(xid, $4::pg_snapshot)"
-					  "	 AND (xid, id) > ($5::xid8, $6)"
-					  "   ORDER BY xid, id LIMIT $7)) u"
-					  " ORDER BY xid, id LIMIT $7", 7, t);
-	t[2] = TEXTOID;
-	t[3] = TEXTOID;
-	t[4] = TEXTOID;
-	t[5] = INT8OID;
-	t[6] = INT8OID;
-	update_plan = keep("UPDATE txpipe.queue_positions"
-					   "   SET done_upto = $3::pg_snapshot, pass_upto = $4::pg_snapshot,"
-					   "	   last_xid = $5::xid8, last_id = $6, consumed = consumed + $7,"
+	t[1] = INT4ARRAYOID;
+	t[2] = TEXTARRAYOID;
+	t[3] = TEXTARRAYOID;
+	t[4] = TEXTARRAYOID;
+	t[5] = INT8ARRAYOID;
+	t[6] = INT4ARRAYOID;
+	fetch_plan = keep("SELECT p.c, r.id, r.xid::text, r.source, r.doc"
+					  "  FROM unnest($2, $3, $4, $5, $6, $7) WITH ORDINALITY AS p(c, done, pass, lx, li, lim, ord)"
+					  " CROSS JOIN LATERAL ("
+					  "  SELECT * FROM ("
+					  "   (SELECT id, xid, source, doc FROM txpipe.inbox"
+					  "	 WHERE pipeline = $1 AND class = p.c"
+					  "	   AND xid = ANY (ARRAY(SELECT x FROM pg_catalog.pg_snapshot_xip(p.done::pg_snapshot) x"
+					  "							 WHERE pg_catalog.pg_visible_in_snapshot(x, p.pass::pg_snapshot)))"
+					  "	   AND (xid, id) > (p.lx::xid8, p.li)"
+					  "	 ORDER BY xid, id LIMIT p.lim)"
+					  "   UNION ALL"
+					  "   (SELECT id, xid, source, doc FROM txpipe.inbox"
+					  "	 WHERE pipeline = $1 AND class = p.c"
+					  "	   AND xid >= pg_catalog.pg_snapshot_xmax(p.done::pg_snapshot)"
+					  "	   AND xid < pg_catalog.pg_snapshot_xmax(p.pass::pg_snapshot)"
+					  "	   AND pg_catalog.pg_visible_in_snapshot(xid, p.pass::pg_snapshot)"
+					  "	   AND (xid, id) > (p.lx::xid8, p.li)"
+					  "	 ORDER BY xid, id LIMIT p.lim)) u"
+					  "  ORDER BY xid, id LIMIT p.lim) r"
+					  " ORDER BY p.ord, r.xid, r.id", 7, t);
+	t[6] = INT8ARRAYOID;
+	update_plan = keep("UPDATE txpipe.queue_positions q"
+					   "   SET done_upto = u.done::pg_snapshot, pass_upto = u.pass::pg_snapshot,"
+					   "	   last_xid = u.lx::xid8, last_id = u.li, consumed = q.consumed + u.n,"
 					   "	   updated_at = pg_catalog.clock_timestamp()"
-					   " WHERE pipeline = $1 AND class = $2", 7, t);
+					   "  FROM unnest($2, $3, $4, $5, $6, $7) AS u(c, done, pass, lx, li, n)"
+					   " WHERE q.pipeline = $1 AND q.class = u.c", 7, t);
 	t[0] = TEXTOID;
 	t[1] = TEXTOID;
 	t[2] = TEXTOID;
@@ -183,94 +189,199 @@ lock_positions(const char *pipeline, uint32 mask, int *npos)
 	return pos;
 }
 
+static Datum
+text_array(char **v, bool *nulls, int n)
+{
+	Datum	   *d = palloc(sizeof(Datum) * Max(n, 1));
+	int			lb = 1;
+
+	for (int i = 0; i < n; i++)
+		d[i] = v[i] ? CStringGetTextDatum(v[i]) : (Datum) 0;
+	return PointerGetDatum(construct_md_array(d, nulls, 1, &n, &lb, TEXTOID, -1, false, TYPALIGN_INT));
+}
+
+static Datum
+int_array(Datum *d, int n, Oid type)
+{
+	bool		byval = (type == INT4OID) ? true : FLOAT8PASSBYVAL;
+
+	return PointerGetDatum(construct_array(d, n, type, type == INT4OID ? 4 : 8, byval,
+										   type == INT4OID ? TYPALIGN_INT : TYPALIGN_DOUBLE));
+}
+
+/* writes back the positions marked dirty, in one statement */
 static void
-move_position(const char *pipeline, QueuePos *p, int64 consumed)
+write_positions(const char *pipeline, QueuePos *pos, int npos)
 {
 	Datum		args[7];
-	char		nulls[7] = "       ";
+	Datum	   *cls = palloc(sizeof(Datum) * npos);
+	char	  **done = palloc(sizeof(char *) * npos);
+	char	  **pass = palloc(sizeof(char *) * npos);
+	char	  **lx = palloc(sizeof(char *) * npos);
+	bool	   *pnull = palloc0(sizeof(bool) * npos);
+	bool	   *nonull = palloc0(sizeof(bool) * npos);
+	Datum	   *li = palloc(sizeof(Datum) * npos);
+	Datum	   *n = palloc(sizeof(Datum) * npos);
+	int			m = 0;
 	int			rc;
 
-	args[0] = CStringGetTextDatum(pipeline);
-	args[1] = Int16GetDatum(p->cls);
-	args[2] = CStringGetTextDatum(p->done);
-	if (p->pass)
+	for (int k = 0; k < npos; k++)
 	{
-		args[3] = CStringGetTextDatum(p->pass);
-		args[4] = CStringGetTextDatum(p->last_xid);
-		args[5] = Int64GetDatum(p->last_id);
+		QueuePos   *p = &pos[k];
+
+		if (!p->dirty)
+			continue;
+		cls[m] = Int32GetDatum(p->cls);
+		done[m] = p->done;
+		pass[m] = p->pass;
+		lx[m] = p->pass ? p->last_xid : NULL;
+		pnull[m] = (p->pass == NULL);
+		li[m] = Int64GetDatum(p->pass ? p->last_id : 0);
+		n[m] = Int64GetDatum(p->consumed);
+		m++;
+		p->dirty = false;
+		p->consumed = 0;
+		p->stored_pass = (p->pass != NULL);
 	}
-	else
-		nulls[3] = nulls[4] = nulls[5] = 'n';
-	args[6] = Int64GetDatum(consumed);
-	rc = SPI_execute_plan(update_plan, args, nulls, false, 0);
-	if (rc != SPI_OK_UPDATE || SPI_processed != 1)
-		elog(ERROR, "could not move the queue position of pipeline \"%s\" class %d", pipeline, p->cls);
+	if (m == 0)
+		return;
+	args[0] = CStringGetTextDatum(pipeline);
+	args[1] = int_array(cls, m, INT4OID);
+	args[2] = text_array(done, nonull, m);
+	args[3] = text_array(pass, pnull, m);
+	args[4] = text_array(lx, pnull, m);
+	args[5] = int_array(li, m, INT8OID);
+	args[6] = int_array(n, m, INT8OID);
+	rc = SPI_execute_plan(update_plan, args, NULL, false, 0);
+	if (rc != SPI_OK_UPDATE || SPI_processed != (uint64) m)
+		elog(ERROR, "could not move the queue positions of pipeline \"%s\"", pipeline);
 }
 
 static const char *const sources[] = {"queue", "copy", "notify"};
 
 /*
- * Routes (or, with poison set, dead-letters) up to limit rows of one
- * class.  Returns how many rows were consumed.
+ * Takes up to about limit rows, spread over the positions that are not
+ * exhausted, into the arrays returned (payloads in the current memory context), and
+ * moves the positions in memory (their strings in poscxt).  Returns how
+ * many rows.
  */
 static int
-drain_class(TxPlan *plan, QueuePos *p, int limit, const char *poison, TxCounts *counts)
+take_rows(TxPlan *plan, QueuePos *pos, int npos, int start, int limit,
+		  TxRecord **recs_out, char ***src_out, MemoryContext poscxt)
 {
 	Datum		args[7];
+	Datum	   *cls = palloc(sizeof(Datum) * npos);
+	char	  **done = palloc(sizeof(char *) * npos);
+	char	  **pass = palloc(sizeof(char *) * npos);
+	char	  **lx = palloc(sizeof(char *) * npos);
+	bool	   *nonull = palloc0(sizeof(bool) * npos);
+	Datum	   *li = palloc(sizeof(Datum) * npos);
+	Datum	   *lim = palloc(sizeof(Datum) * npos);
+	QueuePos  **taken = palloc(sizeof(QueuePos *) * npos);
+	int		   *got = palloc0(sizeof(int) * npos);
+	int			m = 0;
+	int			each;
 	int			rc;
 	int			n;
+	char	   *snap = NULL;
 	TxRecord   *recs;
 	char	  **src;
-	MemoryContext work;
-	MemoryContext old;
+	MemoryContext o;
 
-	if (p->pass == NULL)
+	for (int k = 0; k < npos; k++)
+		if (!pos[(start + k) % npos].exhausted)
+			taken[m++] = &pos[(start + k) % npos];
+	if (m == 0)
+		return 0;
+	each = Max((limit + m - 1) / m, 1);
+	for (int k = 0; k < m; k++)
 	{
-		rc = SPI_execute_plan(snap_plan, NULL, NULL, true, 1);
-		if (rc != SPI_OK_SELECT || SPI_processed != 1)
-			elog(ERROR, "could not take a snapshot");
-		p->pass = getstr(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
-		p->last_xid = "0";
-		p->last_id = 0;
-		SPI_freetuptable(SPI_tuptable);
-	}
+		QueuePos   *p = taken[k];
 
+		if (p->pass == NULL)
+		{
+			if (snap == NULL)
+			{
+				rc = SPI_execute_plan(snap_plan, NULL, NULL, false, 1);
+				if (rc != SPI_OK_SELECT || SPI_processed != 1)
+					elog(ERROR, "could not take a snapshot");
+				o = MemoryContextSwitchTo(poscxt);
+				snap = getstr(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+				MemoryContextSwitchTo(o);
+				SPI_freetuptable(SPI_tuptable);
+			}
+			p->pass = snap;
+			p->last_xid = "0";
+			p->last_id = 0;
+		}
+		cls[k] = Int32GetDatum(p->cls);
+		done[k] = p->done;
+		pass[k] = p->pass;
+		lx[k] = p->last_xid;
+		li[k] = Int64GetDatum(p->last_id);
+		lim[k] = Int32GetDatum(each);
+	}
 	args[0] = CStringGetTextDatum(plan->name);
-	args[1] = Int32GetDatum(p->cls);
-	args[2] = CStringGetTextDatum(p->done);
-	args[3] = CStringGetTextDatum(p->pass);
-	args[4] = CStringGetTextDatum(p->last_xid);
-	args[5] = Int64GetDatum(p->last_id);
-	args[6] = Int32GetDatum(limit);
-	rc = SPI_execute_plan(fetch_plan, args, NULL, true, 0);
+	args[1] = int_array(cls, m, INT4OID);
+	args[2] = text_array(done, nonull, m);
+	args[3] = text_array(pass, nonull, m);
+	args[4] = text_array(lx, nonull, m);
+	args[5] = int_array(li, m, INT8OID);
+	args[6] = int_array(lim, m, INT4OID);
+	rc = SPI_execute_plan(fetch_plan, args, NULL, false, 0);
 	if (rc != SPI_OK_SELECT)
 		elog(ERROR, "could not read the inbox: %s", SPI_result_code_string(rc));
 	n = SPI_processed;
-
-	work = AllocSetContextCreate(CurrentMemoryContext, "txpipe queue batch", ALLOCSET_DEFAULT_SIZES);
-	old = MemoryContextSwitchTo(work);
 	recs = palloc0(sizeof(TxRecord) * Max(n, 1));
 	src = palloc(sizeof(char *) * Max(n, 1));
-	for (int i = 0; i < n; i++)
+	for (int i = 0, k = 0; i < n; i++)
 	{
 		HeapTuple	tup = SPI_tuptable->vals[i];
 		TupleDesc	desc = SPI_tuptable->tupdesc;
+		bool		isnull;
+		int			c = DatumGetInt32(SPI_getbinval(tup, desc, 1, &isnull));
+		QueuePos   *p;
 
-		src[i] = getstr(tup, desc, 3);
-		recs[i].payload = getstr(tup, desc, 4);
+		while (taken[k]->cls != c)
+			k++;
+		p = taken[k];
+		got[k]++;
+		src[i] = getstr(tup, desc, 4);
+		recs[i].payload = getstr(tup, desc, 5);
 		recs[i].len = strlen(recs[i].payload);
-		if (i == n - 1)
-		{
-			char	   *id = getstr(tup, desc, 1);
-
-			MemoryContextSwitchTo(old);
-			p->last_id = strtoi64(id, NULL, 10);
-			p->last_xid = getstr(tup, desc, 2);
-			MemoryContextSwitchTo(work);
-		}
+		p->last_id = DatumGetInt64(SPI_getbinval(tup, desc, 2, &isnull));
+		o = MemoryContextSwitchTo(poscxt);
+		p->last_xid = getstr(tup, desc, 3);
+		MemoryContextSwitchTo(o);
 	}
 	SPI_freetuptable(SPI_tuptable);
 
+	for (int k = 0; k < m; k++)
+	{
+		QueuePos   *p = taken[k];
+
+		p->consumed += got[k];
+		if (got[k] < each)
+		{
+			/* the pass is through */
+			p->done = p->pass;
+			p->pass = NULL;
+			p->exhausted = true;
+			if (got[k] > 0 || p->stored_pass)
+				p->dirty = true;
+		}
+		else
+			p->dirty = true;
+	}
+	*recs_out = recs;
+	*src_out = src;
+	return n;
+}
+
+/* routes (or dead-letters) the records taken, each source's together */
+static void
+route_taken(TxPlan *plan, TxRecord *recs, char **src, int n, const char *poison, TxCounts *counts)
+{
 	if (poison)
 	{
 		for (int i = 0; i < n; i++)
@@ -286,41 +397,24 @@ drain_class(TxPlan *plan, QueuePos *p, int limit, const char *poison, TxCounts *
 			counts->received++;
 			counts->rejected++;
 		}
+		return;
 	}
-	else
+	for (int s = 0; s < lengthof(sources); s++)
 	{
-		/* route each source's records together, keeping their order */
-		for (int s = 0; s < lengthof(sources); s++)
-		{
-			TxRecord   *part = palloc0(sizeof(TxRecord) * Max(n, 1));
-			int			m = 0;
+		TxRecord   *part = palloc(sizeof(TxRecord) * Max(n, 1));
+		int			m = 0;
 
-			for (int i = 0; i < n; i++)
-				if (strcmp(src[i], sources[s]) == 0)
-					part[m++] = recs[i];
-			if (m > 0)
-				txpipe_route(plan, part, m, sources[s], counts);
-		}
+		for (int i = 0; i < n; i++)
+			if (strcmp(src[i], sources[s]) == 0)
+				part[m++] = recs[i];
+		if (m > 0)
+			txpipe_route(plan, part, m, sources[s], counts);
 	}
-	MemoryContextSwitchTo(old);
-	MemoryContextDelete(work);
-
-	if (n < limit)
-	{
-		/* the pass is through */
-		p->done = p->pass;
-		p->pass = NULL;
-		if (n > 0 || p->stored_pass)
-			move_position(plan->name, p, n);
-	}
-	else
-		move_position(plan->name, p, n);
-	p->stored_pass = (p->pass != NULL);
-	return n;
 }
 
 /*
- * Routes up to max records of pipeline waiting in the classes of mask,
+ * Routes up to max records of pipeline waiting in the classes of mask, in
+ * batches of txpipe.batch_size taken from all those classes together,
  * starting with the class after start (so that no class starves).  With
  * poison set, the records taken are dead-lettered with that message
  * instead.  Runs inside a transaction and an SPI connection; the positions
@@ -334,26 +428,40 @@ txpipe_queue_drain(const char *pipeline, uint32 mask, int max, int start,
 	QueuePos   *pos;
 	TxPlan	   *plan;
 	int64		total = 0;
+	int			batch = Max(txpipe_batch_size, 1);
+	MemoryContext work;
+	MemoryContext old;
 
 	prepare_plans();
 	pos = lock_positions(pipeline, mask, &npos);
 	if (npos == 0)
 		return 0;
 	plan = txpipe_get_plan(pipeline);
-	for (int k = 0; k < npos && total < max; k++)
+	work = AllocSetContextCreate(CurrentMemoryContext, "txpipe queue batch", ALLOCSET_DEFAULT_SIZES);
+	while (total < max)
 	{
-		QueuePos   *p = &pos[(start + k) % npos];
-		int			got;
+		int			limit = (int) Min((int64) batch, max - total);
+		TxRecord   *recs = NULL;
+		char	  **src = NULL;
+		int			n;
+		bool		open = false;
 
-		do
-		{
-			int			limit = (int) Min(max - total, (int64) Max(txpipe_batch_size, 1));
-
-			got = drain_class(plan, p, limit, poison, counts);
-			total += got;
-			CHECK_FOR_INTERRUPTS();
-		} while (got > 0 && total < max);
+		CHECK_FOR_INTERRUPTS();
+		old = MemoryContextSwitchTo(work);
+		n = take_rows(plan, pos, npos, start, limit, &recs, &src, old);
+		if (n > 0)
+			route_taken(plan, recs, src, n, poison, counts);
+		write_positions(plan->name, pos, npos);
+		MemoryContextSwitchTo(old);
+		MemoryContextReset(work);
+		total += n;
+		for (int k = 0; k < npos; k++)
+			if (!pos[k].exhausted)
+				open = true;
+		if (!open)
+			break;
 	}
+	MemoryContextDelete(work);
 	return total;
 }
 

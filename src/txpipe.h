@@ -22,7 +22,7 @@
 #include "utils/hsearch.h"
 #include "utils/jsonb.h"
 
-#define TXPIPE_VERSION "0.1.0"
+/* TXPIPE_VERSION comes from txpipe.control, through the Makefile */
 
 /* settings */
 extern int	txpipe_batch_size;

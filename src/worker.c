@@ -656,6 +656,9 @@ txpipe_worker_main(Datum arg)
 	RoundCheck	last_check = ROUND_OK;
 	bool		ok;
 	TimestampTz last_rotate = 0;
+	TimestampTz last_round = 0;
+	MemoryContext names_cxt;
+	List	   *pipelines = NIL;
 
 	memcpy(&dboid, MyBgworkerEntry->bgw_extra, sizeof(Oid));
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
@@ -667,6 +670,7 @@ txpipe_worker_main(Datum arg)
 	SetConfigOption("application_name", psprintf("txpipe worker %d", index), PGC_USERSET, PGC_S_SESSION);
 	pgstat_report_appname(psprintf("txpipe worker %d", index));
 	loop_cxt = AllocSetContextCreate(TopMemoryContext, "txpipe worker loop", ALLOCSET_DEFAULT_SIZES);
+	names_cxt = AllocSetContextCreate(TopMemoryContext, "txpipe worker pipelines", ALLOCSET_SMALL_SIZES);
 
 	/* is there work for this worker here? */
 	SetCurrentStatementStartTimestamp();
@@ -718,18 +722,26 @@ txpipe_worker_main(Datum arg)
 
 		payloads = listen_collect(&woken);
 
-		SetCurrentStatementStartTimestamp();
-		StartTransactionCommand();
-		PushActiveSnapshot(GetTransactionSnapshot());
-		last_check = round_check();
-		if (last_check == ROUND_OK)
+		/* the extension, its version and the pipelines: once a second */
+		if (TimestampDifferenceExceeds(last_round, GetCurrentTimestamp(), 1000))
 		{
-			listen_open();
-			names = pipeline_names(loop_cxt);
+			SetCurrentStatementStartTimestamp();
+			StartTransactionCommand();
+			PushActiveSnapshot(GetTransactionSnapshot());
+			last_check = round_check();
+			MemoryContextReset(names_cxt);
+			pipelines = NIL;
+			if (last_check == ROUND_OK)
+			{
+				listen_open();
+				pipelines = pipeline_names(names_cxt);
+			}
+			PopActiveSnapshot();
+			CommitTransactionCommand();
+			MemoryContextSwitchTo(loop_cxt);
+			last_round = GetCurrentTimestamp();
 		}
-		PopActiveSnapshot();
-		CommitTransactionCommand();
-		MemoryContextSwitchTo(loop_cxt);
+		names = pipelines;
 
 		if (last_check == ROUND_NO_EXTENSION || last_check == ROUND_DISABLED)
 		{

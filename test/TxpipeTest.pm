@@ -16,7 +16,7 @@ use PostgreSQL::Test::Utils;
 use Test::More;
 
 our @EXPORT = qw(txpipe_client txpipe_require_client txpipe_node txpipe_gen
-  txpipe_load txpipe_stats txpipe_counts txpipe_counts_query);
+  txpipe_load txpipe_stream txpipe_stats txpipe_counts txpipe_counts_query);
 
 my $testdir = dirname(abs_path(__FILE__));
 
@@ -74,6 +74,21 @@ sub txpipe_load
 	local $ENV{PGDATABASE} = 'postgres';
 	my ($out, $err) = ('', '');
 	my @cmd = (txpipe_client(), 'load', $pipeline, @files);
+	my $ok = IPC::Run::run(\@cmd, '<', \undef, '>', \$out, '2>', \$err);
+	note "@cmd:\n$out$err";
+	return $ok;
+}
+
+# txpipe_stream(NODE, PIPELINE, FILE, ARGS...): runs "txpipe stream" (the
+# queue path) against the node's postgres database; true when it exits 0.
+sub txpipe_stream
+{
+	my ($node, $pipeline, $file, @args) = @_;
+	local $ENV{PGHOST}     = $node->host;
+	local $ENV{PGPORT}     = $node->port;
+	local $ENV{PGDATABASE} = 'postgres';
+	my ($out, $err) = ('', '');
+	my @cmd = (txpipe_client(), 'stream', $pipeline, $file, @args);
 	my $ok = IPC::Run::run(\@cmd, '<', \undef, '>', \$out, '2>', \$err);
 	note "@cmd:\n$out$err";
 	return $ok;
