@@ -4,7 +4,8 @@
  *
  * Each call sends --batch records as one jsonb[] in its own transaction.
  * A call the server refuses because a line is not JSON (the jsonb cast) is
- * sent again record by record, and each line the cast refuses goes through
+ * split in halves and sent again until the refused lines are alone; each
+ * such line goes through
  * txpipe.ingest_raw() instead, where it becomes a reject like on any other
  * path: nothing is dropped.
  */
@@ -104,8 +105,9 @@ send_batch(PGconn *conn, const char *pipeline, char **lines, size_t *lens, int n
 		send_raw(conn, pipeline, lines[0], lens[0], c);
 		return;
 	}
-	for (int i = 0; i < n; i++)
-		send_batch(conn, pipeline, &lines[i], &lens[i], 1, sb, c);
+	/* halves, until the lines the cast refuses are alone */
+	send_batch(conn, pipeline, lines, lens, n / 2, sb, c);
+	send_batch(conn, pipeline, lines + n / 2, lens + n / 2, n - n / 2, sb, c);
 }
 
 static void
