@@ -104,19 +104,27 @@ static FailState *failures = NULL;
  * ----------------------------------------------------------------
  */
 
+/* a background worker of this library, restarted 5 s after it fails */
+static void
+worker_entry(BackgroundWorker *w, const char *function, const char *type)
+{
+	memset(w, 0, sizeof(*w));
+	w->bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
+	w->bgw_start_time = BgWorkerStart_RecoveryFinished;
+	w->bgw_restart_time = WORKER_RESTART_SECONDS;
+	strlcpy(w->bgw_library_name, "txpipe", BGW_MAXLEN);
+	strlcpy(w->bgw_function_name, function, BGW_MAXLEN);
+	strlcpy(w->bgw_name, type, BGW_MAXLEN);
+	strlcpy(w->bgw_type, type, BGW_MAXLEN);
+}
+
 static bool
 register_worker(Oid dboid, int index, BackgroundWorkerHandle **handle, bool notify_me)
 {
 	BackgroundWorker w;
 
-	memset(&w, 0, sizeof(w));
-	w.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
-	w.bgw_start_time = BgWorkerStart_RecoveryFinished;
-	w.bgw_restart_time = WORKER_RESTART_SECONDS;
-	strlcpy(w.bgw_library_name, "txpipe", BGW_MAXLEN);
-	strlcpy(w.bgw_function_name, "txpipe_worker_main", BGW_MAXLEN);
+	worker_entry(&w, "txpipe_worker_main", WORKER_TYPE);
 	snprintf(w.bgw_name, BGW_MAXLEN, "txpipe worker %d for database %u", index, dboid);
-	strlcpy(w.bgw_type, WORKER_TYPE, BGW_MAXLEN);
 	w.bgw_main_arg = Int32GetDatum(index);
 	memcpy(w.bgw_extra, &dboid, sizeof(Oid));
 	w.bgw_notify_pid = notify_me ? MyProcPid : 0;
@@ -926,14 +934,7 @@ txpipe_register_launcher(void)
 {
 	BackgroundWorker w;
 
-	memset(&w, 0, sizeof(w));
-	w.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
-	w.bgw_start_time = BgWorkerStart_RecoveryFinished;
-	w.bgw_restart_time = WORKER_RESTART_SECONDS;
-	strlcpy(w.bgw_library_name, "txpipe", BGW_MAXLEN);
-	strlcpy(w.bgw_function_name, "txpipe_launcher_main", BGW_MAXLEN);
-	strlcpy(w.bgw_name, LAUNCHER_TYPE, BGW_MAXLEN);
-	strlcpy(w.bgw_type, LAUNCHER_TYPE, BGW_MAXLEN);
+	worker_entry(&w, "txpipe_launcher_main", LAUNCHER_TYPE);
 	RegisterBackgroundWorker(&w);
 }
 
