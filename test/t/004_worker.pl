@@ -157,16 +157,21 @@ $node->safe_psql('postgres', q{ALTER SYSTEM RESET txpipe.workers; SELECT pg_relo
 wait_for(q{SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'txpipe worker'}, '1',
 	'SIGHUP with txpipe.workers back to 1 stops workers 1 and 2');
 
-# 6. pg_terminate_backend (SIGTERM): the worker exits and is started again.
+# 6. pg_terminate_backend (SIGTERM): the worker exits cleanly (no crash
+# restart of the server: the checkpointer lives on) and is started again.
+my $checkpointer = q{SELECT pid FROM pg_stat_activity WHERE backend_type = 'checkpointer'};
+my $ckpt = $node->safe_psql('postgres', $checkpointer);
 $pid = $node->safe_psql('postgres', q{SELECT pid FROM pg_stat_activity WHERE backend_type = 'txpipe worker'});
 $node->safe_psql('postgres', "SELECT pg_terminate_backend($pid)");
 wait_for(qq{SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'txpipe worker' AND pid <> $pid}, '1',
 	'after pg_terminate_backend the worker is started again');
+is($node->safe_psql('postgres', $checkpointer), $ckpt, 'SIGTERM stopped the worker cleanly: no crash restart');
 
 # 7. stop_worker() stops it for good, start_worker() brings it back.
 is($node->safe_psql('postgres', 'SELECT txpipe.stop_worker()'), '1', 'stop_worker signals one worker');
 wait_for(q{SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'txpipe worker'}, '0',
 	'the worker stops');
+is($node->safe_psql('postgres', $checkpointer), $ckpt, 'and exits cleanly');
 sleep(6);
 is(workers(), '', 'and stays stopped');
 ok($node->safe_psql('postgres', 'SELECT txpipe.start_worker()') > 0, 'start_worker starts it again');
