@@ -1055,8 +1055,16 @@ compile(const char *name, Jsonb *spec, Oid owner, bool prepare_statements)
 
 	if (prepare_statements)
 	{
+		MemoryContext cxt = CurrentMemoryContext;
+
 		for (int r = 0; r < plan->nroutes; r++)
+		{
 			prepare_route(plan, &plan->routes[r]);
+			/* SPI_prepare leaves SPI's procedure context current */
+			MemoryContextSwitchTo(cxt);
+			txpipe_writer_compile(plan, &plan->routes[r]);
+			MemoryContextSwitchTo(cxt);
+		}
 	}
 	plan->valid = true;
 	return plan;
@@ -1087,6 +1095,7 @@ free_plan(TxPlan *plan)
 			SPI_freeplan(route->insert_plan);
 		if (route->dup_plan)
 			SPI_freeplan(route->dup_plan);
+		txpipe_writer_free(route);
 	}
 	MemoryContextDelete(plan->cxt);
 }

@@ -29,6 +29,7 @@ extern int	txpipe_batch_size;
 extern int	txpipe_max_record_size;
 extern int	txpipe_max_depth;
 extern int	txpipe_key_cache_size;
+extern bool txpipe_direct_write;
 
 /* JSON kinds of a decoded value; TX_ABSENT means the key was not there */
 typedef enum TxKind
@@ -146,6 +147,9 @@ typedef struct TxRoute
 	SPIPlanPtr	dup_plan;		/* grain: ordinals of keys already present */
 	HTAB	   *cache;			/* lookup: key text -> id */
 	long		cache_entries;
+	struct TxWriter *writer;	/* insert: the direct write; NULL = the
+								 * statement path */
+	char	   *write_note;		/* insert: why not written directly */
 } TxRoute;
 
 typedef struct TxPlan
@@ -221,6 +225,14 @@ extern void txpipe_route(TxPlan *plan, TxRecord *recs, int nrecs,
 						 const char *source, TxCounts *counts);
 extern void txpipe_set_error(TxError *err, const char *code, const char *path,
 							 const char *fmt,...) pg_attribute_printf(4, 5);
+extern bool txpipe_column_value(TxRecord *rec, TxColumn *col, const char **txt,
+								int *len, int64 *id);
+
+/* writer.c */
+extern void txpipe_writer_compile(TxPlan *plan, TxRoute *route);
+extern void txpipe_writer_free(TxRoute *route);
+extern bool txpipe_writer_insert(TxPlan *plan, TxRoute *route, TxRecord **rows, int n);
+extern bool txpipe_writer_key_conflict(TxPlan *plan, ErrorData *edata);
 
 /* copy.c */
 extern void txpipe_copy_init(void);
