@@ -23,6 +23,9 @@ PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
 
+# every subsystem shares the plan's layout
+$(OBJS) $(OBJS:.o=.bc): src/txpipe.h
+
 txpipe--$(EXTVERSION).sql: $(SQL_SOURCES) $(TEMPLATES) src/sql/templates.sh
 	sh src/sql/templates.sh $(SQL_SOURCES) > $@
 

@@ -221,13 +221,10 @@ int
 txpipe_field_lookup(TxPlan *plan, const char *name)
 {
 	FieldIndexEntry *e;
-	char		key[NAMEDATALEN * 2];
 
-	if (strlen(name) >= sizeof(key))
+	if (strlen(name) >= NAMEDATALEN * 2)
 		return -1;
-	memset(key, 0, sizeof(key));
-	strcpy(key, name);
-	e = hash_search(plan->field_index, key, HASH_FIND, NULL);
+	e = hash_search(plan->field_index, name, HASH_FIND, NULL);
 	return e ? e->field : -1;
 }
 
@@ -972,7 +969,7 @@ compile(const char *name, Jsonb *spec, Oid owner, bool prepare_statements)
 	ctl.keysize = NAMEDATALEN * 2;
 	ctl.entrysize = sizeof(FieldIndexEntry);
 	ctl.hcxt = CurrentMemoryContext;
-	plan->field_index = hash_create("txpipe fields", 64, &ctl, HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	plan->field_index = hash_create("txpipe fields", 64, &ctl, HASH_ELEM | HASH_STRINGS | HASH_CONTEXT);
 
 	if (!JB_ROOT_IS_OBJECT(spec))
 		spec_error("$", "the spec must be a JSON object");

@@ -162,6 +162,8 @@ typedef struct TxPlan
 	int			nfields;
 	TxField    *fields;
 	HTAB	   *field_index;	/* name -> field number */
+	int		   *field_after;	/* decoder: [f + 1] = the field that followed
+								 * field f (or came first, f = -1) last time */
 	bool		additional_ok;
 	int			idem_field;		/* -1 = none */
 	int			event_field;	/* -1 = none */
