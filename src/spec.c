@@ -304,7 +304,7 @@ jbv_to_enum(JsonbValue *v, TxEnumValue *e, const char *path)
 	}
 }
 
-static text *
+static TxPattern *
 compile_pattern(JsonbValue *v, const char *path)
 {
 	char	   *p = jbv_string(v, path);
@@ -326,7 +326,7 @@ compile_pattern(JsonbValue *v, const char *path)
 		spec_error(path, "invalid pattern \"%s\": %s", p, edata->message);
 	}
 	PG_END_TRY();
-	return t;
+	return txpipe_pattern_compile(t);
 }
 
 static void

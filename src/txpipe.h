@@ -67,6 +67,28 @@ typedef struct TxValue
 								 * true/false, or raw JSON of a container */
 } TxValue;
 
+/*
+ * A contract or condition pattern: its text, and when the pattern is a
+ * plain sequence of characters and ASCII classes with repeat counts (as
+ * ^[0-9a-f]{32}$), a direct matcher that gives the regex engine's answer.
+ */
+typedef struct TxPatternAtom
+{
+	uint64		set[2];			/* the ASCII characters it matches */
+	int			min;
+	int			max;			/* -1 = no bound */
+} TxPatternAtom;
+
+typedef struct TxPattern
+{
+	text	   *source;
+	bool		simple;			/* matched by the atoms below */
+	bool		anchor_start;
+	bool		anchor_end;
+	int			natoms;
+	TxPatternAtom *atoms;
+} TxPattern;
+
 /* one allowed value of an enum */
 typedef struct TxEnumValue
 {
@@ -82,7 +104,7 @@ typedef struct TxField
 	uint8		types;			/* TXT_* bits; 0 = any */
 	int			nenum;
 	TxEnumValue *enumvals;
-	text	   *pattern;		/* NULL = none */
+	TxPattern  *pattern;		/* NULL = none */
 	char	   *minimum;		/* number lexemes; NULL = none */
 	char	   *maximum;
 	int			min_length;		/* -1 = none */
@@ -124,7 +146,7 @@ typedef struct TxWhen
 	int			field;
 	uint8		op;				/* TxWhenOp */
 	bool		negate;
-	text	   *pattern;
+	TxPattern  *pattern;
 	TxEnumValue equals;
 } TxWhen;
 
@@ -219,7 +241,8 @@ extern bool txpipe_check_encoding(TxRecord *rec);
 /* contract.c */
 extern int	txpipe_contract_check(TxPlan *plan, TxRecord *rec, TxError *errors,
 								  int maxerrors);
-extern bool txpipe_value_matches(TxValue *v, text *pattern);
+extern bool txpipe_value_matches(TxValue *v, TxPattern *pattern);
+extern TxPattern *txpipe_pattern_compile(text *source);
 extern bool txpipe_value_equals(TxValue *v, TxEnumValue *e);
 
 /* router.c */
