@@ -78,6 +78,13 @@ digest(const char *s, int len)
 	return d;
 }
 
+/* a digest is already a hash */
+static uint32
+digest_hash(const void *key, Size keysize)
+{
+	return (uint32) ((const KeyDigest *) key)->h[0];
+}
+
 static HTAB *
 digest_table(const char *name, Size entrysize, long n, MemoryContext cxt)
 {
@@ -86,8 +93,9 @@ digest_table(const char *name, Size entrysize, long n, MemoryContext cxt)
 	memset(&ctl, 0, sizeof(ctl));
 	ctl.keysize = sizeof(KeyDigest);
 	ctl.entrysize = entrysize;
+	ctl.hash = digest_hash;
 	ctl.hcxt = cxt;
-	return hash_create(name, Max(n, 16), &ctl, HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	return hash_create(name, Max(n, 16), &ctl, HASH_ELEM | HASH_FUNCTION | HASH_CONTEXT);
 }
 
 /*
@@ -278,28 +286,46 @@ route_lookup(TxPlan *plan, int r, TxRecord *recs, int *idx, int n)
 		KeyEntry   *e;
 		MissEntry  *m;
 		bool		found;
+		const char *kdata = NULL;
+		int			klen = 0;
+		int64		id;
 
 		rec_miss[i] = -1;
 		if (rec->duplicate || !when_holds(route->when, rec))
 			continue;
+		/* a single key is digested in place; several, with separators */
 		resetStringInfo(&key);
 		for (int k = 0; k < route->nkeys && !null_key; k++)
 		{
 			const char *txt;
 			int			len;
-			int64		id;
 
 			if (!txpipe_column_value(rec, &route->cols[k], &txt, &len, &id))
 				null_key = true;
-			else if (route->cols[k].source == TXS_ROUTE)
-				appendBinaryStringInfo(&key, (char *) &id, sizeof(id));
 			else
-				appendBinaryStringInfo(&key, txt, len);
-			appendStringInfoChar(&key, '\x1f');
+			{
+				if (route->cols[k].source == TXS_ROUTE)
+				{
+					txt = (const char *) &id;
+					len = sizeof(id);
+				}
+				if (route->nkeys == 1)
+				{
+					kdata = txt;
+					klen = len;
+					break;
+				}
+				enlargeStringInfo(&key, len + 1);
+				memcpy(key.data + key.len, txt, len);
+				key.len += len;
+				key.data[key.len++] = '\x1f';
+				kdata = key.data;
+				klen = key.len;
+			}
 		}
 		if (null_key)
 			continue;
-		d = digest(key.data, key.len);
+		d = digest(kdata, klen);
 		e = hash_search(route->cache, &d, HASH_FIND, NULL);
 		if (e)
 		{
