@@ -4,7 +4,7 @@ EXTVERSION = $(shell sed -n "s/^default_version = '\(.*\)'/\1/p" txpipe.control)
 
 MODULE_big = txpipe
 OBJS = src/txpipe.o src/spec.o src/decoder.o src/contract.o src/router.o \
-	src/copy.o src/ingest.o src/queue.o src/worker.o
+	src/copy.o src/ingest.o src/writer.o src/queue.o src/worker.o
 
 # The full install script is generated from the SQL sources and the
 # templates; upgrade scripts, and the full scripts of earlier versions
@@ -30,6 +30,9 @@ PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
 
+# every subsystem shares the plan's layout
+$(OBJS) $(OBJS:.o=.bc): src/txpipe.h txpipe.control
+
 txpipe--$(EXTVERSION).sql: $(SQL_SOURCES) $(TEMPLATES) src/sql/templates.sh
 	sh src/sql/templates.sh $(SQL_SOURCES) > $@
 
@@ -38,6 +41,3 @@ client:
 	$(MAKE) -C client PG_CONFIG=$(PG_CONFIG)
 install-client: client
 	$(MAKE) -C client install PG_CONFIG=$(PG_CONFIG)
-
-# every object depends on the shared header
-$(OBJS): src/txpipe.h txpipe.control

@@ -175,12 +175,273 @@ txpipe_value_equals(TxValue *v, TxEnumValue *e)
 	return strlen(e->text) == (size_t) v->len && memcmp(v->text, e->text, v->len) == 0;
 }
 
+/* ----------------------------------------------------------------
+ * patterns
+ * ----------------------------------------------------------------
+ */
+
+static void
+set_add(TxPatternAtom *a, int lo, int hi)
+{
+	for (int c = lo; c <= hi; c++)
+		a->set[c >> 6] |= UINT64CONST(1) << (c & 63);
+}
+
+static bool
+set_has(TxPatternAtom *a, int c)
+{
+	return c < 128 && (a->set[c >> 6] & (UINT64CONST(1) << (c & 63))) != 0;
+}
+
+/* a repeat count of at most 255 (the regex engine's limit); -1 if none */
+static int
+repeat_count(const char *p, int len, int *i)
+{
+	int			n = 0;
+	int			start = *i;
+
+	while (*i < len && p[*i] >= '0' && p[*i] <= '9' && n <= 255)
+		n = n * 10 + (p[(*i)++] - '0');
+	return (*i == start || n > 255) ? -1 : n;
+}
+
+/*
+ * Parses p as a plain pattern: an optional ^, then characters (ASCII
+ * letters, digits, punctuation, \d, a backslash before punctuation) and
+ * bracket classes of ASCII characters and ranges, each with an optional
+ * quantifier (* + ? {n} {n,} {n,m}, greedy or not), then an optional $.
+ * Anything else (alternatives, groups, dots, negated or named classes,
+ * escapes, options, non-ASCII) returns false and is left to the regex
+ * engine.
+ */
+static bool
+pattern_parse(TxPattern *pat, const char *p, int len)
+{
+	int			i = 0;
+	int			cap = 8;
+
+	pat->natoms = 0;
+	pat->atoms = palloc0(sizeof(TxPatternAtom) * cap);
+	if (i < len && p[i] == '^')
+	{
+		pat->anchor_start = true;
+		i++;
+	}
+	while (i < len)
+	{
+		TxPatternAtom *a;
+		unsigned char c = p[i];
+
+		if (c == '$' && i == len - 1)
+		{
+			pat->anchor_end = true;
+			break;
+		}
+		if (pat->natoms == cap)
+		{
+			cap *= 2;
+			pat->atoms = repalloc(pat->atoms, sizeof(TxPatternAtom) * cap);
+		}
+		a = &pat->atoms[pat->natoms++];
+		memset(a, 0, sizeof(TxPatternAtom));
+		a->min = a->max = 1;
+
+		if (c == '[')
+		{
+			bool		empty = true;
+
+			i++;
+			if (i < len && (p[i] == '^' || p[i] == ']'))
+				return false;
+			while (i < len && p[i] != ']')
+			{
+				unsigned char lo = p[i];
+
+				if (lo < 0x20 || lo >= 0x7f || lo == '\\' || lo == '[')
+					return false;
+				if (i + 2 < len && p[i + 1] == '-' && p[i + 2] != ']')
+				{
+					unsigned char hi = p[i + 2];
+
+					if (hi < 0x20 || hi >= 0x7f || hi == '\\' || hi == '[' || lo > hi)
+						return false;
+					set_add(a, lo, hi);
+					i += 3;
+				}
+				else
+				{
+					set_add(a, lo, lo);
+					i++;
+				}
+				empty = false;
+			}
+			if (i >= len || empty)
+				return false;
+			i++;
+		}
+		else if (c == '\\')
+		{
+			unsigned char d = (i + 1 < len) ? p[i + 1] : 0;
+
+			if (d == 'd')
+				set_add(a, '0', '9');
+			else if (d >= 0x21 && d < 0x7f && !isalnum(d))
+				set_add(a, d, d);
+			else
+				return false;
+			i += 2;
+		}
+		else if (c < 0x20 || c >= 0x7f || strchr(".^$()|*+?{}[]", c) != NULL)
+			return false;
+		else
+		{
+			set_add(a, c, c);
+			i++;
+		}
+
+		if (i < len && strchr("*+?{", p[i]) != NULL)
+		{
+			switch (p[i++])
+			{
+				case '*':
+					a->min = 0;
+					a->max = -1;
+					break;
+				case '+':
+					a->min = 1;
+					a->max = -1;
+					break;
+				case '?':
+					a->min = 0;
+					a->max = 1;
+					break;
+				default:
+					a->min = a->max = repeat_count(p, len, &i);
+					if (a->min < 0)
+						return false;
+					if (i < len && p[i] == ',')
+					{
+						i++;
+						a->max = (i < len && p[i] == '}') ? -1 : repeat_count(p, len, &i);
+						if (i < len && p[i] != '}' && a->max < 0)
+							return false;
+						if (a->max >= 0 && a->max < a->min)
+							return false;
+					}
+					if (i >= len || p[i] != '}')
+						return false;
+					i++;
+					break;
+			}
+			/* non-greedy: the same strings match */
+			if (i < len && p[i] == '?')
+				i++;
+			if (i < len && strchr("*+?{", p[i]) != NULL)
+				return false;
+		}
+	}
+	return true;
+}
+
+/* compiles a pattern the regex engine has accepted */
+TxPattern *
+txpipe_pattern_compile(text *source)
+{
+	TxPattern  *pat = palloc0(sizeof(TxPattern));
+
+	pat->source = source;
+	pat->simple = pattern_parse(pat, VARDATA_ANY(source), VARSIZE_ANY_EXHDR(source));
+	return pat;
+}
+
+/* strings up to this many bytes are matched without palloc */
+#define SIMPLE_MATCH_STACK 256
+
+/*
+ * Whether s contains a match of a plain pattern.  positions[p] tells that
+ * the atoms so far can end at character p; each atom moves every such
+ * position forward by an allowed number of characters of its class.
+ */
+static bool
+simple_match(TxPattern *pat, const char *s, int len)
+{
+	unsigned char codebuf[SIMPLE_MATCH_STACK];
+	bool		reachbuf[SIMPLE_MATCH_STACK + 1];
+	int			runbuf[SIMPLE_MATCH_STACK + 1];
+	int			diffbuf[SIMPLE_MATCH_STACK + 2];
+	bool		small = (len <= SIMPLE_MATCH_STACK);
+	unsigned char *code = small ? codebuf : palloc(len);
+	bool	   *reach = small ? reachbuf : palloc(sizeof(bool) * (len + 1));
+	int		   *run = small ? runbuf : palloc(sizeof(int) * (len + 1));
+	int		   *diff = small ? diffbuf : palloc(sizeof(int) * (len + 2));
+	int			n = 0;
+	bool		any;
+
+	/* one code per character: its ASCII value, or 128 */
+	for (int i = 0; i < len;)
+	{
+		unsigned char c = s[i];
+
+		if (c < 0x80)
+		{
+			code[n++] = c;
+			i++;
+		}
+		else
+		{
+			code[n++] = 128;
+			i += pg_mblen(s + i);
+		}
+	}
+	for (int q = 0; q <= n; q++)
+		reach[q] = !pat->anchor_start || q == 0;
+
+	for (int k = 0; k < pat->natoms; k++)
+	{
+		TxPatternAtom *a = &pat->atoms[k];
+		int			sum = 0;
+
+		/* run[q]: characters of the class from q on */
+		run[n] = 0;
+		for (int q = n - 1; q >= 0; q--)
+			run[q] = set_has(a, code[q]) ? run[q + 1] + 1 : 0;
+		memset(diff, 0, sizeof(int) * (n + 2));
+		for (int q = 0; q <= n; q++)
+		{
+			int			hi;
+
+			if (!reach[q] || run[q] < a->min)
+				continue;
+			hi = (a->max < 0 || a->max > run[q]) ? run[q] : a->max;
+			diff[q + a->min]++;
+			diff[q + hi + 1]--;
+		}
+		any = false;
+		for (int q = 0; q <= n; q++)
+		{
+			sum += diff[q];
+			reach[q] = (sum > 0);
+			any |= reach[q];
+		}
+		if (!any)
+			return false;
+	}
+	if (pat->anchor_end)
+		return reach[n];
+	for (int q = 0; q <= n; q++)
+		if (reach[q])
+			return true;
+	return false;
+}
+
 bool
-txpipe_value_matches(TxValue *v, text *pattern)
+txpipe_value_matches(TxValue *v, TxPattern *pattern)
 {
 	if (v->kind != TX_STRING)
 		return false;
-	return RE_compile_and_execute(pattern, v->text, v->len, REG_ADVANCED,
+	if (pattern->simple)
+		return simple_match(pattern, v->text, v->len);
+	return RE_compile_and_execute(pattern->source, v->text, v->len, REG_ADVANCED,
 								  C_COLLATION_OID, 0, NULL);
 }
 
@@ -418,7 +679,7 @@ txpipe_contract_check(TxPlan *plan, TxRecord *rec, TxError *errors, int maxerror
 			if (f->pattern && !txpipe_value_matches(v, f->pattern))
 			{
 				ADD_ERROR("pattern", f, "%s does not match the pattern %s", shown(v),
-						  text_to_cstring(f->pattern));
+						  text_to_cstring(f->pattern->source));
 				continue;
 			}
 			if (f->format == TXF_DATE && !valid_date(v->text, v->len))

@@ -23,6 +23,7 @@
 #include "common/jsonapi.h"
 #include "lib/stringinfo.h"
 #include "mb/pg_wchar.h"
+#include "utils/memutils.h"
 
 typedef struct PathStep
 {
@@ -39,6 +40,8 @@ typedef struct DecodeState
 	JsonLexContext *lex;
 	int			depth;			/* open containers */
 	int			field;			/* current top-level field slot, -1 unknown */
+	int			last_known;		/* the last top-level field in the contract
+								 * seen so far, -1 none */
 	char	   *value_start;	/* raw start of a container value at depth 1 */
 	PathStep   *path;			/* [1..depth] */
 	TxError		err;			/* first semantic error */
@@ -179,6 +182,41 @@ on_array_element_start(void *state, bool isnull)
 	st->path[st->depth].index++;
 }
 
+/*
+ * The field number of a top-level key.  Records of one producer list their
+ * keys in the same order, so the field that followed the previous one last
+ * time is tried before the plan's field index.
+ */
+static int
+field_lookup(DecodeState *st, const char *fname)
+{
+	TxPlan	   *plan = st->plan;
+	int		   *after = plan->field_after;
+	int			guess;
+	int			f;
+
+	if (after == NULL)
+	{
+		after = MemoryContextAlloc(GetMemoryChunkContext(plan->fields),
+								   sizeof(int) * (plan->nfields + 1));
+		for (int i = 0; i <= plan->nfields; i++)
+			after[i] = -1;
+		plan->field_after = after;
+	}
+	guess = after[st->last_known + 1];
+	if (guess >= 0 && strcmp(plan->fields[guess].name, fname) == 0)
+		f = guess;
+	else
+	{
+		f = txpipe_field_lookup(plan, fname);
+		if (f < 0)
+			return f;
+		after[st->last_known + 1] = f;
+	}
+	st->last_known = f;
+	return f;
+}
+
 static void
 on_field_start(void *state, char *fname, bool isnull)
 {
@@ -189,7 +227,7 @@ on_field_start(void *state, char *fname, bool isnull)
 	p->key = fname;
 	if (st->depth == 1)
 	{
-		int			f = txpipe_field_lookup(st->plan, fname);
+		int			f = field_lookup(st, fname);
 
 		st->field = f;
 		if (f >= 0)
@@ -475,6 +513,7 @@ txpipe_decode(TxPlan *plan, TxRecord *rec)
 	st.plan = plan;
 	st.rec = rec;
 	st.field = -1;
+	st.last_known = -1;
 	st.path = palloc0(sizeof(PathStep) * (depth + 2));
 	st.lex = makeJsonLexContextCstringLen((char *) rec->payload, rec->len,
 										  GetDatabaseEncoding(), true);

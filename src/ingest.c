@@ -2,7 +2,8 @@
  *
  * ingest.c
  *	  SQL-callable entry points: txpipe.ingest(), txpipe.ingest_raw(),
- *	  txpipe.validate() and the spec check behind create_pipeline().
+ *	  txpipe.validate(), txpipe.plan() and the spec check behind
+ *	  create_pipeline().
  *
  *-------------------------------------------------------------------------
  */
@@ -19,6 +20,7 @@ PG_FUNCTION_INFO_V1(txpipe_ingest_raw);
 PG_FUNCTION_INFO_V1(txpipe_validate);
 PG_FUNCTION_INFO_V1(txpipe_check_spec);
 PG_FUNCTION_INFO_V1(txpipe_grain_table);
+PG_FUNCTION_INFO_V1(txpipe_plan_routes);
 
 static bool
 blank(const char *s, int len)
@@ -181,4 +183,57 @@ txpipe_grain_table(PG_FUNCTION_ARGS)
 	if (!OidIsValid(relid))
 		PG_RETURN_NULL();
 	PG_RETURN_OID(relid);
+}
+
+/*
+ * The routes of a pipeline's plan as this backend compiled it: kind,
+ * table, and how an insert route writes (directly, or by its INSERT
+ * statement, and why).
+ */
+Datum
+txpipe_plan_routes(PG_FUNCTION_ARGS)
+{
+	char	   *pipeline = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	MemoryContext cxt = CurrentMemoryContext;
+	TxPlan	   *plan;
+
+	InitMaterializedSRF(fcinfo, 0);
+	SPI_connect();
+	plan = txpipe_get_plan(pipeline);
+	for (int r = 0; r < plan->nroutes; r++)
+	{
+		TxRoute    *route = &plan->routes[r];
+		Datum		values[5];
+		bool		nulls[5] = {false, false, false, false, false};
+		MemoryContext old = MemoryContextSwitchTo(cxt);
+
+		values[0] = CStringGetTextDatum(route->name);
+		values[1] = CStringGetTextDatum(route->lookup ? "lookup" : route->grain ? "grain" : "insert");
+		values[2] = ObjectIdGetDatum(route->relid);
+		if (route->lookup)
+		{
+			values[3] = CStringGetTextDatum("statement");
+			values[4] = CStringGetTextDatum("lookup routes insert new keys by INSERT ... ON CONFLICT");
+		}
+		else if (route->writer == NULL)
+		{
+			values[3] = CStringGetTextDatum("statement");
+			values[4] = CStringGetTextDatum(route->write_note);
+		}
+		else if (!txpipe_direct_write)
+		{
+			values[3] = CStringGetTextDatum("statement");
+			values[4] = CStringGetTextDatum("txpipe.direct_write is off");
+		}
+		else
+		{
+			values[3] = CStringGetTextDatum("direct");
+			nulls[4] = true;
+		}
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+		MemoryContextSwitchTo(old);
+	}
+	SPI_finish();
+	PG_RETURN_VOID();
 }

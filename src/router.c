@@ -22,8 +22,11 @@
  * Duplicates: records whose idempotency key repeats within the batch or
  * already exists in the grain table are counted, not routed.  A key
  * inserted concurrently by another session between the check and the
- * insert makes the insert do nothing (ON CONFLICT); the batch is then
- * retried, and its check sees the other session's row.
+ * insert makes the insert do nothing (ON CONFLICT), or, when the grain
+ * table is written directly (writer.c), raises a unique violation on the
+ * key's index; either way the batch is retried, and its check sees the
+ * other session's row.  The last retry uses the INSERT ... ON CONFLICT,
+ * which counts such records as duplicates.
  *
  *-------------------------------------------------------------------------
  */
@@ -75,6 +78,13 @@ digest(const char *s, int len)
 	return d;
 }
 
+/* a digest is already a hash */
+static uint32
+digest_hash(const void *key, Size keysize)
+{
+	return (uint32) ((const KeyDigest *) key)->h[0];
+}
+
 static HTAB *
 digest_table(const char *name, Size entrysize, long n, MemoryContext cxt)
 {
@@ -83,16 +93,17 @@ digest_table(const char *name, Size entrysize, long n, MemoryContext cxt)
 	memset(&ctl, 0, sizeof(ctl));
 	ctl.keysize = sizeof(KeyDigest);
 	ctl.entrysize = entrysize;
+	ctl.hash = digest_hash;
 	ctl.hcxt = cxt;
-	return hash_create(name, Max(n, 16), &ctl, HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	return hash_create(name, Max(n, 16), &ctl, HASH_ELEM | HASH_FUNCTION | HASH_CONTEXT);
 }
 
 /*
  * The text of a column's value for rec; false for SQL NULL.  Route ids are
  * returned through *id.
  */
-static bool
-column_value(TxRecord *rec, TxColumn *col, const char **txt, int *len, int64 *id)
+bool
+txpipe_column_value(TxRecord *rec, TxColumn *col, const char **txt, int *len, int64 *id)
 {
 	switch (col->source)
 	{
@@ -190,7 +201,7 @@ arrays_add(ColumnArrays *a, TxRecord *rec, TxColumn *cols, int ncols)
 		int			len;
 		int64		id;
 
-		if (!column_value(rec, &cols[c], &txt, &len, &id))
+		if (!txpipe_column_value(rec, &cols[c], &txt, &len, &id))
 		{
 			a->elems[c][a->n] = (Datum) 0;
 			a->nulls[c][a->n] = true;
@@ -275,28 +286,46 @@ route_lookup(TxPlan *plan, int r, TxRecord *recs, int *idx, int n)
 		KeyEntry   *e;
 		MissEntry  *m;
 		bool		found;
+		const char *kdata = NULL;
+		int			klen = 0;
+		int64		id;
 
 		rec_miss[i] = -1;
 		if (rec->duplicate || !when_holds(route->when, rec))
 			continue;
+		/* a single key is digested in place; several, with separators */
 		resetStringInfo(&key);
 		for (int k = 0; k < route->nkeys && !null_key; k++)
 		{
 			const char *txt;
 			int			len;
-			int64		id;
 
-			if (!column_value(rec, &route->cols[k], &txt, &len, &id))
+			if (!txpipe_column_value(rec, &route->cols[k], &txt, &len, &id))
 				null_key = true;
-			else if (route->cols[k].source == TXS_ROUTE)
-				appendBinaryStringInfo(&key, (char *) &id, sizeof(id));
 			else
-				appendBinaryStringInfo(&key, txt, len);
-			appendStringInfoChar(&key, '\x1f');
+			{
+				if (route->cols[k].source == TXS_ROUTE)
+				{
+					txt = (const char *) &id;
+					len = sizeof(id);
+				}
+				if (route->nkeys == 1)
+				{
+					kdata = txt;
+					klen = len;
+					break;
+				}
+				enlargeStringInfo(&key, len + 1);
+				memcpy(key.data + key.len, txt, len);
+				key.len += len;
+				key.data[key.len++] = '\x1f';
+				kdata = key.data;
+				klen = key.len;
+			}
 		}
 		if (null_key)
 			continue;
-		d = digest(key.data, key.len);
+		d = digest(kdata, klen);
 		e = hash_search(route->cache, &d, HASH_FIND, NULL);
 		if (e)
 		{
@@ -372,26 +401,38 @@ route_lookup(TxPlan *plan, int r, TxRecord *recs, int *idx, int n)
 	}
 }
 
-/* returns how many rows were inserted */
+/*
+ * Returns how many rows were inserted.  The route's table is written
+ * directly when it can be, except on the last try, whose INSERT ... ON
+ * CONFLICT counts keys stored concurrently as duplicates.
+ */
 static uint64
-route_insert(TxPlan *plan, int r, TxRecord *recs, int *idx, int n, int *napplied)
+route_insert(TxPlan *plan, int r, TxRecord *recs, int *idx, int n, int *napplied, bool last_try)
 {
 	TxRoute    *route = &plan->routes[r];
 	ColumnArrays a;
+	TxRecord  **rows = palloc(sizeof(TxRecord *) * Max(n, 1));
+	int			nrows = 0;
 	int			rc;
 
-	arrays_init(&a, route->ncols, n);
 	for (int i = 0; i < n; i++)
 	{
 		TxRecord   *rec = &recs[idx[i]];
 
 		if (rec->duplicate || !when_holds(route->when, rec))
 			continue;
-		arrays_add(&a, rec, route->cols, route->ncols);
+		rows[nrows++] = rec;
 	}
-	*napplied = a.n;
-	if (a.n == 0)
+	*napplied = nrows;
+	if (nrows == 0)
 		return 0;
+	if (route->writer && txpipe_direct_write && !last_try &&
+		txpipe_writer_insert(plan, route, rows, nrows))
+		return nrows;
+
+	arrays_init(&a, route->ncols, nrows);
+	for (int i = 0; i < nrows; i++)
+		arrays_add(&a, rows[i], route->cols, route->ncols);
 	rc = SPI_execute_plan(route->insert_plan, arrays_datums(&a, route->cols), NULL, false, 0);
 	if (rc != SPI_OK_INSERT)
 		elog(ERROR, "txpipe insert failed: %s", SPI_result_code_string(rc));
@@ -453,7 +494,7 @@ route_attempt(TxPlan *plan, TxRecord *recs, int *idx, int n, bool last_try, int6
 		else
 		{
 			int			applied;
-			uint64		inserted = route_insert(plan, r, recs, idx, n, &applied);
+			uint64		inserted = route_insert(plan, r, recs, idx, n, &applied, last_try);
 
 			if (plan->routes[r].grain && inserted < (uint64) applied)
 			{
@@ -537,7 +578,8 @@ route_set(TxPlan *plan, TxRecord *recs, int *idx, int n, int64 *deficit)
 			return;
 		}
 		if ((edata->sqlerrcode == ERRCODE_T_R_SERIALIZATION_FAILURE ||
-			 edata->sqlerrcode == ERRCODE_T_R_DEADLOCK_DETECTED) && attempt < MAX_RETRIES)
+			 edata->sqlerrcode == ERRCODE_T_R_DEADLOCK_DETECTED ||
+			 txpipe_writer_key_conflict(plan, edata)) && attempt < MAX_RETRIES)
 			continue;
 		if (!is_record_error(edata->sqlerrcode))
 			ReThrowError(edata);

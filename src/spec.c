@@ -221,13 +221,10 @@ int
 txpipe_field_lookup(TxPlan *plan, const char *name)
 {
 	FieldIndexEntry *e;
-	char		key[NAMEDATALEN * 2];
 
-	if (strlen(name) >= sizeof(key))
+	if (strlen(name) >= NAMEDATALEN * 2)
 		return -1;
-	memset(key, 0, sizeof(key));
-	strcpy(key, name);
-	e = hash_search(plan->field_index, key, HASH_FIND, NULL);
+	e = hash_search(plan->field_index, name, HASH_FIND, NULL);
 	return e ? e->field : -1;
 }
 
@@ -307,7 +304,7 @@ jbv_to_enum(JsonbValue *v, TxEnumValue *e, const char *path)
 	}
 }
 
-static text *
+static TxPattern *
 compile_pattern(JsonbValue *v, const char *path)
 {
 	char	   *p = jbv_string(v, path);
@@ -329,7 +326,7 @@ compile_pattern(JsonbValue *v, const char *path)
 		spec_error(path, "invalid pattern \"%s\": %s", p, edata->message);
 	}
 	PG_END_TRY();
-	return t;
+	return txpipe_pattern_compile(t);
 }
 
 static void
@@ -973,7 +970,7 @@ compile(const char *name, Jsonb *spec, Oid owner, bool prepare_statements)
 	ctl.keysize = NAMEDATALEN * 2;
 	ctl.entrysize = sizeof(FieldIndexEntry);
 	ctl.hcxt = CurrentMemoryContext;
-	plan->field_index = hash_create("txpipe fields", 64, &ctl, HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	plan->field_index = hash_create("txpipe fields", 64, &ctl, HASH_ELEM | HASH_STRINGS | HASH_CONTEXT);
 
 	if (!JB_ROOT_IS_OBJECT(spec))
 		spec_error("$", "the spec must be a JSON object");
@@ -1067,8 +1064,16 @@ compile(const char *name, Jsonb *spec, Oid owner, bool prepare_statements)
 
 	if (prepare_statements)
 	{
+		MemoryContext cxt = CurrentMemoryContext;
+
 		for (int r = 0; r < plan->nroutes; r++)
+		{
 			prepare_route(plan, &plan->routes[r]);
+			/* SPI_prepare leaves SPI's procedure context current */
+			MemoryContextSwitchTo(cxt);
+			txpipe_writer_compile(plan, &plan->routes[r]);
+			MemoryContextSwitchTo(cxt);
+		}
 	}
 	plan->valid = true;
 	return plan;
@@ -1099,6 +1104,7 @@ free_plan(TxPlan *plan)
 			SPI_freeplan(route->insert_plan);
 		if (route->dup_plan)
 			SPI_freeplan(route->dup_plan);
+		txpipe_writer_free(route);
 	}
 	MemoryContextDelete(plan->cxt);
 }

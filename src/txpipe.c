@@ -18,6 +18,7 @@ int			txpipe_batch_size = 2000;
 int			txpipe_max_record_size = 1024 * 1024;
 int			txpipe_max_depth = 64;
 int			txpipe_key_cache_size = 1000000;
+bool		txpipe_direct_write = true;
 
 void		_PG_init(void);
 
@@ -44,6 +45,11 @@ _PG_init(void)
 							NULL,
 							&txpipe_key_cache_size, 1000000, 0, INT_MAX,
 							PGC_USERSET, 0, NULL, NULL, NULL);
+	DefineCustomBoolVariable("txpipe.direct_write",
+							 "Insert routes write their rows straight into their tables when the tables allow it.",
+							 "Off, every insert route runs a prepared INSERT per batch, with a foreign-key trigger query per row.",
+							 &txpipe_direct_write, true,
+							 PGC_USERSET, 0, NULL, NULL, NULL);
 	txpipe_worker_init();
 	MarkGUCPrefixReserved("txpipe");
 

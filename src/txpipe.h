@@ -29,6 +29,7 @@ extern int	txpipe_batch_size;
 extern int	txpipe_max_record_size;
 extern int	txpipe_max_depth;
 extern int	txpipe_key_cache_size;
+extern bool txpipe_direct_write;
 
 /* JSON kinds of a decoded value; TX_ABSENT means the key was not there */
 typedef enum TxKind
@@ -66,6 +67,28 @@ typedef struct TxValue
 								 * true/false, or raw JSON of a container */
 } TxValue;
 
+/*
+ * A contract or condition pattern: its text, and when the pattern is a
+ * plain sequence of characters and ASCII classes with repeat counts (as
+ * ^[0-9a-f]{32}$), a direct matcher that gives the regex engine's answer.
+ */
+typedef struct TxPatternAtom
+{
+	uint64		set[2];			/* the ASCII characters it matches */
+	int			min;
+	int			max;			/* -1 = no bound */
+} TxPatternAtom;
+
+typedef struct TxPattern
+{
+	text	   *source;
+	bool		simple;			/* matched by the atoms below */
+	bool		anchor_start;
+	bool		anchor_end;
+	int			natoms;
+	TxPatternAtom *atoms;
+} TxPattern;
+
 /* one allowed value of an enum */
 typedef struct TxEnumValue
 {
@@ -81,7 +104,7 @@ typedef struct TxField
 	uint8		types;			/* TXT_* bits; 0 = any */
 	int			nenum;
 	TxEnumValue *enumvals;
-	text	   *pattern;		/* NULL = none */
+	TxPattern  *pattern;		/* NULL = none */
 	char	   *minimum;		/* number lexemes; NULL = none */
 	char	   *maximum;
 	int			min_length;		/* -1 = none */
@@ -123,7 +146,7 @@ typedef struct TxWhen
 	int			field;
 	uint8		op;				/* TxWhenOp */
 	bool		negate;
-	text	   *pattern;
+	TxPattern  *pattern;
 	TxEnumValue equals;
 } TxWhen;
 
@@ -146,6 +169,9 @@ typedef struct TxRoute
 	SPIPlanPtr	dup_plan;		/* grain: ordinals of keys already present */
 	HTAB	   *cache;			/* lookup: key text -> id */
 	long		cache_entries;
+	struct TxWriter *writer;	/* insert: the direct write; NULL = the
+								 * statement path */
+	char	   *write_note;		/* insert: why not written directly */
 } TxRoute;
 
 typedef struct TxPlan
@@ -158,6 +184,8 @@ typedef struct TxPlan
 	int			nfields;
 	TxField    *fields;
 	HTAB	   *field_index;	/* name -> field number */
+	int		   *field_after;	/* decoder: [f + 1] = the field that followed
+								 * field f (or came first, f = -1) last time */
 	bool		additional_ok;
 	int			idem_field;		/* -1 = none */
 	int			event_field;	/* -1 = none */
@@ -215,7 +243,8 @@ extern bool txpipe_check_encoding(TxRecord *rec);
 /* contract.c */
 extern int	txpipe_contract_check(TxPlan *plan, TxRecord *rec, TxError *errors,
 								  int maxerrors);
-extern bool txpipe_value_matches(TxValue *v, text *pattern);
+extern bool txpipe_value_matches(TxValue *v, TxPattern *pattern);
+extern TxPattern *txpipe_pattern_compile(text *source);
 extern bool txpipe_value_equals(TxValue *v, TxEnumValue *e);
 
 /* router.c */
@@ -223,6 +252,14 @@ extern void txpipe_route(TxPlan *plan, TxRecord *recs, int nrecs,
 						 const char *source, TxCounts *counts);
 extern void txpipe_set_error(TxError *err, const char *code, const char *path,
 							 const char *fmt,...) pg_attribute_printf(4, 5);
+extern bool txpipe_column_value(TxRecord *rec, TxColumn *col, const char **txt,
+								int *len, int64 *id);
+
+/* writer.c */
+extern void txpipe_writer_compile(TxPlan *plan, TxRoute *route);
+extern void txpipe_writer_free(TxRoute *route);
+extern bool txpipe_writer_insert(TxPlan *plan, TxRoute *route, TxRecord **rows, int n);
+extern bool txpipe_writer_key_conflict(TxPlan *plan, ErrorData *edata);
 
 /* copy.c */
 extern void txpipe_copy_init(void);

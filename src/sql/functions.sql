@@ -132,6 +132,11 @@ RETURNS TABLE (error_code text, error_path text, message text)
 AS 'MODULE_PATHNAME', 'txpipe_validate'
 LANGUAGE C STRICT;
 
+CREATE FUNCTION txpipe.plan(pipeline text)
+RETURNS TABLE (route text, kind text, target regclass, write_path text, note text)
+AS 'MODULE_PATHNAME', 'txpipe_plan_routes'
+LANGUAGE C STRICT;
+
 CREATE FUNCTION txpipe._copy_row()
 RETURNS trigger
 AS 'MODULE_PATHNAME', 'txpipe_copy_row'

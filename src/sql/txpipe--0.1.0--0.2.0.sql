@@ -2,7 +2,8 @@
 \echo Use "ALTER EXTENSION txpipe UPDATE TO '0.2.0'" to load this file. \quit
 
 -- txpipe 0.1.0 -> 0.2.0: the queue path (enqueue, the inbox, background
--- workers, async COPY, NOTIFY payloads) and backlog columns in txpipe.stats.
+-- workers, async COPY, NOTIFY payloads), backlog columns in txpipe.stats,
+-- and txpipe.plan().
 
 INSERT INTO txpipe.reject_codes VALUES
 	('poison', 'route', 'a queued record failed alone txpipe.worker_max_attempts times with an error that is not a refused row; message has the last error'),
@@ -374,6 +375,12 @@ SELECT p.name AS pipeline,
 		  FROM txpipe.batches
 		 WHERE pipeline = p.name AND finished_at > now() - interval '1 minute') r ON true;
 COMMENT ON VIEW txpipe.stats IS 'per pipeline: records received, accepted, rejected, duplicates; the last batch; routing rate over the last minute; records waiting in the inbox and the age of the oldest; star refresh watermark and lag';
+
+-- which path each route writes by
+CREATE FUNCTION txpipe.plan(pipeline text)
+RETURNS TABLE (route text, kind text, target regclass, write_path text, note text)
+AS 'MODULE_PATHNAME', 'txpipe_plan_routes'
+LANGUAGE C STRICT;
 
 REVOKE ALL ON ALL FUNCTIONS IN SCHEMA txpipe FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION txpipe.enqueue(text, jsonb), txpipe.enqueue(text, jsonb[]), txpipe._inbox_slot()
