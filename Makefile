@@ -10,7 +10,9 @@ OBJS = src/txpipe.o src/spec.o src/decoder.o src/contract.o src/router.o \
 # templates; upgrade scripts, and the full scripts of earlier versions
 # (so that an old version can be installed and updated), are kept as they
 # were released, in src/sql.
-DATA_built = txpipe--$(EXTVERSION).sql
+# Update scripts: src/sql/updates/A--B.sql, then the templates of B.
+UPDATES = $(patsubst src/sql/updates/%.sql,txpipe--%.sql,$(wildcard src/sql/updates/*--*.sql))
+DATA_built = txpipe--$(EXTVERSION).sql $(UPDATES)
 DATA = $(wildcard src/sql/txpipe--*.sql)
 SQL_SOURCES = src/sql/schema.sql src/sql/functions.sql src/sql/refresh.sql src/sql/queue.sql \
 	src/sql/stats.sql src/sql/roles.sql
@@ -35,6 +37,9 @@ $(OBJS) $(OBJS:.o=.bc): src/txpipe.h txpipe.control
 
 txpipe--$(EXTVERSION).sql: $(SQL_SOURCES) $(TEMPLATES) src/sql/templates.sh
 	sh src/sql/templates.sh $(SQL_SOURCES) > $@
+
+txpipe--%.sql: src/sql/updates/%.sql $(TEMPLATES) src/sql/templates.sh
+	sh src/sql/templates.sh --update $(lastword $(subst --, ,$*)) $< > $@
 
 .PHONY: client install-client
 client:

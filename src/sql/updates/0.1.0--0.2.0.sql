@@ -1,6 +1,3 @@
--- complain if script is sourced in psql, rather than via ALTER EXTENSION
-\echo Use "ALTER EXTENSION txpipe UPDATE TO '0.2.0'" to load this file. \quit
-
 -- txpipe 0.1.0 -> 0.2.0: the queue path (enqueue, the inbox, background
 -- workers, async COPY, NOTIFY payloads), backlog columns in txpipe.stats,
 -- and txpipe.plan().
