@@ -262,8 +262,9 @@ usage_stream(FILE *f)
 			"  --batch N     records per enqueue call, one transaction each (default 1)\n"
 			"  --clients N   connections sending at once, each with every N-th batch (default 1)\n"
 			"\n"
-			"A line that is not JSON cannot be queued (enqueue takes jsonb); it is sent\n"
-			"through txpipe.ingest_raw() instead and becomes a reject.\n");
+			"Lines go as they are (enqueue(pipeline, text[])); the workers reject the\n"
+			"malformed ones. A line that is not valid UTF-8 cannot be sent as text; it\n"
+			"goes through txpipe.ingest_raw() instead and becomes a reject.\n");
 }
 
 static int

@@ -2,10 +2,11 @@
  * txpipe stream: replays NDJSON files as a live stream through the queue,
  * txpipe.enqueue(), at a given rate, from one or more connections.
  *
- * Each call sends --batch records as one jsonb[] in its own transaction.
- * A call the server refuses because a line is not JSON (the jsonb cast) is
- * split in halves and sent again until the refused lines are alone; each
- * such line goes through
+ * Each call sends --batch lines, exactly as they are, as one text[] in its
+ * own transaction; the workers decode them, so a malformed line becomes a
+ * reject like on any other path.  A call the server refuses because a line
+ * is not valid text (bytes that are not UTF-8) is split in halves and sent
+ * again until the refused lines are alone; each such line goes through
  * txpipe.ingest_raw() instead, where it becomes a reject like on any other
  * path: nothing is dropped.
  */
@@ -23,7 +24,7 @@ typedef struct counts
 {
 	uint64_t	sent;
 	uint64_t	queued;
-	uint64_t	refused;		/* not JSON: sent to ingest_raw */
+	uint64_t	refused;		/* not valid text: sent to ingest_raw */
 } counts;
 
 /* a PostgreSQL array literal of the lines, as text */
@@ -56,7 +57,7 @@ is_refusal(PGresult *res)
 {
 	const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
 
-	/* a cast to jsonb that fails (22P02, 22025, ...) or bytes that are not UTF-8 (22021) */
+	/* bytes that are not valid in the server encoding (22021) */
 	return state && strncmp(state, "22", 2) == 0;
 }
 
@@ -86,7 +87,7 @@ send_batch(PGconn *conn, const char *pipeline, char **lines, size_t *lens, int n
 	array_literal(sb, lines, lens, n);
 	params[0] = pipeline;
 	params[1] = sb->data;
-	res = PQexecParams(conn, "SELECT txpipe.enqueue($1, $2::jsonb[])", 2, NULL, params,
+	res = PQexecParams(conn, "SELECT txpipe.enqueue($1, $2::text[])", 2, NULL, params,
 					   NULL, NULL, 0);
 	c->sent += n;
 	if (PQresultStatus(res) == PGRES_TUPLES_OK)
@@ -244,7 +245,7 @@ stream_files(const stream_options *opt)
 			die("a streaming connection failed (see above)");
 	}
 	seconds = now_seconds() - start;
-	printf("%s: %llu records streamed, %llu queued, %llu not JSON (sent to ingest_raw) in %.1f s (%.0f records/s)\n",
+	printf("%s: %llu records streamed, %llu queued, %llu not valid text (sent to ingest_raw) in %.1f s (%.0f records/s)\n",
 		   opt->pipeline, (unsigned long long) total.sent, (unsigned long long) total.queued,
 		   (unsigned long long) total.refused, seconds,
 		   seconds > 0 ? (double) total.sent / seconds : 0.0);

@@ -31,8 +31,21 @@ SELECT source, doc FROM txpipe.queue WHERE pipeline = 'q_events' ORDER BY id;
 SELECT backlog, backlog_age IS NOT NULL AS has_age FROM txpipe.stats WHERE pipeline = 'q_events';
 SELECT count(*) AS routed_before_drain FROM q.event;
 
+-- records as received (text): a malformed one is queued and becomes a
+-- reject when routed; an untyped literal takes this form
+SELECT txpipe.enqueue('q_events', '{"id": "t1", "k": "a", "n": 1}');
+SELECT txpipe.enqueue('q_events', ARRAY['{"id": "t2", "k": "b", "n": 2}', '{"id": "t3", "k": "b", "n": NaN}', NULL]::text[]);
+SELECT source, doc FROM txpipe.queue WHERE pipeline = 'q_events' AND doc LIKE '%"t%' ORDER BY id;
+SELECT txpipe.drain('q_events');
+SELECT id FROM q.event WHERE id LIKE 't%' ORDER BY id;
+SELECT error_code, error_path, payload FROM txpipe.rejects ORDER BY payload;
+TRUNCATE q.event, txpipe.rejects, txpipe.batches;
+SELECT txpipe.enqueue('q_events', '{"id": "e1", "k": "a", "n": 1}'::jsonb);
+SELECT txpipe.enqueue('q_events', ARRAY['{"id": "e2", "k": "a", "n": 2}', '{"id": "e3", "k": "b", "n": 3}']::jsonb[]);
+
 -- errors
 SELECT txpipe.enqueue('nope', '{}'::jsonb);
+SELECT txpipe.enqueue('nope', '{}');
 SELECT txpipe.enqueue(NULL, '{}'::jsonb);
 SELECT txpipe.drain('nope');
 SELECT txpipe.drain('q_events', -1);

@@ -29,10 +29,13 @@
 #include "common/pg_prng.h"
 #include "fmgr.h"
 #include "miscadmin.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/memutils.h"
 
 PG_FUNCTION_INFO_V1(txpipe_drain);
+PG_FUNCTION_INFO_V1(txpipe_enqueue_text);
+PG_FUNCTION_INFO_V1(txpipe_enqueue_texts);
 
 static SPIPlanPtr lock_plan = NULL;
 static SPIPlanPtr init_plan = NULL;
@@ -569,4 +572,62 @@ txpipe_queue_put(TxPlan *plan, TxRecord *recs, int n, const char *source)
 	rc = SPI_execute_plan(enqueue_plan, args, NULL, false, 0);
 	if (rc != SPI_OK_SELECT)
 		elog(ERROR, "could not put records into the inbox: %s", SPI_result_code_string(rc));
+}
+
+static Datum
+enqueue_texts(const char *pipeline, Datum *docs, bool *nulls, int n)
+{
+	TxRecord   *recs = palloc0(sizeof(TxRecord) * Max(n, 1));
+	TxPlan	   *plan;
+
+	for (int i = 0; i < n; i++)
+	{
+		if (nulls && nulls[i])
+		{
+			recs[i].payload = "null";
+			recs[i].len = 4;
+		}
+		else
+		{
+			text	   *t = DatumGetTextPP(docs[i]);
+
+			recs[i].payload = VARDATA_ANY(t);
+			recs[i].len = VARSIZE_ANY_EXHDR(t);
+		}
+	}
+	SPI_connect();
+	plan = txpipe_get_plan(pipeline);
+	txpipe_queue_put(plan, recs, n, "queue");
+	SPI_finish();
+	PG_RETURN_INT64(n);
+}
+
+/*
+ * txpipe.enqueue(pipeline text, doc text): one record as received, JSON or
+ * not; the worker decodes it like a COPY line, so a malformed one becomes a
+ * reject instead of an error here.
+ */
+Datum
+txpipe_enqueue_text(PG_FUNCTION_ARGS)
+{
+	Datum		doc = PG_GETARG_DATUM(1);
+
+	return enqueue_texts(text_to_cstring(PG_GETARG_TEXT_PP(0)), &doc, NULL, 1);
+}
+
+/* txpipe.enqueue(pipeline text, docs text[]) */
+Datum
+txpipe_enqueue_texts(PG_FUNCTION_ARGS)
+{
+	ArrayType  *a = PG_GETARG_ARRAYTYPE_P(1);
+	Datum	   *docs;
+	bool	   *nulls;
+	int			n;
+
+	if (ARR_NDIM(a) > 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
+				 errmsg("docs must be a one-dimensional array")));
+	deconstruct_array(a, TEXTOID, -1, false, TYPALIGN_INT, &docs, &nulls, &n);
+	return enqueue_texts(text_to_cstring(PG_GETARG_TEXT_PP(0)), docs, nulls, n);
 }

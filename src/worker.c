@@ -63,7 +63,10 @@
 #define LAUNCHER_TYPE "txpipe launcher"
 #define WORKER_RESTART_SECONDS 5
 #define ADVISORY_KEY 0x7478	/* "tx" */
-#define LAUNCHER_NAPTIME_MS 60000
+#define LAUNCHER_NAPTIME_MS 5000	/* how often the launcher looks */
+#define LAUNCHER_PROBE_MS 60000		/* how often it tries a database again whose
+									 * worker left at once (no extension,
+									 * stopped) */
 
 /* settings */
 int			txpipe_workers = 1;
@@ -118,8 +121,14 @@ worker_entry(BackgroundWorker *w, const char *function, const char *type)
 	strlcpy(w->bgw_type, type, BGW_MAXLEN);
 }
 
+/*
+ * explicit: started by start_worker() or by worker 0, not by the launcher:
+ * it runs even if worker_state says disabled (start_worker's own update may
+ * not be committed yet), and waits for a worker of its number that is
+ * still stepping aside.
+ */
 static bool
-register_worker(Oid dboid, int index, BackgroundWorkerHandle **handle, bool notify_me)
+register_worker(Oid dboid, int index, BackgroundWorkerHandle **handle, bool notify_me, bool explicit)
 {
 	BackgroundWorker w;
 
@@ -127,6 +136,10 @@ register_worker(Oid dboid, int index, BackgroundWorkerHandle **handle, bool noti
 	snprintf(w.bgw_name, BGW_MAXLEN, "txpipe worker %d for database %u", index, dboid);
 	w.bgw_main_arg = Int32GetDatum(index);
 	memcpy(w.bgw_extra, &dboid, sizeof(Oid));
+	w.bgw_extra[sizeof(Oid)] = explicit ? 1 : 0;
+	/* the launcher starts its own again, and never into a dropped database */
+	if (!explicit)
+		w.bgw_restart_time = BGW_NEVER_RESTART;
 	w.bgw_notify_pid = notify_me ? MyProcPid : 0;
 	return RegisterDynamicBackgroundWorker(&w, handle);
 }
@@ -663,6 +676,7 @@ txpipe_worker_main(Datum arg)
 	MemoryContext loop_cxt;
 	RoundCheck	last_check = ROUND_OK;
 	bool		ok;
+	bool		explicit;
 	TimestampTz last_rotate = 0;
 	TimestampTz last_round = 0;
 	MemoryContext names_cxt;
@@ -680,23 +694,35 @@ txpipe_worker_main(Datum arg)
 	loop_cxt = AllocSetContextCreate(TopMemoryContext, "txpipe worker loop", ALLOCSET_DEFAULT_SIZES);
 	names_cxt = AllocSetContextCreate(TopMemoryContext, "txpipe worker pipelines", ALLOCSET_SMALL_SIZES);
 
-	/* is there work for this worker here? */
-	SetCurrentStatementStartTimestamp();
-	StartTransactionCommand();
-	PushActiveSnapshot(GetTransactionSnapshot());
-	last_check = round_check();
-	ok = DatumGetBool(DirectFunctionCall2(pg_try_advisory_lock_int4,
-										  Int32GetDatum(ADVISORY_KEY), Int32GetDatum(index)));
-	PopActiveSnapshot();
-	CommitTransactionCommand();
-	if (last_check == ROUND_NO_EXTENSION || last_check == ROUND_DISABLED || !ok ||
-		index >= txpipe_workers)
+	/*
+	 * Is there work for this worker here?  Only one worker of each number
+	 * runs (a session advisory lock); one started explicitly waits up to
+	 * 10 s for a predecessor that is still stepping aside.
+	 */
+	explicit = MyBgworkerEntry->bgw_extra[sizeof(Oid)] != 0;
+	for (int tries = 0;; tries++)
+	{
+		SetCurrentStatementStartTimestamp();
+		StartTransactionCommand();
+		PushActiveSnapshot(GetTransactionSnapshot());
+		last_check = round_check();
+		ok = DatumGetBool(DirectFunctionCall2(pg_try_advisory_lock_int4,
+											  Int32GetDatum(ADVISORY_KEY), Int32GetDatum(index)));
+		PopActiveSnapshot();
+		CommitTransactionCommand();
+		if (ok || !explicit || tries >= 100 || got_sigterm || last_check == ROUND_NO_EXTENSION)
+			break;
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, 100, PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+	}
+	if (last_check == ROUND_NO_EXTENSION || (last_check == ROUND_DISABLED && !explicit) || !ok ||
+		index >= txpipe_workers || got_sigterm)
 		worker_exit(0);			/* stays stopped */
 	ereport(LOG, (errmsg("txpipe worker %d of %d started", index, txpipe_workers)));
 
 	if (index == 0)
 		for (int i = 1; i < txpipe_workers; i++)
-			(void) register_worker(MyDatabaseId, i, NULL, false);
+			(void) register_worker(MyDatabaseId, i, NULL, false, true);
 
 	while (!got_sigterm)
 	{
@@ -723,7 +749,7 @@ txpipe_worker_main(Datum arg)
 			}
 			if (index == 0 && txpipe_workers > before)
 				for (int i = before; i < txpipe_workers; i++)
-					(void) register_worker(MyDatabaseId, i, NULL, false);
+					(void) register_worker(MyDatabaseId, i, NULL, false, true);
 		}
 		MemoryContextReset(loop_cxt);
 		MemoryContextSwitchTo(loop_cxt);
@@ -751,11 +777,10 @@ txpipe_worker_main(Datum arg)
 		}
 		names = pipelines;
 
-		if (last_check == ROUND_NO_EXTENSION || last_check == ROUND_DISABLED)
+		/* (txpipe.stop_worker() stops a running worker with SIGUSR2) */
+		if (last_check == ROUND_NO_EXTENSION)
 		{
-			ereport(LOG, (errmsg("txpipe worker %d stops: %s", index,
-								 last_check == ROUND_DISABLED ? "txpipe.stop_worker() was called"
-								 : "the extension is not installed in this database")));
+			ereport(LOG, (errmsg("txpipe worker %d stops: the extension is not installed in this database", index)));
 			worker_exit(0);
 		}
 		if (last_check == ROUND_VERSION)
@@ -820,6 +845,8 @@ typedef struct LaunchedDb
 {
 	Oid			dboid;
 	BackgroundWorkerHandle *handle;
+	bool		seen_running;	/* a look found the worker running */
+	TimestampTz registered_at;
 } LaunchedDb;
 
 static bool
@@ -881,6 +908,18 @@ launch_all(LaunchedDb **dbs, int *ndbs)
 			if ((*dbs)[i].dboid == dboid)
 				d = &(*dbs)[i];
 		if (d && d->handle && GetBackgroundWorkerPid(d->handle, &pid) != BGWH_STOPPED)
+		{
+			d->seen_running = true;
+			continue;
+		}
+		/*
+		 * A worker that ran and stopped (terminated, crashed) comes back at
+		 * once; one that left before we saw it run (no extension there,
+		 * stopped by stop_worker, another worker 0 running) is tried again
+		 * a minute later.
+		 */
+		if (d && d->handle && !d->seen_running &&
+			!TimestampDifferenceExceeds(d->registered_at, GetCurrentTimestamp(), LAUNCHER_PROBE_MS))
 			continue;
 		if (d == NULL)
 		{
@@ -892,7 +931,9 @@ launch_all(LaunchedDb **dbs, int *ndbs)
 		if (d->handle)
 			pfree(d->handle);
 		d->handle = NULL;
-		if (!register_worker(dboid, 0, &d->handle, false))
+		d->seen_running = false;
+		d->registered_at = GetCurrentTimestamp();
+		if (!register_worker(dboid, 0, &d->handle, false, false))
 			ereport(WARNING,
 					(errmsg("txpipe launcher could not start a worker for database %u", dboid),
 					 errhint("Raise max_worker_processes.")));
@@ -961,7 +1002,7 @@ txpipe_start_worker(PG_FUNCTION_ARGS)
 	if (running != NIL)
 		PG_RETURN_INT32(linitial_int(running));
 
-	if (!register_worker(MyDatabaseId, 0, &handle, true))
+	if (!register_worker(MyDatabaseId, 0, &handle, true, true))
 		ereport(ERROR,
 				(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
 				 errmsg("could not start a txpipe worker: no background worker slot is free"),
@@ -978,12 +1019,22 @@ txpipe_start_worker(PG_FUNCTION_ARGS)
 Datum
 txpipe_stop_worker(PG_FUNCTION_ARGS)
 {
+	int			n;
+
 	SPI_connect();
 	if (SPI_execute("UPDATE txpipe.worker_state SET enabled = false, changed_at = now() WHERE enabled",
 					false, 0) != SPI_OK_UPDATE)
 		elog(ERROR, "could not update txpipe.worker_state");
 	SPI_finish();
-	PG_RETURN_INT32(signal_workers(MyDatabaseId, SIGUSR2));
+	n = signal_workers(MyDatabaseId, SIGUSR2);
+
+	/* return once they are gone, so that a start_worker() after us starts afresh */
+	for (int i = 0; i < 200 && worker_pids(MyDatabaseId) != NIL; i++)
+	{
+		CHECK_FOR_INTERRUPTS();
+		pg_usleep(50000);
+	}
+	PG_RETURN_INT32(n);
 }
 
 /* ----------------------------------------------------------------

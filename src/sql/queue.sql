@@ -125,6 +125,20 @@ AS $$ SELECT txpipe.enqueue(pipeline, ARRAY[doc]) $$;
 COMMENT ON FUNCTION txpipe.enqueue(text, jsonb) IS
 	'queues one record for the background worker, in the caller''s transaction';
 
+CREATE FUNCTION txpipe.enqueue(pipeline text, doc text)
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'txpipe_enqueue_text'
+LANGUAGE C STRICT;
+COMMENT ON FUNCTION txpipe.enqueue(text, text) IS
+	'queues one record exactly as received (JSON text, checked by the worker like a COPY line), in the caller''s transaction';
+
+CREATE FUNCTION txpipe.enqueue(pipeline text, docs text[])
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'txpipe_enqueue_texts'
+LANGUAGE C STRICT;
+COMMENT ON FUNCTION txpipe.enqueue(text, text[]) IS
+	'queues records exactly as received, in the caller''s transaction; returns how many';
+
 -- A NOTIFY txpipe_ingest payload, as the worker received it: its records go
 -- to the inbox; a payload that cannot be read becomes a reject.
 CREATE FUNCTION txpipe._notify_in(payload text)

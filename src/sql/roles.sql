@@ -16,7 +16,8 @@ REVOKE ALL ON ALL FUNCTIONS IN SCHEMA txpipe FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION txpipe.ingest(text, text), txpipe.ingest_raw(text, bytea),
 	txpipe.validate(text, text), txpipe.contract(text), txpipe.xact_counts(text),
 	txpipe._copy_row(), txpipe._copy_flush(),
-	txpipe.enqueue(text, jsonb), txpipe.enqueue(text, jsonb[]), txpipe._inbox_slot()
+	txpipe.enqueue(text, jsonb), txpipe.enqueue(text, jsonb[]),
+	txpipe.enqueue(text, text), txpipe.enqueue(text, text[]), txpipe._inbox_slot()
 	TO txpipe_writer, txpipe_admin;
 GRANT SELECT ON txpipe.batches, txpipe.pipelines TO txpipe_writer;
 -- COPY into an async pipeline's txpipe_in table writes the inbox as the caller
