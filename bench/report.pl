@@ -53,8 +53,41 @@ close $fh;
 my ($limit) = grep { $_->{key} eq 'limit' } @rows;
 for my $r (@rows)
 {
-	$r->{ratio_to_limit} = $limit && $limit->{seconds} > 0
+	# a refresh reads the normalized tables, not the file: no limit to compare with
+	$r->{ratio_to_limit} = $limit && $limit->{seconds} > 0 && !$r->{refresh}
 	  ? 0 + sprintf('%.2f', $r->{seconds} / $limit->{seconds}) : undef;
+}
+
+# refresh rows: each incremental refresh against the full rebuild of the
+# same base, and against the incremental refresh on the smallest base
+my %full_by_base = map { $_->{base} => $_ } grep { ($_->{refresh} // '') eq 'full' } @rows;
+my @incremental = sort { $a->{base} <=> $b->{base} } grep { ($_->{refresh} // '') eq 'incremental' } @rows;
+my @refresh_summary;
+for my $r (@incremental)
+{
+	my $full = $full_by_base{ $r->{base} };
+	my @notes;
+	if ($full && $full->{seconds} > 0)
+	{
+		$r->{ratio_to_full} = 0 + sprintf('%.4f', $r->{seconds} / $full->{seconds});
+		push @notes, sprintf('%.2f%% of the full rebuild', 100 * $r->{ratio_to_full});
+	}
+	if ($r != $incremental[0] && $incremental[0]{seconds} > 0)
+	{
+		$r->{ratio_to_smallest_base} = 0 + sprintf('%.2f', $r->{seconds} / $incremental[0]{seconds});
+		push @notes, sprintf('%.2f× the time on top of %s', $r->{ratio_to_smallest_base},
+			thousands($incremental[0]{base}));
+	}
+	$r->{note} = join('; ', @notes, $r->{note});
+	push @refresh_summary, {
+		base => $r->{base},
+		new => $r->{new},
+		incremental_s => $r->{seconds},
+		full_s => $full ? $full->{seconds} : undef,
+		full_runs => $full ? scalar @{ $full->{runs_s} } : undef,
+		ratio_to_full => $r->{ratio_to_full},
+		ratio_to_smallest_base => $r->{ratio_to_smallest_base},
+	};
 }
 my ($sqlrow) = grep { $_->{key} eq 'sql_baseline' } @rows;
 my ($txrow) = grep { $_->{key} eq 'txpipe_copy' } @rows;
@@ -75,7 +108,8 @@ printf "- data: `txpipe gen cards --rows %d --seed 42 --bad 0.01 --dups 0.01`, %
   . "%s lines (%.0f MB) through COPY in every row; %d bad lines COPY cannot carry byte for byte "
   . "(invalid UTF-8, raw control bytes) set aside for all rows alike\n",
   $o{rows}, $o{bytes} / 1e6, thousands($o{lines}), $o{'copy-bytes'} / 1e6, $o{aside};
-print "- seconds: median of the runs, from the start of COPY to COMMIT; decoders: best of 5 passes over the file in memory\n\n";
+print "- seconds: median of the runs, from the start of COPY to COMMIT; decoders: best of 5 passes over the file in memory; "
+  . "refresh: from the call of `txpipe.refresh()` to its COMMIT, on transactions made set-based from a routed sample (bench/README.md)\n\n";
 
 print "| row | seconds | records/s | × limit | runs (s) | notes |\n";
 print "|---|---:|---:|---:|---|---|\n";
@@ -107,6 +141,19 @@ if ($txrow && $tx2row && $txrow->{private_rss_peak_kb} && $tx2row->{private_rss_
 	  $tx2row->{private_rss_peak_kb} / $txrow->{private_rss_peak_kb},
 	  $txrow->{vmhwm_kb} / 1024, $tx2row->{vmhwm_kb} / 1024;
 }
+if (@refresh_summary)
+{
+	printf "Refresh of %s new transactions: %s.\n\n", thousands($refresh_summary[0]{new}), join('; ', map {
+		sprintf('on top of %s, %.2f s%s%s', thousands($_->{base}), $_->{incremental_s},
+			defined $_->{ratio_to_full}
+			  ? sprintf(', %.2f%% of a full rebuild (%.2f s%s)', 100 * $_->{ratio_to_full}, $_->{full_s},
+				$_->{full_runs} == 1 && $o{repeat} > 1 ? ', one run' : '')
+			  : '',
+			defined $_->{ratio_to_smallest_base}
+			  ? sprintf(', %.2f× the time on top of %s', $_->{ratio_to_smallest_base}, thousands($refresh_summary[0]{base}))
+			  : '')
+	} @refresh_summary);
+}
 if ($check)
 {
 	printf "Check, SQL baseline against txpipe (and the generator's summary: %s accepted, sum(amt) %s): **%s**\n\n",
@@ -136,6 +183,7 @@ my $doc = {
 	},
 	results => \@rows,
 	speedup_txpipe_copy_over_sql_baseline => $speedup,
+	refresh => @refresh_summary ? \@refresh_summary : undef,
 	check => $check,
 	total_seconds => $o{'total-seconds'},
 };

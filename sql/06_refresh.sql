@@ -186,6 +186,17 @@ SELECT
 	(SELECT count(*) FROM ((TABLE inc_date EXCEPT TABLE star_t.dim_date) UNION ALL (TABLE star_t.dim_date EXCEPT TABLE inc_date)) x) AS date_diff,
 	(SELECT count(*) FROM inc_fact) AS facts;
 SELECT * FROM star_check;
+-- the rebuild dropped the facts' foreign keys and added them back, checked,
+-- on the table and on every partition
+SELECT count(*) FILTER (WHERE c.conrelid = 'star_t.fact_transaction'::regclass) AS on_table,
+	   count(*) FILTER (WHERE c.conrelid <> 'star_t.fact_transaction'::regclass) AS on_partitions,
+	   (SELECT count(*) FROM pg_inherits i WHERE i.inhparent = 'star_t.fact_transaction'::regclass) AS partitions,
+	   bool_and(c.convalidated) AS validated
+  FROM pg_constraint c
+ WHERE c.contype = 'f'
+   AND c.conrelid IN (SELECT 'star_t.fact_transaction'::regclass
+					  UNION ALL
+					  SELECT i.inhrelid FROM pg_inherits i WHERE i.inhparent = 'star_t.fact_transaction'::regclass);
 
 -- every run is recorded
 SELECT rows, status, watermark_from, watermark_to > watermark_from AS advanced, "full",

@@ -181,10 +181,26 @@ DECLARE
 	mon timestamp;
 	part text;
 	n bigint;
+	fk_drop text;
+	fk_add text;
 BEGIN
 	IF lo = 0 THEN
 		TRUNCATE @schema@.fact_transaction, @schema@.dim_customer, @schema@.dim_location,
 			@schema@.dim_merchant, @schema@.dim_category, @schema@.dim_date;
+		-- A rebuild writes every fact in one statement.  Its foreign keys,
+		-- checked row by row (one query per key per fact), took three
+		-- quarters of a rebuild's time; they are dropped here and added
+		-- back once the facts are in, which checks each with one join.
+		-- Taken from the catalog, so that keys added to the table since
+		-- come back as they were.
+		SELECT string_agg(format('DROP CONSTRAINT %I', c.conname), ', ' ORDER BY c.conname),
+			   string_agg(format('ADD CONSTRAINT %I %s', c.conname, pg_get_constraintdef(c.oid)), ', ' ORDER BY c.conname)
+		  INTO fk_drop, fk_add
+		  FROM pg_constraint c
+		 WHERE c.conrelid = '@schema@.fact_transaction'::regclass AND c.contype = 'f';
+		IF fk_drop IS NOT NULL THEN
+			EXECUTE 'ALTER TABLE @schema@.fact_transaction ' || fk_drop;
+		END IF;
 	END IF;
 
 	-- The month of every new event, and the month after it.  A partition
@@ -192,9 +208,11 @@ BEGIN
 	-- against other DDL only: queries on the star do not wait (CREATE TABLE
 	-- ... PARTITION OF would lock them out until the refresh commits).
 	FOR mon IN
-		SELECT DISTINCT date_trunc('month', t.trans_date_trans_time) + k * interval '1 month'
-		  FROM @schema@.transaction t, (VALUES (0), (1)) AS ahead(k)
-		 WHERE t.transaction_id > lo AND t.transaction_id <= hi
+		SELECT DISTINCT m.month + k * interval '1 month'
+		  FROM (SELECT DISTINCT date_trunc('month', t.trans_date_trans_time) AS month
+				  FROM @schema@.transaction t
+				 WHERE t.transaction_id > lo AND t.transaction_id <= hi) AS m,
+			   (VALUES (0), (1)) AS ahead(k)
 	LOOP
 		part := 'fact_transaction_' || to_char(mon, 'YYYY_MM');
 		IF to_regclass('@schema@.' || quote_ident(part)) IS NULL THEN
@@ -268,20 +286,39 @@ BEGIN
 	 WHERE d.customer_key = nxt.customer_key
 	   AND (d.valid_to IS DISTINCT FROM nxt.valid_to OR d.is_current <> (nxt.valid_to IS NULL));
 
-	-- a fact's date comes from its own event time: a late event lands in its
-	-- own day, and points to the customer version it was made with
-	INSERT INTO @schema@.fact_transaction
-		(transaction_id, trans_num, trans_date_trans_time, date_key, hour, customer_key,
-		 location_key, merchant_key, category_key, amt, is_fraud)
-	SELECT t.transaction_id, t.trans_num, t.trans_date_trans_time,
-		   to_char(t.trans_date_trans_time, 'YYYYMMDD')::integer,
-		   extract(hour FROM t.trans_date_trans_time),
-		   t.customer_version_id, v.city_id, t.merchant_id, t.category_id, t.amt, t.is_fraud
-	  FROM @schema@.transaction t
-	  JOIN @schema@.customer_version v USING (customer_version_id)
-	 WHERE t.transaction_id > lo AND t.transaction_id <= hi
-	ON CONFLICT (transaction_id, trans_date_trans_time) DO NOTHING;
+	-- A fact's date comes from its own event time: a late event lands in its
+	-- own day, and points to the customer version it was made with.  The
+	-- two statements write the same rows; a rebuild writes into an empty
+	-- table, where nothing can conflict, and skipping ON CONFLICT's
+	-- speculative insertion makes it write them in 60% of the time.
+	IF lo = 0 THEN
+		INSERT INTO @schema@.fact_transaction
+			(transaction_id, trans_num, trans_date_trans_time, date_key, hour, customer_key,
+			 location_key, merchant_key, category_key, amt, is_fraud)
+		SELECT t.transaction_id, t.trans_num, t.trans_date_trans_time,
+			   to_char(t.trans_date_trans_time, 'YYYYMMDD')::integer,
+			   extract(hour FROM t.trans_date_trans_time),
+			   t.customer_version_id, v.city_id, t.merchant_id, t.category_id, t.amt, t.is_fraud
+		  FROM @schema@.transaction t
+		  JOIN @schema@.customer_version v USING (customer_version_id)
+		 WHERE t.transaction_id > lo AND t.transaction_id <= hi;
+	ELSE
+		INSERT INTO @schema@.fact_transaction
+			(transaction_id, trans_num, trans_date_trans_time, date_key, hour, customer_key,
+			 location_key, merchant_key, category_key, amt, is_fraud)
+		SELECT t.transaction_id, t.trans_num, t.trans_date_trans_time,
+			   to_char(t.trans_date_trans_time, 'YYYYMMDD')::integer,
+			   extract(hour FROM t.trans_date_trans_time),
+			   t.customer_version_id, v.city_id, t.merchant_id, t.category_id, t.amt, t.is_fraud
+		  FROM @schema@.transaction t
+		  JOIN @schema@.customer_version v USING (customer_version_id)
+		 WHERE t.transaction_id > lo AND t.transaction_id <= hi
+		ON CONFLICT (transaction_id, trans_date_trans_time) DO NOTHING;
+	END IF;
 	GET DIAGNOSTICS n = ROW_COUNT;
+	IF fk_add IS NOT NULL THEN
+		EXECUTE 'ALTER TABLE @schema@.fact_transaction ' || fk_add;
+	END IF;
 	RETURN n;
 END;
 $refresh$;
