@@ -147,10 +147,15 @@ write_click(strbuf *sb, const catalog *c, const click_event *x, uint64_t event_i
 	PUT_LIT(sb, ",\"category_id\":");
 	if (bad == CBAD_CATEGORY_DOUBLE)
 	{
-		/* what a producer that parses ids as doubles sends */
+		/*
+		 * What a producer that read the ids as doubles writes (a column
+		 * with gaps, read as floating point).  Not the exponent form
+		 * 2.0530135556318828e+18: jsonb, and so the queue path, turns that
+		 * into an integer the contract cannot tell from a real id.
+		 */
 		char		buf[32];
 
-		snprintf(buf, sizeof(buf), variant % 2 ? "%.17g" : "%.1f", (double) k->id);
+		snprintf(buf, sizeof(buf), "%.1f", (double) k->id);
 		sb_puts(sb, buf);
 	}
 	else
