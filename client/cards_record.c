@@ -5,6 +5,7 @@
 #include <stdio.h>
 
 #include "cards_gen.h"
+#include "gen_common.h"
 
 const char *const bad_kind_names[N_BAD_KINDS] = {
 	"truncated", "missing_field", "amt_string", "category_enum",
@@ -12,42 +13,6 @@ const char *const bad_kind_names[N_BAD_KINDS] = {
 	"trailing_comma", "extra_field", "state_lowercase", "gender_invalid",
 	"amt_negative", "control_char", "invalid_utf8",
 };
-
-static int64_t
-days_from_civil(int y, int m, int d)
-{
-	int			era,
-				yoe,
-				doy,
-				doe;
-
-	y -= m <= 2;
-	era = (y >= 0 ? y : y - 399) / 400;
-	yoe = y - era * 400;
-	doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-	doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-	return (int64_t) era * 146097 + doe - 719468;
-}
-
-static void
-civil_from_days(int64_t z, int *y, int *m, int *d)
-{
-	int64_t		era,
-				doe,
-				yoe,
-				doy,
-				mp;
-
-	z += 719468;
-	era = (z >= 0 ? z : z - 146096) / 146097;
-	doe = z - era * 146097;
-	yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-	doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-	mp = (5 * doy + 2) / 153;
-	*d = (int) (doy - (153 * mp + 2) / 5 + 1);
-	*m = (int) (mp < 10 ? mp + 3 : mp - 9);
-	*y = (int) (yoe + era * 400 + (*m <= 2));
-}
 
 void
 calendar_init(calendar *cal)

@@ -134,18 +134,19 @@ int			load_files(const load_options *opt);
 /* stats.c */
 int			show_stats(const char *conninfo, const char *pipeline);
 
-/* gen_cards.c */
+/* gen_cards.c, gen_clicks.c */
 typedef struct gen_options
 {
 	uint64_t	rows;
 	uint64_t	seed;
 	double		bad;
 	double		dups;
-	uint64_t	cards;
+	uint64_t	cards;			/* cards only */
 	const char *summary_path;
 	const char *output_path;
 } gen_options;
 
 int			gen_cards(const gen_options *opt);
+int			gen_clicks(const gen_options *opt);
 
 #endif

@@ -11,9 +11,9 @@
 
 #include "common.h"
 #include "cards_gen.h"
+#include "gen_common.h"
 
 #define FRAUD_SHARE 0.005789	/* 7,506 of 1,296,675 */
-#define RING_SIZE 256			/* how far back a re-sent record may come from */
 
 /* legit amounts: lognormal plus a thin heavy tail, tuned to mean 67.67, median 47.28 */
 #define LEGIT_MEDIAN 44.3
@@ -58,19 +58,8 @@ typedef struct generator
 	calendar	cal;
 	uint64_t	tn_key;
 	uint64_t	tn_counter;
-	FILE	   *out;
+	line_mix	mix;
 	strbuf		line;
-	strbuf		ring[RING_SIZE];
-	int			ring_len;
-	int			ring_next;
-	/* lines still to write, by kind */
-	uint64_t	left_valid;
-	uint64_t	left_bad;
-	uint64_t	left_dups;
-	/* what was written */
-	uint64_t	n_valid;
-	uint64_t	n_bad;
-	uint64_t	n_dups;
 	uint64_t	n_fraud;
 	int64_t		sum_cents;
 	uint64_t	bad_counts[N_BAD_KINDS];
@@ -317,13 +306,6 @@ make_fraud(generator *g, txn *x, const fraud_event *e)
 }
 
 static void
-put_line(generator *g, const strbuf *sb)
-{
-	if (fwrite(sb->data, 1, sb->len, g->out) != sb->len || putc('\n', g->out) == EOF)
-		die("could not write output: %m");
-}
-
-static void
 write_bad(generator *g, int day, int sod)
 {
 	txn			x;
@@ -332,54 +314,25 @@ write_bad(generator *g, int day, int sod)
 
 	make_legit(g, &g->lines, &x, day, sod);
 	write_txn(&g->line, &g->u, &g->cal, &x, kind, variant, rng_next(&g->lines));
-	put_line(g, &g->line);
+	mix_put_bad(&g->mix, &g->line);
 	g->bad_counts[kind]++;
-	g->n_bad++;
-	g->left_bad--;
 }
 
-static void
-write_dup(generator *g)
-{
-	int			back = (int) rng_below(&g->lines, (uint64_t) g->ring_len);
-	int			slot = (g->ring_next - 1 - back + RING_SIZE) % RING_SIZE;
-
-	put_line(g, &g->ring[slot]);
-	g->n_dups++;
-	g->left_dups--;
-}
-
-/*
- * Writes the next valid record, preceded by whatever bad records and
- * re-sends fall before it.  Each line's kind is drawn in proportion to the
- * lines left of each kind, which spreads them evenly through the file.
- */
+/* writes the next valid record, preceded by the bad records and re-sends that fall before it */
 static void
 write_valid(generator *g, const txn *x)
 {
-	strbuf	   *slot;
+	line_kind	k;
 
-	for (;;)
+	while ((k = mix_draw(&g->mix)) != LINE_VALID)
 	{
-		uint64_t	dups = g->ring_len > 0 ? g->left_dups : 0;
-		uint64_t	k = rng_below(&g->lines, g->left_valid + g->left_bad + dups);
-
-		if (k < g->left_valid)
-			break;
-		if (k < g->left_valid + g->left_bad)
+		if (k == LINE_BAD)
 			write_bad(g, x->day, x->sod);
 		else
-			write_dup(g);
+			mix_put_dup(&g->mix);
 	}
-
-	slot = &g->ring[g->ring_next];
-	write_txn(slot, &g->u, &g->cal, x, NOT_BAD, 0, 0);
-	put_line(g, slot);
-	g->ring_next = (g->ring_next + 1) % RING_SIZE;
-	if (g->ring_len < RING_SIZE)
-		g->ring_len++;
-	g->left_valid--;
-	g->n_valid++;
+	write_txn(mix_valid_slot(&g->mix), &g->u, &g->cal, x, NOT_BAD, 0, 0);
+	mix_put_valid(&g->mix);
 	g->n_fraud += x->is_fraud;
 	g->sum_cents += x->amt_cents;
 }
@@ -394,36 +347,17 @@ cmp_int(const void *a, const void *b)
 }
 
 static void
-write_summary(generator *g)
+summarize(generator *g)
 {
-	json_object *o = json_object_new_object();
-	json_object *kinds = json_object_new_object();
+	json_object *o = mix_summary(&g->mix, g->opt->rows);
 	strbuf		sum;
-	FILE	   *f;
-	int			k;
 
 	sb_init(&sum, 32);
 	sb_put_fixed(&sum, g->sum_cents, 2);
 	sb_putc(&sum, '\0');
-	json_object_object_add(o, "rows", json_object_new_int64((int64_t) g->opt->rows));
-	json_object_object_add(o, "valid", json_object_new_int64((int64_t) g->n_valid));
-	json_object_object_add(o, "bad", json_object_new_int64((int64_t) g->n_bad));
-	json_object_object_add(o, "dups", json_object_new_int64((int64_t) g->n_dups));
 	json_object_object_add(o, "sum_amt", json_object_new_string(sum.data));
 	json_object_object_add(o, "fraud", json_object_new_int64((int64_t) g->n_fraud));
-	for (k = 0; k < N_BAD_KINDS; k++)
-		json_object_object_add(kinds, bad_kind_names[k],
-							   json_object_new_int64((int64_t) g->bad_counts[k]));
-	json_object_object_add(o, "bad_kinds", kinds);
-
-	f = fopen(g->opt->summary_path, "w");
-	if (f == NULL)
-		die("could not open \"%s\": %m", g->opt->summary_path);
-	fprintf(f, "%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY |
-													  JSON_C_TO_STRING_NOSLASHESCAPE));
-	if (fclose(f) != 0)
-		die("could not write \"%s\": %m", g->opt->summary_path);
-	json_object_put(o);
+	write_summary(o, g->opt->summary_path, bad_kind_names, g->bad_counts, N_BAD_KINDS);
 	sb_free(&sum);
 }
 
@@ -432,37 +366,17 @@ gen_cards(const gen_options *opt)
 {
 	generator  *g = xcalloc(1, sizeof(generator));
 	rng			world;
-	uint64_t	n_bad,
-				n_dups,
-				n_valid,
-				n_fraud,
+	uint64_t	n_fraud,
 				n_legit;
 	int		   *times = NULL;
 	size_t		times_cap = 0;
 	int64_t		next_event = 0;
-	int			day,
-				i;
-	static char outbuf[1 << 20];
+	int			day;
 
 	g->opt = opt;
-	n_bad = (uint64_t) llround(opt->bad * (double) opt->rows);
-	n_dups = (uint64_t) llround(opt->dups * (double) opt->rows);
-	if (n_bad > opt->rows)
-		n_bad = opt->rows;
-	if (n_dups > opt->rows - n_bad)
-		n_dups = opt->rows - n_bad;
-	n_valid = opt->rows - n_bad - n_dups;
-	/* a re-send needs an original */
-	if (n_valid == 0)
-	{
-		n_valid = n_dups;
-		n_dups = 0;
-	}
-	n_fraud = (uint64_t) llround(FRAUD_SHARE * (double) n_valid);
-	n_legit = n_valid - n_fraud;
-	g->left_valid = n_valid;
-	g->left_bad = n_bad;
-	g->left_dups = n_dups;
+	mix_init(&g->mix, opt, &g->lines);
+	n_fraud = (uint64_t) llround(FRAUD_SHARE * (double) g->mix.left_valid);
+	n_legit = g->mix.left_valid - n_fraud;
 
 	rng_seed(&world, opt->seed ^ UINT64_C(0x5eed000000000001));
 	rng_seed(&g->traffic, opt->seed ^ UINT64_C(0x5eed000000000002));
@@ -474,18 +388,7 @@ gen_cards(const gen_options *opt)
 	setup_tables(g);
 	plan_fraud(g, n_fraud);
 
-	if (opt->output_path && strcmp(opt->output_path, "-") != 0)
-	{
-		g->out = fopen(opt->output_path, "w");
-		if (g->out == NULL)
-			die("could not open \"%s\": %m", opt->output_path);
-	}
-	else
-		g->out = stdout;
-	setvbuf(g->out, outbuf, _IOFBF, sizeof(outbuf));
 	sb_init(&g->line, 1024);
-	for (i = 0; i < RING_SIZE; i++)
-		sb_init(&g->ring[i], 1024);
 
 	for (day = 0; day < PERIOD_DAYS; day++)
 	{
@@ -520,27 +423,20 @@ gen_cards(const gen_options *opt)
 		}
 	}
 	/* whatever bad records and re-sends fall after the last valid one */
-	while (g->left_bad + g->left_dups > 0)
+	while (g->mix.left_bad + g->mix.left_dups > 0)
 	{
-		uint64_t	k = rng_below(&g->lines, g->left_bad + g->left_dups);
-
-		if (k < g->left_bad)
+		if (mix_draw(&g->mix) == LINE_BAD)
 			write_bad(g, PERIOD_DAYS - 1, 86399);
 		else
-			write_dup(g);
+			mix_put_dup(&g->mix);
 	}
-
-	if (fflush(g->out) != 0 || ferror(g->out))
-		die("could not write output: %m");
-	if (g->out != stdout && fclose(g->out) != 0)
-		die("could not write \"%s\": %m", opt->output_path);
+	mix_finish(&g->mix);
 	if (opt->summary_path)
-		write_summary(g);
+		summarize(g);
 
 	free(times);
 	sb_free(&g->line);
-	for (i = 0; i < RING_SIZE; i++)
-		sb_free(&g->ring[i]);
+	mix_free(&g->mix);
 	free(g->events);
 	free(g->windows);
 	alias_free(&g->pick_card);

@@ -18,7 +18,8 @@ usage(FILE *f)
 		  "  txpipe [-d CONNINFO] COMMAND [OPTION]...\n"
 		  "\n"
 		  "Commands:\n"
-		  "  gen TEMPLATE            write synthetic NDJSON records (templates: cards)\n"
+		  "  gen TEMPLATE            write synthetic NDJSON records (templates: cards,\n"
+		  "                          clicks)\n"
 		  "  load PIPELINE FILE...   send NDJSON or CSV files into a pipeline\n"
 		  "  stream PIPELINE FILE... replay NDJSON files through the queue at a rate\n"
 		  "  stats [PIPELINE]        show the counters of the pipelines\n"
@@ -37,11 +38,17 @@ usage(FILE *f)
 static void
 usage_gen(FILE *f)
 {
-	fputs("Usage: txpipe gen cards --rows N --seed S [OPTION]...\n"
+	fputs("Usage: txpipe gen TEMPLATE --rows N --seed S [OPTION]...\n"
 		  "\n"
-		  "Writes N lines of NDJSON credit-card transactions shaped like the\n"
-		  "fraudTrain.csv data set, in time order over 2019-2020.  The same\n"
-		  "arguments always give the same bytes.\n"
+		  "Writes N lines of NDJSON records of a template, in time order.  The\n"
+		  "same arguments always give the same bytes.\n"
+		  "\n"
+		  "Templates:\n"
+		  "  cards                 credit-card transactions shaped like the\n"
+		  "                        fraudTrain.csv data set, over 2019-2020\n"
+		  "  clicks                behaviour events of an online store (view, cart,\n"
+		  "                        purchase) shaped like the REES46 October 2019\n"
+		  "                        file, each with its line number as event_id\n"
 		  "\n"
 		  "Options:\n"
 		  "  -n, --rows=N          number of lines to write (required)\n"
@@ -50,7 +57,8 @@ usage_gen(FILE *f)
 		  "                        contract rejects (default 0)\n"
 		  "      --dups=P          fraction of lines that re-send an earlier valid\n"
 		  "                        record byte for byte (default 0)\n"
-		  "      --cards=C         number of cards, one customer each (default 983)\n"
+		  "      --cards=C         cards: number of cards, one customer each\n"
+		  "                        (default 983)\n"
 		  "      --summary=FILE    write the expected load figures as JSON to FILE\n"
 		  "  -o, --output=FILE     write to FILE instead of standard output\n"
 		  "  -h, --help            show this help, then exit\n", f);
@@ -123,7 +131,8 @@ run_gen(int argc, char **argv)
 	};
 	gen_options opt = {0};
 	int			have_rows = 0,
-				have_seed = 0;
+				have_seed = 0,
+				have_cards = 0;
 	int			c;
 	char		msg[256];
 
@@ -150,6 +159,7 @@ run_gen(int argc, char **argv)
 				opt.cards = parse_count(optarg, "--cards");
 				if (opt.cards < 1 || opt.cards > 10000000)
 					die("--cards: expected 1 to 10000000, got %s", optarg);
+				have_cards = 1;
 				break;
 			case 4:
 				opt.summary_path = optarg;
@@ -165,20 +175,26 @@ run_gen(int argc, char **argv)
 		}
 	}
 	if (optind >= argc)
-		bad_usage("gen", "gen: missing template name (available: cards)");
+		bad_usage("gen", "gen: missing template name (available: cards, clicks)");
 	if (optind + 1 < argc)
 	{
 		snprintf(msg, sizeof(msg), "gen: unexpected argument \"%s\"", argv[optind + 1]);
 		bad_usage("gen", msg);
 	}
-	if (strcmp(argv[optind], "cards") != 0)
-		die("gen: unknown template \"%s\" (available: cards)", argv[optind]);
+	if (strcmp(argv[optind], "cards") != 0 && strcmp(argv[optind], "clicks") != 0)
+		die("gen: unknown template \"%s\" (available: cards, clicks)", argv[optind]);
 	if (!have_rows)
 		bad_usage("gen", "gen: --rows is required");
 	if (!have_seed)
 		bad_usage("gen", "gen: --seed is required");
 	if (opt.bad + opt.dups > 1.0)
 		die("gen: --bad and --dups add up to more than 1");
+	if (strcmp(argv[optind], "clicks") == 0)
+	{
+		if (have_cards)
+			die("gen: --cards applies to gen cards only");
+		return gen_clicks(&opt);
+	}
 	return gen_cards(&opt);
 }
 

@@ -1,0 +1,110 @@
+# Generated click events, loaded with the client, end up in the database
+# exactly as the generator says: valid events routed (with their users,
+# sessions, products, categories and brands), bad ones dead-lettered,
+# re-sent ones counted once; the star refreshed from them has the same
+# totals; a second load changes nothing.
+use strict;
+use warnings;
+
+use FindBin;
+use lib "$FindBin::RealBin/..";
+
+use PostgreSQL::Test::Utils;
+use Test::More;
+use TxpipeTest;
+
+txpipe_require_client();
+
+my $node = txpipe_node('clicks');
+$node->safe_psql('postgres', "SELECT txpipe.install_template('clicks')");
+
+my $dir  = PostgreSQL::Test::Utils::tempdir();
+my $file = "$dir/clicks.ndjson";
+my @args = ('--rows', 10000, '--seed', 7, '--bad', '0.02', '--dups', '0.02');
+my $s = txpipe_gen('clicks', $file, @args);
+cmp_ok($s->{$_}, '>', 0, "the generator made $_")
+  for qw(valid bad dups views carts purchases no_brand no_category_code);
+is($s->{views} + $s->{carts} + $s->{removals} + $s->{purchases},
+	$s->{valid}, 'every valid record is one event of a type');
+
+txpipe_gen('clicks', "$dir/again.ndjson", @args);
+is(slurp_file("$dir/again.ndjson"), slurp_file($file),
+	'the same seed gives the same bytes');
+
+ok(txpipe_load($node, 'clicks', $file), 'txpipe load succeeds');
+
+my $st = txpipe_stats($node, 'clicks');
+is($st->{accepted},   $s->{valid}, 'stats: accepted = valid records');
+is($st->{rejected},   $s->{bad},   'stats: rejected = bad records');
+is($st->{duplicates}, $s->{dups},  'stats: duplicates = re-sent records');
+
+is( $node->safe_psql('postgres', q{
+		SELECT count(*) FROM txpipe.rejects
+		 WHERE pipeline = 'clicks'
+		   AND (coalesce(error_code, '') = '' OR coalesce(error_path, '') = ''
+				OR coalesce(message, '') = '')}),
+	0,
+	'every reject has an error code, path and message');
+cmp_ok( $node->safe_psql('postgres',
+		q{SELECT count(DISTINCT error_code) FROM txpipe.rejects WHERE pipeline = 'clicks'}),
+	'>=', 10, 'the bad records fail in at least 10 different ways');
+
+is( $node->safe_psql('postgres', q{
+		SELECT count(*) || '/' || count(DISTINCT event_id)
+			   || '/' || count(*) FILTER (WHERE event_type = 'view')
+			   || '/' || count(*) FILTER (WHERE event_type = 'cart')
+			   || '/' || count(*) FILTER (WHERE event_type = 'purchase')
+			   || '/' || coalesce(sum(price) FILTER (WHERE event_type = 'purchase'), 0)
+			   || '/' || sum(price)
+			   || '/' || count(*) FILTER (WHERE session_id IS NULL)
+		  FROM clicks.event}),
+	join('/', $s->{valid}, $s->{valid}, $s->{views}, $s->{carts}, $s->{purchases},
+		$s->{purchase_amount}, $s->{sum_price}, $s->{no_session}),
+	'events, event ids, views, carts, purchases, purchase amount, prices, events without a session');
+is( $node->safe_psql('postgres', q{
+		SELECT count(*) FILTER (WHERE p.brand_id IS NULL) || '/'
+			   || count(*) FILTER (WHERE c.category_code IS NULL)
+		  FROM clicks.event e
+		  JOIN clicks.product p USING (product_id)
+		  JOIN clicks.category c USING (category_id)}),
+	"$s->{no_brand}/$s->{no_category_code}",
+	'events without a brand and without a category code');
+is( $node->safe_psql('postgres', q{
+		SELECT (SELECT count(*) FROM clicks.users) || '/' || (SELECT count(*) FROM clicks.session)
+			   || '/' || (SELECT count(*) FROM clicks.product) || '/' || (SELECT count(*) FROM clicks.category)
+			   || '/' || (SELECT count(*) FROM clicks.brand)}),
+	join('/', map { $s->{$_} } qw(users sessions products categories brands)),
+	'users, sessions, products, categories and brands');
+is( $node->safe_psql('postgres',
+		'SELECT min(category_id) > 9007199254740992 FROM clicks.category'),
+	't', 'every category id is above 2^53, kept exactly in a bigint');
+cmp_ok( $node->safe_psql('postgres', q{
+		SELECT count(*) FROM (SELECT product_id FROM clicks.event GROUP BY 1
+							   HAVING count(DISTINCT price) > 1) AS p}),
+	'>', 0, 'products are seen at different prices');
+
+# the star
+is( $node->safe_psql('postgres',
+		q{SELECT status || '/' || rows FROM txpipe.refresh('clicks')}),
+	"ok/$s->{valid}", 'the refresh writes one fact per event');
+is( $node->safe_psql('postgres', q{
+		SELECT sum(views) || '/' || sum(carts) || '/' || sum(purchases) || '/' || sum(revenue)
+		  FROM clicks.funnel_daily}),
+	join('/', $s->{views}, $s->{carts}, $s->{purchases}, $s->{purchase_amount}),
+	'the funnel adds up to the generator\'s views, carts, purchases and purchase amount');
+is( $node->safe_psql('postgres', q{
+		SELECT string_agg(brand, ',' ORDER BY rank, brand) FROM clicks.top_brands WHERE rank <= 3}),
+	'samsung,apple,xiaomi', 'the top brands by purchases');
+
+# The same file again: everything valid is now a duplicate.
+ok(txpipe_load($node, 'clicks', $file), 'loading the same file again succeeds');
+my $st2 = txpipe_stats($node, 'clicks');
+is($st2->{accepted} - $st->{accepted}, 0, 'the second load accepts nothing');
+is( $st2->{duplicates} - $st->{duplicates},
+	$s->{valid} + $s->{dups},
+	'the second load counts every valid record as a duplicate');
+is($node->safe_psql('postgres', 'SELECT count(*) FROM clicks.event'),
+	$s->{valid}, 'the event count is unchanged');
+
+$node->stop;
+done_testing();
