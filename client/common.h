@@ -134,7 +134,7 @@ int			load_files(const load_options *opt);
 /* stats.c */
 int			show_stats(const char *conninfo, const char *pipeline);
 
-/* gen_cards.c, gen_clicks.c */
+/* gen_cards.c, gen_clicks.c, gen_retail.c */
 typedef struct gen_options
 {
 	uint64_t	rows;
@@ -148,5 +148,6 @@ typedef struct gen_options
 
 int			gen_cards(const gen_options *opt);
 int			gen_clicks(const gen_options *opt);
+int			gen_retail(const gen_options *opt);
 
 #endif

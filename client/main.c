@@ -19,7 +19,7 @@ usage(FILE *f)
 		  "\n"
 		  "Commands:\n"
 		  "  gen TEMPLATE            write synthetic NDJSON records (templates: cards,\n"
-		  "                          clicks)\n"
+		  "                          clicks, retail)\n"
 		  "  load PIPELINE FILE...   send NDJSON or CSV files into a pipeline\n"
 		  "  stream PIPELINE FILE... replay NDJSON files through the queue at a rate\n"
 		  "  stats [PIPELINE]        show the counters of the pipelines\n"
@@ -49,6 +49,11 @@ usage_gen(FILE *f)
 		  "  clicks                behaviour events of an online store (view, cart,\n"
 		  "                        purchase) shaped like the REES46 October 2019\n"
 		  "                        file, each with its line number as event_id\n"
+		  "  retail                invoice lines shaped like the Online Retail data\n"
+		  "                        set (2010-12-01 to 2011-12-09): invoices of\n"
+		  "                        several lines, cancellations, guest sales,\n"
+		  "                        non-product stock codes; each line also has\n"
+		  "                        LineNo and id (\"<InvoiceNo>/<LineNo>\")\n"
 		  "\n"
 		  "Options:\n"
 		  "  -n, --rows=N          number of lines to write (required)\n"
@@ -175,14 +180,15 @@ run_gen(int argc, char **argv)
 		}
 	}
 	if (optind >= argc)
-		bad_usage("gen", "gen: missing template name (available: cards, clicks)");
+		bad_usage("gen", "gen: missing template name (available: cards, clicks, retail)");
 	if (optind + 1 < argc)
 	{
 		snprintf(msg, sizeof(msg), "gen: unexpected argument \"%s\"", argv[optind + 1]);
 		bad_usage("gen", msg);
 	}
-	if (strcmp(argv[optind], "cards") != 0 && strcmp(argv[optind], "clicks") != 0)
-		die("gen: unknown template \"%s\" (available: cards, clicks)", argv[optind]);
+	if (strcmp(argv[optind], "cards") != 0 && strcmp(argv[optind], "clicks") != 0 &&
+		strcmp(argv[optind], "retail") != 0)
+		die("gen: unknown template \"%s\" (available: cards, clicks, retail)", argv[optind]);
 	if (!have_rows)
 		bad_usage("gen", "gen: --rows is required");
 	if (!have_seed)
@@ -194,6 +200,12 @@ run_gen(int argc, char **argv)
 		if (have_cards)
 			die("gen: --cards applies to gen cards only");
 		return gen_clicks(&opt);
+	}
+	if (strcmp(argv[optind], "retail") == 0)
+	{
+		if (have_cards)
+			die("gen: --cards applies to gen cards only");
+		return gen_retail(&opt);
 	}
 	return gen_cards(&opt);
 }

@@ -1,0 +1,86 @@
+# Generated retail invoice lines, loaded with the client, end up in the
+# database exactly as the generator says: valid lines routed (cancellations
+# and guest sales kept), bad ones dead-lettered, re-sends counted once; the
+# star holds the same totals, after an incremental and a full refresh; a
+# second load changes nothing.
+use strict;
+use warnings;
+
+use FindBin;
+use lib "$FindBin::RealBin/..";
+
+use PostgreSQL::Test::Utils;
+use Test::More;
+use TxpipeTest;
+
+txpipe_require_client();
+
+my $node = txpipe_node('retail');
+$node->safe_psql('postgres', "SELECT txpipe.install_template('retail')");
+
+my $file = PostgreSQL::Test::Utils::tempdir() . '/retail.ndjson';
+my $s = txpipe_gen('retail', $file, '--rows', 10000, '--seed', 11,
+	'--bad', '0.02', '--dups', '0.02');
+cmp_ok($s->{$_}, '>', 0, "the generator made $_")
+  for qw(valid bad dups cancellations guest_lines zero_price no_description);
+is(scalar(grep { $s->{bad_kinds}{$_} > 0 } keys %{ $s->{bad_kinds} }),
+	scalar(keys %{ $s->{bad_kinds} }), 'every kind of bad record is in the file');
+
+ok(txpipe_load($node, 'retail', $file), 'txpipe load succeeds');
+
+my $st = txpipe_stats($node, 'retail');
+is($st->{accepted},   $s->{valid}, 'stats: accepted = valid records');
+is($st->{rejected},   $s->{bad},   'stats: rejected = bad records');
+is($st->{duplicates}, $s->{dups},  'stats: duplicates = re-sent records');
+is( $node->safe_psql(
+		'postgres', q{
+		SELECT count(*) FROM txpipe.rejects
+		 WHERE pipeline = 'retail'
+		   AND (coalesce(error_code, '') = '' OR coalesce(error_path, '') = ''
+				OR coalesce(message, '') = '')}),
+	0,
+	'every reject has an error code, path and message');
+is( $node->safe_psql('postgres',
+		q{SELECT count(*) FROM txpipe.rejects WHERE pipeline = 'retail' AND error_code = 'db_refused'}),
+	0, 'the contract catches every bad record before the database');
+
+my $totals = q{
+	SELECT count(*) || '|' || count(*) FILTER (WHERE i.is_cancellation) || '|'
+		   || count(*) FILTER (WHERE i.customer_id IS NULL) || '|' || sum(l.quantity) || '|'
+		   || sum(l.quantity * l.unit_price)::numeric(20, 3)
+	  FROM retail.invoice_line l JOIN retail.invoice i USING (invoice_id)};
+my $expected = join('|', @{$s}{qw(valid cancellations guest_lines sum_quantity sum_revenue)});
+is($node->safe_psql('postgres', $totals), $expected,
+	'lines, cancellation lines, guest lines, sum(quantity) and sum(revenue) = the generator\'s');
+is( $node->safe_psql('postgres',
+		q{SELECT (SELECT count(*) FROM retail.invoice) || '|' || (SELECT count(*) FROM retail.customer)
+			|| '|' || (SELECT count(*) FROM retail.product) || '|' || (SELECT count(*) FROM retail.country)}),
+	join('|', @{$s}{qw(invoices customers products countries)}),
+	'invoices, customers, products and countries = the generator\'s');
+is( $node->safe_psql('postgres',
+		q{SELECT count(*) FROM retail.invoice_line WHERE quantity < 0}),
+	$s->{negative_quantity}, 'negative quantities are kept');
+
+my $star = q{
+	SELECT count(*) || '|' || count(*) FILTER (WHERE is_cancellation) || '|'
+		   || count(*) FILTER (WHERE customer_key = 0) || '|' || sum(quantity) || '|'
+		   || sum(revenue)::numeric(20, 3)
+	  FROM retail.fact_sales};
+is($node->safe_psql('postgres', q{SELECT status || ' ' || rows FROM txpipe.refresh('retail')}),
+	"ok $s->{valid}", 'the refresh writes one fact per line');
+is($node->safe_psql('postgres', $star), $expected, 'the star has the generator\'s totals');
+is($node->safe_psql('postgres', q{SELECT status || ' ' || rows FROM txpipe.refresh('retail', full => true)}),
+	"ok $s->{valid}", 'a full refresh writes the same facts');
+is($node->safe_psql('postgres', $star), $expected, 'the rebuilt star has the same totals');
+
+# The same file again: everything valid is now a duplicate.
+ok(txpipe_load($node, 'retail', $file), 'loading the same file again succeeds');
+my $st2 = txpipe_stats($node, 'retail');
+is($st2->{accepted} - $st->{accepted}, 0, 'the second load accepts nothing');
+is( $st2->{duplicates} - $st->{duplicates},
+	$s->{valid} + $s->{dups},
+	'the second load counts every valid record as a duplicate');
+is($node->safe_psql('postgres', $totals), $expected, 'the totals are unchanged');
+
+$node->stop;
+done_testing();
