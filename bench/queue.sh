@@ -70,7 +70,8 @@ queue_latency() {
 					  round(max(ms)::numeric, 1) || ' ' || count(*)
 		FROM (SELECT extract(epoch FROM pg_xact_commit_timestamp(t.xmin)
 									  - pg_xact_commit_timestamp(i.xmin)) * 1000 AS ms
-				FROM txpipe.inbox i JOIN $p.transaction t ON t.trans_num = i.doc::jsonb->>'trans_num'
+				FROM txpipe.inbox i
+				JOIN $p.transaction t ON t.trans_num = substring(i.doc FROM '\"trans_num\"\\s*:\\s*\"([^\"]*)\"')
 			   WHERE i.pipeline = '$p') s"
 }
 
