@@ -31,6 +31,7 @@
 #include "miscadmin.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/guc.h"
 #include "utils/memutils.h"
 
 PG_FUNCTION_INFO_V1(txpipe_drain);
@@ -97,8 +98,9 @@ prepare_plans(void)
 	/*
 	 * One query for every class taken: per class (in the order given) its
 	 * rows visible in pass but not in done, after (lx, li), at most lim.
-	 * The first branch: transactions running at done and over at pass; the
-	 * second: those that started after done.
+	 * The first branch: transactions running at done and over at pass (it
+	 * reads nothing when there are none: an empty = ANY would otherwise
+	 * scan the class); the second: those that started after done.
 	 */
 	t[1] = INT4ARRAYOID;
 	t[2] = TEXTARRAYOID;
@@ -108,12 +110,13 @@ prepare_plans(void)
 	t[6] = INT4ARRAYOID;
 	fetch_plan = keep("SELECT p.c, r.id, r.xid::text, r.source, r.doc"
 					  "  FROM unnest($2, $3, $4, $5, $6, $7) WITH ORDINALITY AS p(c, done, pass, lx, li, lim, ord)"
+					  " CROSS JOIN LATERAL (SELECT ARRAY(SELECT t FROM pg_catalog.pg_snapshot_xip(p.done::pg_snapshot) t"
+					  "							  WHERE pg_catalog.pg_visible_in_snapshot(t, p.pass::pg_snapshot)) AS xips) x"
 					  " CROSS JOIN LATERAL ("
 					  "  SELECT * FROM ("
 					  "   (SELECT id, xid, source, doc FROM txpipe.inbox"
-					  "	 WHERE pipeline = $1 AND class = p.c"
-					  "	   AND xid = ANY (ARRAY(SELECT x FROM pg_catalog.pg_snapshot_xip(p.done::pg_snapshot) x"
-					  "							 WHERE pg_catalog.pg_visible_in_snapshot(x, p.pass::pg_snapshot)))"
+					  "	 WHERE pipeline = $1 AND class = p.c AND cardinality(x.xips) > 0"
+					  "	   AND xid = ANY (x.xips)"
 					  "	   AND (xid, id) > (p.lx::xid8, p.li)"
 					  "	 ORDER BY xid, id LIMIT p.lim)"
 					  "   UNION ALL"
@@ -287,6 +290,7 @@ take_rows(TxPlan *plan, QueuePos *pos, int npos, int start, int limit,
 	int			rc;
 	int			n;
 	char	   *snap = NULL;
+	int			nest;
 	TxRecord   *recs;
 	char	  **src;
 	MemoryContext o;
@@ -331,7 +335,18 @@ take_rows(TxPlan *plan, QueuePos *pos, int npos, int start, int limit,
 	args[4] = text_array(lx, nonull, m);
 	args[5] = int_array(li, m, INT8OID);
 	args[6] = int_array(lim, m, INT4OID);
+	/*
+	 * Each class's rows come in index order, merged across the inbox's
+	 * partitions, so a batch reads what it takes: planned with a sort, a
+	 * batch would read and sort every row left in the class, which grows
+	 * with the backlog (the planner's row estimates of a queue are always
+	 * stale).
+	 */
+	nest = NewGUCNestLevel();
+	(void) set_config_option("enable_sort", "off", PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
 	rc = SPI_execute_plan(fetch_plan, args, NULL, false, 0);
+	AtEOXact_GUC(true, nest);
 	if (rc != SPI_OK_SELECT)
 		elog(ERROR, "could not read the inbox: %s", SPI_result_code_string(rc));
 	n = SPI_processed;

@@ -690,6 +690,15 @@ txpipe_worker_main(Datum arg)
 	BackgroundWorkerInitializeConnectionByOid(dboid, InvalidOid, 0);
 
 	SetConfigOption("application_name", psprintf("txpipe worker %d", index), PGC_USERSET, PGC_S_SESSION);
+
+	/*
+	 * A batch commits without waiting for its WAL to reach disk.  A crash
+	 * can undo the last batches, but their inbox positions go back with
+	 * them, so the records are routed again: nothing is lost or doubled.
+	 * Whatever read those rows and committed (a refresh, a report) flushed
+	 * the WAL up to its own commit, which includes the batch.
+	 */
+	SetConfigOption("synchronous_commit", "off", PGC_USERSET, PGC_S_SESSION);
 	pgstat_report_appname(psprintf("txpipe worker %d", index));
 	loop_cxt = AllocSetContextCreate(TopMemoryContext, "txpipe worker loop", ALLOCSET_DEFAULT_SIZES);
 	names_cxt = AllocSetContextCreate(TopMemoryContext, "txpipe worker pipelines", ALLOCSET_SMALL_SIZES);
