@@ -44,27 +44,6 @@ calendar_init(calendar *cal)
 	}
 }
 
-#define PUT_LIT(sb, s) sb_put((sb), (s), sizeof(s) - 1)
-
-static void
-put_2d(strbuf *sb, int v)
-{
-	sb_putc(sb, (char) ('0' + v / 10));
-	sb_putc(sb, (char) ('0' + v % 10));
-}
-
-static void
-put_hex64(strbuf *sb, uint64_t v, int ndigits)
-{
-	static const char hex[] = "0123456789abcdef";
-	int			i;
-
-	sb_reserve(sb, ndigits);
-	for (i = ndigits - 1; i >= 0; i--)
-		sb->data[sb->len + i] = hex[(v >> (4 * (ndigits - 1 - i))) & 15];
-	sb->len += ndigits;
-}
-
 /* a string value with one raw byte planted in the middle */
 static void
 put_planted(strbuf *sb, const char *s, char planted)
@@ -109,19 +88,19 @@ write_txn(strbuf *sb, const universe *u, const calendar *cal, const txn *x,
 		sb_putc(sb, '/');
 		sb_put(sb, d, 4);
 		sb_putc(sb, ' ');
-		put_2d(sb, hh);
+		sb_put_2d(sb, hh);
 		sb_putc(sb, ':');
-		put_2d(sb, mi);
+		sb_put_2d(sb, mi);
 	}
 	else
 	{
 		sb_put(sb, cal->date[x->day], 10);
 		sb_putc(sb, ' ');
-		put_2d(sb, hh);
+		sb_put_2d(sb, hh);
 		sb_putc(sb, ':');
-		put_2d(sb, mi);
+		sb_put_2d(sb, mi);
 		sb_putc(sb, ':');
-		put_2d(sb, ss);
+		sb_put_2d(sb, ss);
 	}
 	PUT_LIT(sb, "\",\"cc_num\":");
 	sb_put_u64(sb, cu->cc_num);
@@ -214,16 +193,16 @@ write_txn(strbuf *sb, const universe *u, const calendar *cal, const txn *x,
 			switch (variant % 4)
 			{
 				case 0:			/* 31 digits */
-					put_hex64(sb, x->tn_hi, 16);
-					put_hex64(sb, x->tn_lo, 15);
+					sb_put_hex(sb, x->tn_hi, 16);
+					sb_put_hex(sb, x->tn_lo, 15);
 					break;
 				case 1:			/* upper case */
 					{
 						size_t		from = sb->len;
 						size_t		k;
 
-						put_hex64(sb, x->tn_hi, 16);
-						put_hex64(sb, x->tn_lo, 16);
+						sb_put_hex(sb, x->tn_hi, 16);
+						sb_put_hex(sb, x->tn_lo, 16);
 						for (k = from; k < sb->len; k++)
 							if (sb->data[k] >= 'a')
 								sb->data[k] = (char) (sb->data[k] - 'a' + 'A');
@@ -232,20 +211,20 @@ write_txn(strbuf *sb, const universe *u, const calendar *cal, const txn *x,
 					}
 					break;
 				case 2:			/* 33 digits */
-					put_hex64(sb, x->tn_hi, 16);
-					put_hex64(sb, x->tn_lo, 16);
+					sb_put_hex(sb, x->tn_hi, 16);
+					sb_put_hex(sb, x->tn_lo, 16);
 					sb_putc(sb, '0');
 					break;
 				default:		/* not hex */
-					put_hex64(sb, x->tn_hi, 16);
-					put_hex64(sb, x->tn_lo, 15);
+					sb_put_hex(sb, x->tn_hi, 16);
+					sb_put_hex(sb, x->tn_lo, 15);
 					sb_putc(sb, 'z');
 			}
 		}
 		else
 		{
-			put_hex64(sb, x->tn_hi, 16);
-			put_hex64(sb, x->tn_lo, 16);
+			sb_put_hex(sb, x->tn_hi, 16);
+			sb_put_hex(sb, x->tn_lo, 16);
 		}
 		sb_putc(sb, '"');
 	}

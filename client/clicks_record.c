@@ -13,27 +13,6 @@ const char *const click_bad_kind_names[N_CLICK_BAD_KINDS] = {
 	"price_nan", "not_object", "invalid_utf8",
 };
 
-#define PUT_LIT(sb, s) sb_put((sb), (s), sizeof(s) - 1)
-
-static void
-put_2d(strbuf *sb, int v)
-{
-	sb_putc(sb, (char) ('0' + v / 10));
-	sb_putc(sb, (char) ('0' + v % 10));
-}
-
-static void
-put_hex(strbuf *sb, uint64_t v, int ndigits)
-{
-	static const char hex[] = "0123456789abcdef";
-	int			i;
-
-	sb_reserve(sb, ndigits);
-	for (i = ndigits - 1; i >= 0; i--)
-		sb->data[sb->len + i] = hex[(v >> (4 * (ndigits - 1 - i))) & 15];
-	sb->len += ndigits;
-}
-
 /* the event time as in the file: "2019-10-01 00:00:04 UTC" */
 static void
 put_time(strbuf *sb, int t, click_bad_kind bad, int variant)
@@ -48,9 +27,9 @@ put_time(strbuf *sb, int t, click_bad_kind bad, int variant)
 	if (bad == CBAD_TIME_FORMAT && variant == 0)
 	{
 		/* day first, with dots */
-		put_2d(sb, d);
+		sb_put_2d(sb, d);
 		sb_putc(sb, '.');
-		put_2d(sb, m);
+		sb_put_2d(sb, m);
 		sb_putc(sb, '.');
 		sb_put_i64(sb, y);
 	}
@@ -58,18 +37,18 @@ put_time(strbuf *sb, int t, click_bad_kind bad, int variant)
 	{
 		sb_put_i64(sb, y);
 		sb_putc(sb, bad == CBAD_TIME_FORMAT && variant == 1 ? '/' : '-');
-		put_2d(sb, m);
+		sb_put_2d(sb, m);
 		sb_putc(sb, bad == CBAD_TIME_FORMAT && variant == 1 ? '/' : '-');
 		/* no such day */
-		put_2d(sb, bad == CBAD_TIME_FORMAT && variant == 2 ? 32 : d);
+		sb_put_2d(sb, bad == CBAD_TIME_FORMAT && variant == 2 ? 32 : d);
 	}
 	sb_putc(sb, ' ');
 	/* no such hour */
-	put_2d(sb, bad == CBAD_TIME_FORMAT && variant == 3 ? 24 + sod / 3600 % 6 : sod / 3600);
+	sb_put_2d(sb, bad == CBAD_TIME_FORMAT && variant == 3 ? 24 + sod / 3600 % 6 : sod / 3600);
 	sb_putc(sb, ':');
-	put_2d(sb, sod / 60 % 60);
+	sb_put_2d(sb, sod / 60 % 60);
 	sb_putc(sb, ':');
-	put_2d(sb, sod % 60);
+	sb_put_2d(sb, sod % 60);
 	PUT_LIT(sb, " UTC\"");
 }
 
@@ -83,15 +62,15 @@ put_session(strbuf *sb, uint64_t hi, uint64_t lo, int upper)
 	lo = (lo & ~(UINT64_C(3) << 62)) | (UINT64_C(2) << 62);
 	sb_putc(sb, '"');
 	start = sb->len;
-	put_hex(sb, hi >> 32, 8);
+	sb_put_hex(sb, hi >> 32, 8);
 	sb_putc(sb, '-');
-	put_hex(sb, (hi >> 16) & 0xffff, 4);
+	sb_put_hex(sb, (hi >> 16) & 0xffff, 4);
 	sb_putc(sb, '-');
-	put_hex(sb, hi & 0xffff, 4);
+	sb_put_hex(sb, hi & 0xffff, 4);
 	sb_putc(sb, '-');
-	put_hex(sb, lo >> 48, 4);
+	sb_put_hex(sb, lo >> 48, 4);
 	sb_putc(sb, '-');
-	put_hex(sb, lo & UINT64_C(0xffffffffffff), 12);
+	sb_put_hex(sb, lo & UINT64_C(0xffffffffffff), 12);
 	if (upper)
 	{
 		size_t		i;

@@ -82,6 +82,20 @@ sb_puts(strbuf *sb, const char *s)
 	sb_put(sb, s, strlen(s));
 }
 
+/* a string literal, its length known at compile time */
+#define PUT_LIT(sb, s) sb_put((sb), (s), sizeof(s) - 1)
+
+/* v (0..99) as two digits */
+static inline void
+sb_put_2d(strbuf *sb, int v)
+{
+	sb_putc(sb, (char) ('0' + v / 10));
+	sb_putc(sb, (char) ('0' + v % 10));
+}
+
+/* the low ndigits hex digits of v, lower case */
+void		sb_put_hex(strbuf *sb, uint64_t v, int ndigits);
+
 /*
  * A set of 64-bit hashes: the generators use it to keep names, numbers and
  * keys unique.  Two different keys with the same 64-bit hash count as equal;

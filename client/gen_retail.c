@@ -433,8 +433,6 @@ special_price(rng *r, const special_code *s)
 
 /* ---- writing ---- */
 
-#define PUT_LIT(sb, s) sb_put((sb), (s), sizeof(s) - 1)
-
 /* a price with two decimals, or three when it needs them */
 static void
 put_price(strbuf *sb, int64_t thousandths)

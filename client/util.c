@@ -219,6 +219,18 @@ sb_put_fixed(strbuf *sb, int64_t v, int decimals)
 }
 
 void
+sb_put_hex(strbuf *sb, uint64_t v, int ndigits)
+{
+	static const char hex[] = "0123456789abcdef";
+	int			i;
+
+	sb_reserve(sb, ndigits);
+	for (i = ndigits - 1; i >= 0; i--)
+		sb->data[sb->len + i] = hex[(v >> (4 * (ndigits - 1 - i))) & 15];
+	sb->len += ndigits;
+}
+
+void
 sb_put_json_string(strbuf *sb, const char *s, size_t len)
 {
 	static const char hex[] = "0123456789abcdef";
