@@ -155,6 +155,9 @@ txpipe_copy_flush(PG_FUNCTION_ARGS)
 static void
 xact_callback(XactEvent event, void *arg)
 {
+	if (event != XACT_EVENT_PRE_COMMIT && event != XACT_EVENT_PARALLEL_PRE_COMMIT &&
+		event != XACT_EVENT_PRE_PREPARE)
+		txpipe_writer_forget_locks();
 	switch (event)
 	{
 		case XACT_EVENT_PRE_COMMIT:
@@ -186,6 +189,8 @@ subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 
 	if (event != SUBXACT_EVENT_ABORT_SUB)
 		return;
+	/* the row locks it took are released */
+	txpipe_writer_forget_locks();
 	while (*prev)
 	{
 		CopyBuffer *b = *prev;

@@ -13,6 +13,7 @@
 #include "fmgr.h"
 #include "funcapi.h"
 #include "utils/builtins.h"
+#include "utils/lsyscache.h"
 #include "utils/memutils.h"
 
 PG_FUNCTION_INFO_V1(txpipe_ingest);
@@ -228,8 +229,14 @@ txpipe_plan_routes(PG_FUNCTION_ARGS)
 		}
 		else
 		{
+			Oid			probe = txpipe_writer_probe_index(route);
+
 			values[3] = CStringGetTextDatum("direct");
-			nulls[4] = true;
+			if (route->grain && OidIsValid(probe))
+				values[4] = CStringGetTextDatum(psprintf("stored keys looked up in index %s",
+														 get_rel_name(probe)));
+			else
+				nulls[4] = true;
 		}
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 		MemoryContextSwitchTo(old);

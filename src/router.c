@@ -483,7 +483,8 @@ route_attempt(TxPlan *plan, TxRecord *recs, int *idx, int n, bool last_try, int6
 		for (int r = 0; r < plan->nroutes; r++)
 			rec->idnull[r] = true;
 	}
-	if (plan->grain_route >= 0)
+	if (plan->grain_route >= 0 &&
+		!txpipe_writer_find_stored(plan, &plan->routes[plan->grain_route], recs, idx, n))
 		mark_stored_duplicates(plan, recs, idx, n);
 
 	for (int r = 0; r < plan->nroutes; r++)

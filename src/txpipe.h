@@ -260,6 +260,9 @@ extern void txpipe_writer_compile(TxPlan *plan, TxRoute *route);
 extern void txpipe_writer_free(TxRoute *route);
 extern bool txpipe_writer_insert(TxPlan *plan, TxRoute *route, TxRecord **rows, int n);
 extern bool txpipe_writer_key_conflict(TxPlan *plan, ErrorData *edata);
+extern void txpipe_writer_forget_locks(void);
+extern Oid	txpipe_writer_probe_index(TxRoute *route);
+extern bool txpipe_writer_find_stored(TxPlan *plan, TxRoute *route, TxRecord *recs, int *idx, int n);
 
 /* copy.c */
 extern void txpipe_copy_init(void);

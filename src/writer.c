@@ -26,13 +26,17 @@
  *	- foreign keys: instead of one RI trigger query per row, one query per
  *	  foreign key per batch locks each distinct referenced row FOR KEY
  *	  SHARE, as the referenced table's owner, which is what the trigger
- *	  does row by row.  When a referenced key is missing (or a MATCH FULL
- *	  key is half null), nothing has been written yet and the batch takes
- *	  the statement path, whose triggers report the violation.
+ *	  does row by row.  Single integer keys a statement has locked are
+ *	  remembered and not locked again by its later batches; a subtransaction
+ *	  abort or the end of the transaction forgets them.  When a referenced
+ *	  key is missing (or a MATCH FULL key is half null), nothing has been
+ *	  written yet and the batch takes the statement path, whose triggers
+ *	  report the violation.
  *
  * The grain route's idempotency key is checked once before the write (the
- * router's duplicate check) and once by its unique index during the
- * write.  A key a concurrent session stored in between raises a unique
+ * router's duplicate check, which probes the key's unique btree index
+ * directly when the route is written directly) and once by that index
+ * during the write.  A key a concurrent session stored in between raises a unique
  * violation on that index, which the router treats as a retry; its last
  * retry takes the statement path, whose ON CONFLICT counts the record as
  * a duplicate.
@@ -46,6 +50,9 @@
 #include "access/htup_details.h"
 #include "access/table.h"
 #include "access/tableam.h"
+#include "access/xact.h"
+#include "access/nbtree.h"
+#include "catalog/pg_am.h"
 #include "catalog/pg_constraint.h"
 #include "catalog/pg_operator.h"
 #include "catalog/pg_proc.h"
@@ -60,6 +67,7 @@
 #include "parser/parse_coerce.h"
 #include "parser/parsetree.h"
 #include "rewrite/rewriteHandler.h"
+#include "storage/proc.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
@@ -100,7 +108,21 @@ typedef struct WriterForeignKey
 	bool		typbyval[INDEX_MAX_KEYS];
 	char		typalign[INDEX_MAX_KEYS];
 	SPIPlanPtr	lock_plan;		/* distinct keys, keys locked */
+	/* keys already locked by this statement (single integer keys only) */
+	HTAB	   *locked;
+	uint64		locked_epoch;
+	TimestampTz locked_stmt;
+	LocalTransactionId locked_lxid;
 } WriterForeignKey;
+
+/*
+ * Bumped whenever row locks this backend took may have been released: at
+ * the end of a transaction and when a subtransaction aborts.
+ */
+static uint64 lock_epoch = 1;
+
+/* referenced keys remembered per foreign key before the memory is reset */
+#define LOCKED_KEYS_MAX 1000000
 
 typedef struct TxWriter
 {
@@ -114,6 +136,10 @@ typedef struct TxWriter
 	WriterForeignKey *fkeys;
 	List	   *key_indexes;	/* grain: names of the unique indexes on the
 								 * idempotency key */
+	Oid			probe_index;	/* grain: a btree unique index on the key
+								 * alone, for the duplicate check */
+	RegProcedure probe_eqproc;	/* its equality function */
+	Oid			probe_collation;
 } TxWriter;
 
 /* ----------------------------------------------------------------
@@ -386,7 +412,24 @@ writer_obstacle(TxPlan *plan, TxRoute *route, Relation rel, TxWriter *w)
 
 			if (ind->rd_index->indisunique && ind->rd_index->indnkeyatts == 1 &&
 				ind->rd_index->indkey.values[0] == keyatt)
+			{
 				w->key_indexes = lappend(w->key_indexes, pstrdup(RelationGetRelationName(ind)));
+				if (!OidIsValid(w->probe_index) && ind->rd_rel->relam == BTREE_AM_OID &&
+					ind->rd_index->indisvalid && ind->rd_index->indisready &&
+					RelationGetIndexPredicate(ind) == NIL &&
+					ind->rd_opcintype[0] == TupleDescAttr(desc, keyatt - 1)->atttypid)
+				{
+					Oid			eqop = get_opfamily_member(ind->rd_opfamily[0], ind->rd_opcintype[0],
+														   ind->rd_opcintype[0], BTEqualStrategyNumber);
+
+					if (OidIsValid(eqop))
+					{
+						w->probe_index = RelationGetRelid(ind);
+						w->probe_eqproc = get_opcode(eqop);
+						w->probe_collation = ind->rd_indcollation[0];
+					}
+				}
+			}
 			index_close(ind, AccessShareLock);
 		}
 	}
@@ -429,8 +472,26 @@ txpipe_writer_free(TxRoute *route)
 	if (route->writer == NULL)
 		return;
 	for (int i = 0; i < route->writer->nfkeys; i++)
+	{
 		SPI_freeplan(route->writer->fkeys[i].lock_plan);
+		if (route->writer->fkeys[i].locked)
+			hash_destroy(route->writer->fkeys[i].locked);
+	}
 	route->writer = NULL;
+}
+
+/* the index the duplicate check of a grain route probes, or InvalidOid */
+Oid
+txpipe_writer_probe_index(TxRoute *route)
+{
+	return route->writer ? route->writer->probe_index : InvalidOid;
+}
+
+/* the row locks taken so far may be gone: forget which keys were locked */
+void
+txpipe_writer_forget_locks(void)
+{
+	lock_epoch++;
 }
 
 /*
@@ -506,14 +567,57 @@ convert_value(TxRecord *rec, TxColumn *col, WriterColumn *wc, bool *isnull)
  * Locks the referenced rows of every foreign key; false when one is
  * missing (or a MATCH FULL key is half null).
  */
+/*
+ * The set of keys of fk that this statement has locked, or NULL when fk's
+ * keys are not remembered.  A key locked by an earlier batch of the same
+ * statement stays locked until the transaction ends, unless a
+ * subtransaction that took it aborts; both make the set start over.
+ */
+static HTAB *
+locked_keys(TxPlan *plan, WriterForeignKey *fk)
+{
+	HASHCTL		ctl;
+	TimestampTz stmt = GetCurrentStatementStartTimestamp();
+
+	if (fk->nkeys != 1 || !fk->typbyval[0] || (fk->typlen[0] != 4 && fk->typlen[0] != 8))
+		return NULL;
+	if (fk->locked && fk->locked_epoch == lock_epoch && fk->locked_stmt == stmt &&
+		fk->locked_lxid == MyProc->lxid &&
+		hash_get_num_entries(fk->locked) < LOCKED_KEYS_MAX)
+		return fk->locked;
+	if (fk->locked)
+		hash_destroy(fk->locked);
+	memset(&ctl, 0, sizeof(ctl));
+	ctl.keysize = sizeof(int64);
+	ctl.entrysize = sizeof(int64);
+	ctl.hcxt = plan->cxt;
+	fk->locked = hash_create("txpipe locked keys", 1024, &ctl, HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	fk->locked_epoch = lock_epoch;
+	fk->locked_stmt = stmt;
+	fk->locked_lxid = MyProc->lxid;
+	return fk->locked;
+}
+
+static int64
+key_int64(WriterForeignKey *fk, Datum d)
+{
+	return fk->typlen[0] == 8 ? DatumGetInt64(d) : (int64) DatumGetInt32(d);
+}
+
+/*
+ * Locks the referenced rows of every foreign key; false when one is
+ * missing (or a MATCH FULL key is half null).  Keys this statement has
+ * already locked are not locked again.
+ */
 static bool
-lock_referenced(TxWriter *w, Datum *values, bool *nulls, int n)
+lock_referenced(TxPlan *plan, TxWriter *w, Datum *values, bool *nulls, int n)
 {
 	int			natts = w->natts;
 
 	for (int f = 0; f < w->nfkeys; f++)
 	{
 		WriterForeignKey *fk = &w->fkeys[f];
+		HTAB	   *memo = locked_keys(plan, fk);
 		Datum	   *elems[INDEX_MAX_KEYS];
 		Datum		args[INDEX_MAX_KEYS];
 		int			m = 0;
@@ -540,6 +644,13 @@ lock_referenced(TxWriter *w, Datum *values, bool *nulls, int n)
 					return false;
 				continue;
 			}
+			if (memo)
+			{
+				int64		key = key_int64(fk, values[i * natts + fk->attnums[0] - 1]);
+
+				if (hash_search(memo, &key, HASH_FIND, NULL))
+					continue;
+			}
 			for (int k = 0; k < fk->nkeys; k++)
 				elems[k][m] = values[i * natts + fk->attnums[k] - 1];
 			m++;
@@ -563,7 +674,88 @@ lock_referenced(TxWriter *w, Datum *values, bool *nulls, int n)
 		SPI_freetuptable(SPI_tuptable);
 		if (keys != locked)
 			return false;
+		if (memo)
+			for (int i = 0; i < m; i++)
+			{
+				int64		key = key_int64(fk, elems[0][i]);
+
+				(void) hash_search(memo, &key, HASH_ENTER, NULL);
+			}
 	}
+	return true;
+}
+
+/*
+ * The duplicate check of the grain route through its key's unique index:
+ * marks the records idx[0..n-1] whose idempotency key is stored already,
+ * as the transaction sees it after the previous batches (what the
+ * statement "unnest(keys) JOIN table ON key" sees, without depending on
+ * the plan the planner would choose for it).  Returns false, having
+ * marked nothing, when the route has no such index.
+ */
+bool
+txpipe_writer_find_stored(TxPlan *plan, TxRoute *route, TxRecord *recs, int *idx, int n)
+{
+	TxWriter   *w = route->writer;
+	WriterColumn *wc;
+	TxColumn   *kc;
+	Relation	rel;
+	Relation	ind;
+	RangeTblEntry *rte;
+	Snapshot	snap;
+	IndexScanDesc scan;
+	TupleTableSlot *slot;
+	ScanKeyData sk;
+
+	if (w == NULL || !OidIsValid(w->probe_index) || !txpipe_direct_write)
+		return false;
+	kc = &route->cols[route->idem_col];
+	wc = &w->cols[route->idem_col];
+	rel = table_open(route->relid, AccessShareLock);
+	if (!plan->valid || RelationGetDescr(rel)->natts != w->natts)
+	{
+		table_close(rel, NoLock);
+		return false;
+	}
+
+	/* the statement would need SELECT on the key column */
+	rte = makeNode(RangeTblEntry);
+	rte->rtekind = RTE_RELATION;
+	rte->relid = route->relid;
+	rte->relkind = rel->rd_rel->relkind;
+	rte->rellockmode = AccessShareLock;
+	rte->requiredPerms = ACL_SELECT;
+	rte->selectedCols = bms_make_singleton(wc->attnum - FirstLowInvalidHeapAttributeNumber);
+	ExecCheckRTPerms(list_make1(rte), true);
+
+	/* as a statement would: see what this transaction wrote so far */
+	CommandCounterIncrement();
+	snap = RegisterSnapshot(GetTransactionSnapshot());
+	ind = index_open(w->probe_index, AccessShareLock);
+	scan = index_beginscan(rel, ind, snap, 1, 0);
+	slot = table_slot_create(rel, NULL);
+	for (int i = 0; i < n; i++)
+	{
+		TxRecord   *rec = &recs[idx[i]];
+		bool		isnull;
+		Datum		key;
+
+		CHECK_FOR_INTERRUPTS();
+		key = convert_value(rec, kc, wc, &isnull);
+		if (isnull)
+			continue;
+		ScanKeyEntryInitialize(&sk, 0, 1, BTEqualStrategyNumber, InvalidOid,
+							   w->probe_collation, w->probe_eqproc, key);
+		index_rescan(scan, &sk, 1, NULL, 0);
+		if (index_getnext_slot(scan, ForwardScanDirection, slot))
+			rec->duplicate = true;
+		ExecClearTuple(slot);
+	}
+	ExecDropSingleTupleTableSlot(slot);
+	index_endscan(scan);
+	index_close(ind, NoLock);
+	UnregisterSnapshot(snap);
+	table_close(rel, NoLock);
 	return true;
 }
 
@@ -639,7 +831,7 @@ txpipe_writer_insert(TxPlan *plan, TxRoute *route, TxRecord **rows, int n)
 		}
 	}
 
-	if (!lock_referenced(w, values, nulls, n))
+	if (!lock_referenced(plan, w, values, nulls, n))
 	{
 		FreeExecutorState(estate);
 		table_close(rel, NoLock);
