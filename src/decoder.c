@@ -13,6 +13,11 @@
  * and records longer than txpipe.max_record_size.  Numbers are kept as
  * their lexemes, so nothing passes through a double.
  *
+ * Most records are one flat object of scalars; they are read by a direct
+ * scanner first, and anything it does not take (nesting, escapes, bad
+ * syntax, a repeated key) goes through the parser, so both give the same
+ * values and the same rejects.
+ *
  * Every problem becomes a TxError with a reject code, a JSON path and a
  * message; decoding never raises an ERROR for bad input.
  *
@@ -478,6 +483,221 @@ syntax_error(DecodeState *st, JsonParseErrorType rc)
 	txpipe_set_error(err, "json_syntax", path, "%s", json_errdetail(rc, lex));
 }
 
+/* ----------------------------------------------------------------
+ * The flat fast path
+ * ----------------------------------------------------------------
+ */
+
+#define JSON_WS(c) ((c) == ' ' || (c) == '\t' || (c) == '\n' || (c) == '\r')
+
+/* the end of a JSON number starting at p, or NULL when it is not one */
+static const char *
+scan_number(const char *p, const char *end)
+{
+	if (p < end && *p == '-')
+		p++;
+	if (p >= end)
+		return NULL;
+	if (*p == '0')
+		p++;
+	else if (*p >= '1' && *p <= '9')
+		while (p < end && *p >= '0' && *p <= '9')
+			p++;
+	else
+		return NULL;
+	if (p < end && *p == '.')
+	{
+		p++;
+		if (p >= end || *p < '0' || *p > '9')
+			return NULL;
+		while (p < end && *p >= '0' && *p <= '9')
+			p++;
+	}
+	if (p < end && (*p == 'e' || *p == 'E'))
+	{
+		p++;
+		if (p < end && (*p == '+' || *p == '-'))
+			p++;
+		if (p >= end || *p < '0' || *p > '9')
+			return NULL;
+		while (p < end && *p >= '0' && *p <= '9')
+			p++;
+	}
+	return p;
+}
+
+/*
+ * Decodes the common shape of a record without the general parser: one
+ * object whose values are strings without escapes, numbers, true, false
+ * or null, each key once.  Returns false at anything else (a nested value,
+ * an escape, bad syntax, a repeated key), having set no error: the caller
+ * then decodes the record with the full parser, which gives the same
+ * values or the reject.  Values are copied, NUL-terminated, into one
+ * buffer.
+ */
+static bool
+decode_flat(DecodeState *st)
+{
+	TxRecord   *rec = st->rec;
+	const char *p = rec->payload;
+	const char *end = p + rec->len;
+	char	   *buf = palloc(rec->len + 1);
+	char	   *out = buf;
+	List	   *unknown = NIL;
+
+	while (p < end && JSON_WS(*p))
+		p++;
+	if (p >= end || *p != '{')
+		return false;
+	p++;
+	while (p < end && JSON_WS(*p))
+		p++;
+	if (p < end && *p == '}')
+		p++;
+	else
+	{
+		for (;;)
+		{
+			const char *k;
+			char	   *key;
+			int			f;
+			const char *v;
+			TxKind		kind;
+			int			len;
+
+			/* the key */
+			if (p >= end || *p != '"')
+				return false;
+			k = ++p;
+			while (p < end && *p != '"')
+			{
+				if (*p == '\\' || (unsigned char) *p < 0x20)
+					return false;
+				p++;
+			}
+			if (p >= end)
+				return false;
+			key = out;
+			memcpy(out, k, p - k);
+			out += p - k;
+			*out++ = '\0';
+			p++;
+			while (p < end && JSON_WS(*p))
+				p++;
+			if (p >= end || *p != ':')
+				return false;
+			p++;
+			while (p < end && JSON_WS(*p))
+				p++;
+			if (p >= end)
+				return false;
+
+			/* the value */
+			v = p;
+			if (*p == '"')
+			{
+				v = ++p;
+				while (p < end && *p != '"')
+				{
+					if (*p == '\\' || (unsigned char) *p < 0x20)
+						return false;
+					p++;
+				}
+				if (p >= end)
+					return false;
+				len = p - v;
+				p++;
+				kind = TX_STRING;
+			}
+			else if (*p == '-' || (*p >= '0' && *p <= '9'))
+			{
+				p = scan_number(p, end);
+				if (p == NULL)
+					return false;
+				len = p - v;
+				kind = TX_NUMBER;
+			}
+			else if (end - p >= 4 && memcmp(p, "true", 4) == 0)
+			{
+				p += 4;
+				len = 4;
+				kind = TX_BOOL;
+			}
+			else if (end - p >= 5 && memcmp(p, "false", 5) == 0)
+			{
+				p += 5;
+				len = 5;
+				kind = TX_BOOL;
+			}
+			else if (end - p >= 4 && memcmp(p, "null", 4) == 0)
+			{
+				p += 4;
+				len = 0;
+				kind = TX_NULL;
+			}
+			else
+				return false;	/* a container, or not JSON */
+			/* what the lexer takes for the end of a token */
+			if (p >= end || !(JSON_WS(*p) || *p == ',' || *p == '}'))
+				return false;
+
+			f = field_lookup(st, key);
+			if (f >= 0)
+			{
+				TxValue    *tv = &rec->values[f];
+
+				if (tv->kind != TX_ABSENT)
+					return false;
+				tv->kind = kind;
+				if (kind == TX_NULL)
+				{
+					tv->text = NULL;
+					tv->len = 0;
+				}
+				else
+				{
+					tv->text = out;
+					tv->len = len;
+					memcpy(out, v, len);
+					out += len;
+					*out++ = '\0';
+				}
+			}
+			else
+			{
+				ListCell   *lc;
+
+				foreach(lc, unknown)
+					if (strcmp(lfirst(lc), key) == 0)
+						return false;
+				unknown = lappend(unknown, key);
+			}
+
+			while (p < end && JSON_WS(*p))
+				p++;
+			if (p < end && *p == ',')
+			{
+				p++;
+				while (p < end && JSON_WS(*p))
+					p++;
+				continue;
+			}
+			if (p < end && *p == '}')
+			{
+				p++;
+				break;
+			}
+			return false;
+		}
+	}
+	while (p < end && JSON_WS(*p))
+		p++;
+	if (p != end)
+		return false;
+	rec->unknown_keys = unknown;
+	return true;
+}
+
 /*
  * Decodes rec->payload into rec->values (allocated here).  Returns false and
  * fills rec->err on a decoding problem.
@@ -500,6 +720,18 @@ txpipe_decode(TxPlan *plan, TxRecord *rec)
 						 rec->len, txpipe_max_record_size);
 		return false;
 	}
+
+	memset(&st, 0, sizeof(st));
+	st.plan = plan;
+	st.rec = rec;
+	st.field = -1;
+	st.last_known = -1;
+	/* a flat object nests one deep, within any txpipe.max_depth */
+	if (decode_flat(&st))
+		return true;
+	memset(rec->values, 0, sizeof(TxValue) * Max(plan->nfields, 1));
+	st.last_known = -1;
+
 	depth = nesting_depth(rec->payload, rec->len, txpipe_max_depth);
 	if (depth > txpipe_max_depth)
 	{
@@ -509,11 +741,6 @@ txpipe_decode(TxPlan *plan, TxRecord *rec)
 		return false;
 	}
 
-	memset(&st, 0, sizeof(st));
-	st.plan = plan;
-	st.rec = rec;
-	st.field = -1;
-	st.last_known = -1;
 	st.path = palloc0(sizeof(PathStep) * (depth + 2));
 	st.lex = makeJsonLexContextCstringLen((char *) rec->payload, rec->len,
 										  GetDatabaseEncoding(), true);
