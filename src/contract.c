@@ -122,15 +122,14 @@ decimal_digit(const Decimal *d, int i)
 	return *p;
 }
 
-/* exact comparison of two JSON number lexemes */
+/* exact comparison of a parsed JSON number with a number lexeme */
 static int
-number_cmp(const char *a, const char *b)
+decimal_cmp(const Decimal *xp, const char *b)
 {
-	Decimal		x,
+	Decimal		x = *xp,
 				y;
 	int			mag = 0;
 
-	decimal_parse(a, &x);
 	decimal_parse(b, &y);
 	if (x.sign != y.sign)
 		return x.sign < y.sign ? -1 : 1;
@@ -152,6 +151,16 @@ number_cmp(const char *a, const char *b)
 		}
 	}
 	return x.sign * mag;
+}
+
+/* exact comparison of two JSON number lexemes */
+static int
+number_cmp(const char *a, const char *b)
+{
+	Decimal		x;
+
+	decimal_parse(a, &x);
+	return decimal_cmp(&x, b);
 }
 
 static bool
@@ -661,7 +670,9 @@ txpipe_contract_check(TxPlan *plan, TxRecord *rec, TxError *errors, int maxerror
 		}
 		if (v->kind == TX_STRING)
 		{
-			if (f->min_length >= 0 || f->max_length >= 0)
+			/* a character takes one byte at least, at most the encoding's longest */
+			if ((f->min_length >= 0 && v->len < f->min_length * pg_database_encoding_max_length()) ||
+				(f->max_length >= 0 && v->len > f->max_length))
 			{
 				int			chars = pg_mbstrlen_with_len(v->text, v->len);
 
@@ -698,14 +709,17 @@ txpipe_contract_check(TxPlan *plan, TxRecord *rec, TxError *errors, int maxerror
 				continue;
 			}
 		}
-		else if (v->kind == TX_NUMBER)
+		else if (v->kind == TX_NUMBER && (f->minimum || f->maximum))
 		{
-			if (f->minimum && number_cmp(v->text, f->minimum) < 0)
+			Decimal		x;
+
+			decimal_parse(v->text, &x);
+			if (f->minimum && decimal_cmp(&x, f->minimum) < 0)
 			{
 				ADD_ERROR("minimum", f, "%s is less than the minimum %s", v->text, f->minimum);
 				continue;
 			}
-			if (f->maximum && number_cmp(v->text, f->maximum) > 0)
+			if (f->maximum && decimal_cmp(&x, f->maximum) > 0)
 			{
 				ADD_ERROR("maximum", f, "%s is greater than the maximum %s", v->text, f->maximum);
 				continue;

@@ -140,6 +140,9 @@ typedef struct TxWriter
 								 * alone, for the duplicate check */
 	RegProcedure probe_eqproc;	/* its equality function */
 	Oid			probe_collation;
+	TupleDesc	slot_desc;		/* unpinned copy: the slots outlive the
+								 * transaction */
+	TupleTableSlot **slots;		/* WRITE_CHUNK slots kept across batches */
 } TxWriter;
 
 /* ----------------------------------------------------------------
@@ -845,7 +848,15 @@ txpipe_writer_insert(TxPlan *plan, TxRoute *route, TxRecord **rows, int n)
 	CheckValidResultRel(rri, CMD_INSERT);
 	ExecOpenIndices(rri, false);
 	bistate = GetBulkInsertState();
-	slots = palloc0(sizeof(TupleTableSlot *) * Min(n, WRITE_CHUNK));
+	if (w->slots == NULL)
+	{
+		MemoryContext old = MemoryContextSwitchTo(plan->cxt);
+
+		w->slot_desc = CreateTupleDescCopy(RelationGetDescr(rel));
+		w->slots = palloc0(sizeof(TupleTableSlot *) * WRITE_CHUNK);
+		MemoryContextSwitchTo(old);
+	}
+	slots = w->slots;
 
 	for (int start = 0; start < n; start += WRITE_CHUNK)
 	{
@@ -856,7 +867,12 @@ txpipe_writer_insert(TxPlan *plan, TxRoute *route, TxRecord **rows, int n)
 			TupleTableSlot *slot;
 
 			if (slots[j] == NULL)
-				slots[j] = table_slot_create(rel, &estate->es_tupleTable);
+			{
+				MemoryContext old = MemoryContextSwitchTo(plan->cxt);
+
+				slots[j] = MakeSingleTupleTableSlot(w->slot_desc, &TTSOpsHeapTuple);
+				MemoryContextSwitchTo(old);
+			}
 			slot = slots[j];
 			ExecClearTuple(slot);
 			memcpy(slot->tts_values, values + (start + j) * natts, sizeof(Datum) * natts);
