@@ -93,6 +93,9 @@ my ($sqlrow) = grep { $_->{key} eq 'sql_baseline' } @rows;
 my ($txrow) = grep { $_->{key} eq 'txpipe_copy' } @rows;
 my $speedup = $sqlrow && $txrow && $txrow->{seconds} > 0
   ? 0 + sprintf('%.2f', $sqlrow->{seconds} / $txrow->{seconds}) : undef;
+my ($floorrow) = grep { $_->{key} eq 'floor' } @rows;
+my $over_floor = $floorrow && $txrow && $floorrow->{seconds} > 0
+  ? 0 + sprintf('%.2f', $txrow->{seconds} / $floorrow->{seconds}) : undef;
 
 my %settings = map { my ($k, $v) = split / = /, $_, 2; ($k => $v) } split /\n/, $o{settings} // '';
 my $check = $o{check} && $o{check} ne 'null' ? decode_json($o{check}) : undef;
@@ -125,6 +128,12 @@ if (defined $speedup)
 {
 	printf "**txpipe COPY vs SQL baseline: %.2f× faster** (%.2f s vs %.2f s median).\n\n",
 	  $speedup, $txrow->{seconds}, $sqlrow->{seconds};
+}
+if (defined $over_floor)
+{
+	printf "txpipe COPY takes %.2f× the floor row (%.2f s vs %.2f s): the rest is decoding, the contract, "
+	  . "lookups, the duplicate check and foreign keys.\n\n",
+	  $over_floor, $txrow->{seconds}, $floorrow->{seconds};
 }
 if ($txrow && $txrow->{counts})
 {
@@ -183,6 +192,7 @@ my $doc = {
 	},
 	results => \@rows,
 	speedup_txpipe_copy_over_sql_baseline => $speedup,
+	txpipe_copy_over_floor => $over_floor,
 	refresh => @refresh_summary ? \@refresh_summary : undef,
 	check => $check,
 	total_seconds => $o{'total-seconds'},
