@@ -527,6 +527,22 @@ scan_number(const char *p, const char *end)
 }
 
 /*
+ * The closing quote of a string whose contents start at p, or NULL when the
+ * string has an escape or a control character, or does not end.
+ */
+static const char *
+scan_plain_string(const char *p, const char *end)
+{
+	while (p < end && *p != '"')
+	{
+		if (*p == '\\' || (unsigned char) *p < 0x20)
+			return NULL;
+		p++;
+	}
+	return p < end ? p : NULL;
+}
+
+/*
  * Decodes the common shape of a record without the general parser: one
  * object whose values are strings without escapes, numbers, true, false
  * or null, each key once.  Returns false at anything else (a nested value,
@@ -569,13 +585,7 @@ decode_flat(DecodeState *st)
 			if (p >= end || *p != '"')
 				return false;
 			k = ++p;
-			while (p < end && *p != '"')
-			{
-				if (*p == '\\' || (unsigned char) *p < 0x20)
-					return false;
-				p++;
-			}
-			if (p >= end)
+			if ((p = scan_plain_string(p, end)) == NULL)
 				return false;
 			key = out;
 			memcpy(out, k, p - k);
@@ -597,13 +607,7 @@ decode_flat(DecodeState *st)
 			if (*p == '"')
 			{
 				v = ++p;
-				while (p < end && *p != '"')
-				{
-					if (*p == '\\' || (unsigned char) *p < 0x20)
-						return false;
-					p++;
-				}
-				if (p >= end)
+				if ((p = scan_plain_string(p, end)) == NULL)
 					return false;
 				len = p - v;
 				p++;

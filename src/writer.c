@@ -689,6 +689,29 @@ lock_referenced(TxPlan *plan, TxWriter *w, Datum *values, bool *nulls, int n)
 }
 
 /*
+ * Checks the privilege a statement reading (ACL_SELECT: cols selected) or
+ * inserting (ACL_INSERT: cols inserted) the table would need, as the
+ * executor does; returns the range table entry.
+ */
+static RangeTblEntry *
+check_privilege(Relation rel, LOCKMODE lockmode, AclMode perms, Bitmapset *cols)
+{
+	RangeTblEntry *rte = makeNode(RangeTblEntry);
+
+	rte->rtekind = RTE_RELATION;
+	rte->relid = RelationGetRelid(rel);
+	rte->relkind = rel->rd_rel->relkind;
+	rte->rellockmode = lockmode;
+	rte->requiredPerms = perms;
+	if (perms == ACL_SELECT)
+		rte->selectedCols = cols;
+	else
+		rte->insertedCols = cols;
+	ExecCheckRTPerms(list_make1(rte), true);
+	return rte;
+}
+
+/*
  * The duplicate check of the grain route through its key's unique index:
  * marks the records idx[0..n-1] whose idempotency key is stored already,
  * as the transaction sees it after the previous batches (what the
@@ -704,7 +727,6 @@ txpipe_writer_find_stored(TxPlan *plan, TxRoute *route, TxRecord *recs, int *idx
 	TxColumn   *kc;
 	Relation	rel;
 	Relation	ind;
-	RangeTblEntry *rte;
 	Snapshot	snap;
 	IndexScanDesc scan;
 	TupleTableSlot *slot;
@@ -722,14 +744,8 @@ txpipe_writer_find_stored(TxPlan *plan, TxRoute *route, TxRecord *recs, int *idx
 	}
 
 	/* the statement would need SELECT on the key column */
-	rte = makeNode(RangeTblEntry);
-	rte->rtekind = RTE_RELATION;
-	rte->relid = route->relid;
-	rte->relkind = rel->rd_rel->relkind;
-	rte->rellockmode = AccessShareLock;
-	rte->requiredPerms = ACL_SELECT;
-	rte->selectedCols = bms_make_singleton(wc->attnum - FirstLowInvalidHeapAttributeNumber);
-	ExecCheckRTPerms(list_make1(rte), true);
+	check_privilege(rel, AccessShareLock, ACL_SELECT,
+					bms_make_singleton(wc->attnum - FirstLowInvalidHeapAttributeNumber));
 
 	/* as a statement would: see what this transaction wrote so far */
 	CommandCounterIncrement();
@@ -794,14 +810,7 @@ txpipe_writer_insert(TxPlan *plan, TxRoute *route, TxRecord **rows, int n)
 	}
 	natts = w->natts;
 
-	rte = makeNode(RangeTblEntry);
-	rte->rtekind = RTE_RELATION;
-	rte->relid = route->relid;
-	rte->relkind = rel->rd_rel->relkind;
-	rte->rellockmode = RowExclusiveLock;
-	rte->requiredPerms = ACL_INSERT;
-	rte->insertedCols = bms_copy(w->inserted_cols);
-	ExecCheckRTPerms(list_make1(rte), true);
+	rte = check_privilege(rel, RowExclusiveLock, ACL_INSERT, bms_copy(w->inserted_cols));
 
 	estate = CreateExecutorState();
 	ExecInitRangeTable(estate, list_make1(rte));
