@@ -567,10 +567,6 @@ convert_value(TxRecord *rec, TxColumn *col, WriterColumn *wc, bool *isnull)
 }
 
 /*
- * Locks the referenced rows of every foreign key; false when one is
- * missing (or a MATCH FULL key is half null).
- */
-/*
  * The set of keys of fk that this statement has locked, or NULL when fk's
  * keys are not remembered.  A key locked by an earlier batch of the same
  * statement stays locked until the transaction ends, unless a
