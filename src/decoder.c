@@ -731,7 +731,7 @@ txpipe_decode(TxPlan *plan, TxRecord *rec)
 	st.field = -1;
 	st.last_known = -1;
 	/* a flat object nests one deep, within any txpipe.max_depth */
-	if (decode_flat(&st))
+	if (txpipe_flat_decoder && decode_flat(&st))
 		return true;
 	memset(rec->values, 0, sizeof(TxValue) * Max(plan->nfields, 1));
 	st.last_known = -1;

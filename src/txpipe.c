@@ -19,6 +19,7 @@ int			txpipe_max_record_size = 1024 * 1024;
 int			txpipe_max_depth = 64;
 int			txpipe_key_cache_size = 1000000;
 bool		txpipe_direct_write = true;
+bool		txpipe_flat_decoder = true;
 
 void		_PG_init(void);
 
@@ -50,6 +51,11 @@ _PG_init(void)
 							 "Off, every insert route runs a prepared INSERT per batch, with a foreign-key trigger query per row.",
 							 &txpipe_direct_write, true,
 							 PGC_USERSET, 0, NULL, NULL, NULL);
+	DefineCustomBoolVariable("txpipe.flat_decoder",
+							 "Flat records of scalars are read by a direct scanner before the JSON parser.",
+							 "Off, every record goes through the JSON parser; the values and rejects are the same either way.",
+							 &txpipe_flat_decoder, true,
+							 PGC_USERSET, GUC_NOT_IN_SAMPLE, NULL, NULL, NULL);
 	txpipe_worker_init();
 	MarkGUCPrefixReserved("txpipe");
 

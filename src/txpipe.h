@@ -30,6 +30,7 @@ extern int	txpipe_max_record_size;
 extern int	txpipe_max_depth;
 extern int	txpipe_key_cache_size;
 extern bool txpipe_direct_write;
+extern bool txpipe_flat_decoder;
 
 /* JSON kinds of a decoded value; TX_ABSENT means the key was not there */
 typedef enum TxKind
