@@ -31,6 +31,9 @@ extern int	txpipe_max_depth;
 extern int	txpipe_key_cache_size;
 extern bool txpipe_direct_write;
 
+/* txpipe.c */
+extern int	txpipe_plan_by_index(void);
+
 /* JSON kinds of a decoded value; TX_ABSENT means the key was not there */
 typedef enum TxKind
 {
