@@ -41,7 +41,8 @@ PG_FUNCTION_INFO_V1(txpipe_enqueue_texts);
 static SPIPlanPtr lock_plan = NULL;
 static SPIPlanPtr init_plan = NULL;
 static SPIPlanPtr snap_plan = NULL;
-static SPIPlanPtr fetch_plan = NULL;
+static SPIPlanPtr fetch_running_plan = NULL;
+static SPIPlanPtr fetch_new_plan = NULL;
 static SPIPlanPtr update_plan = NULL;
 static SPIPlanPtr poison_plan = NULL;
 static SPIPlanPtr enqueue_plan = NULL;
@@ -78,15 +79,27 @@ prepare_plans(void)
 		return;
 	t[0] = TEXTOID;
 	t[1] = INT4OID;
+	/*
+	 * A class has work when a row not visible in done_upto is visible now:
+	 * a row of a transaction in done_upto's xip list (an index lookup by
+	 * xid each: as a filter, ANY (xips) reads the class), or
+	 * of one from done_upto's xmax on.  Asked as a range from done_upto's
+	 * xmin, it would read every row since the oldest transaction running
+	 * then, on every pass.
+	 */
 	lock_plan = keep("SELECT q.class, q.done_upto::text, q.pass_upto::text, q.last_xid::text, q.last_id"
 					 "  FROM txpipe.queue_positions q"
 					 " WHERE q.pipeline = $1 AND (($2 >> q.class) & 1) = 1"
-					 "   AND (q.pass_upto IS NOT NULL OR EXISTS ("
-					 "		SELECT 1 FROM txpipe.inbox i"
-					 "		 WHERE i.pipeline = q.pipeline AND i.class = q.class"
-					 "		   AND i.xid >= pg_catalog.pg_snapshot_xmin(q.done_upto)"
-					 "		   AND NOT pg_catalog.pg_visible_in_snapshot(i.xid, q.done_upto)"
-					 "		   AND pg_catalog.pg_visible_in_snapshot(i.xid, pg_catalog.pg_current_snapshot())))"
+					 "   AND (q.pass_upto IS NOT NULL"
+					 "		OR EXISTS (SELECT 1 FROM pg_catalog.pg_snapshot_xip(q.done_upto) x"
+					 "				   CROSS JOIN LATERAL (SELECT 1 FROM txpipe.inbox i"
+					 "									   WHERE i.pipeline = q.pipeline AND i.class = q.class AND i.xid = x"
+					 "									   LIMIT 1) i"
+					 "				   WHERE pg_catalog.pg_visible_in_snapshot(x, pg_catalog.pg_current_snapshot()))"
+					 "		OR EXISTS (SELECT 1 FROM txpipe.inbox i"
+					 "				   WHERE i.pipeline = q.pipeline AND i.class = q.class"
+					 "					 AND i.xid >= pg_catalog.pg_snapshot_xmax(q.done_upto)"
+					 "					 AND pg_catalog.pg_visible_in_snapshot(i.xid, pg_catalog.pg_current_snapshot())))"
 					 " ORDER BY q.class FOR UPDATE OF q SKIP LOCKED", 2, t);
 	init_plan = keep("INSERT INTO txpipe.queue_positions (pipeline, class)"
 					 " SELECT $1, c FROM pg_catalog.generate_series(0, 15) c"
@@ -96,11 +109,16 @@ prepare_plans(void)
 	snap_plan = keep("SELECT pg_catalog.pg_current_snapshot()::text", 0, NULL);
 
 	/*
-	 * One query for every class taken: per class (in the order given) its
-	 * rows visible in pass but not in done, after (lx, li), at most lim.
-	 * The first branch: transactions running at done and over at pass (it
-	 * reads nothing when there are none: an empty = ANY would otherwise
-	 * scan the class); the second: those that started after done.
+	 * Two queries for every class taken, per class (in the order given) its
+	 * rows visible in pass but not in done, after (lx, li), at most lim:
+	 * those of the transactions that were running at done and are over at
+	 * pass (an index lookup per transaction: as a filter on the class's
+	 * rows in (xid, id) order, it read every row left in the class), then
+	 * those of the transactions that started after done.  All of the
+	 * first have smaller ids than done's xmax, all of the second not, so
+	 * the first query's rows come before the second's in (xid, id) order.
+	 * A snapshot's xip list is in ascending order: the first query's rows
+	 * come in (xid, id) order per class by the ordinality.
 	 */
 	t[1] = INT4ARRAYOID;
 	t[2] = TEXTARRAYOID;
@@ -108,27 +126,29 @@ prepare_plans(void)
 	t[4] = TEXTARRAYOID;
 	t[5] = INT8ARRAYOID;
 	t[6] = INT4ARRAYOID;
-	fetch_plan = keep("SELECT p.c, r.id, r.xid::text, r.source, r.doc"
-					  "  FROM unnest($2, $3, $4, $5, $6, $7) WITH ORDINALITY AS p(c, done, pass, lx, li, lim, ord)"
-					  " CROSS JOIN LATERAL (SELECT ARRAY(SELECT t FROM pg_catalog.pg_snapshot_xip(p.done::pg_snapshot) t"
-					  "							  WHERE pg_catalog.pg_visible_in_snapshot(t, p.pass::pg_snapshot)) AS xips) x"
-					  " CROSS JOIN LATERAL ("
-					  "  SELECT * FROM ("
-					  "   (SELECT id, xid, source, doc FROM txpipe.inbox"
-					  "	 WHERE pipeline = $1 AND class = p.c AND cardinality(x.xips) > 0"
-					  "	   AND xid = ANY (x.xips)"
-					  "	   AND (xid, id) > (p.lx::xid8, p.li)"
-					  "	 ORDER BY xid, id LIMIT p.lim)"
-					  "   UNION ALL"
-					  "   (SELECT id, xid, source, doc FROM txpipe.inbox"
-					  "	 WHERE pipeline = $1 AND class = p.c"
-					  "	   AND xid >= pg_catalog.pg_snapshot_xmax(p.done::pg_snapshot)"
-					  "	   AND xid < pg_catalog.pg_snapshot_xmax(p.pass::pg_snapshot)"
-					  "	   AND pg_catalog.pg_visible_in_snapshot(xid, p.pass::pg_snapshot)"
-					  "	   AND (xid, id) > (p.lx::xid8, p.li)"
-					  "	 ORDER BY xid, id LIMIT p.lim)) u"
-					  "  ORDER BY xid, id LIMIT p.lim) r"
-					  " ORDER BY p.ord, r.xid, r.id", 7, t);
+	fetch_running_plan = keep("SELECT p.c, r.id, r.xid::text, r.source, r.doc"
+							  "  FROM unnest($2, $3, $4, $5, $6, $7) WITH ORDINALITY AS p(c, done, pass, lx, li, lim, ord)"
+							  " CROSS JOIN LATERAL ("
+							  "  SELECT i.id, i.xid, i.source, i.doc"
+							  "	FROM pg_catalog.pg_snapshot_xip(p.done::pg_snapshot) WITH ORDINALITY AS x(xid, o)"
+							  "   CROSS JOIN LATERAL (SELECT id, xid, source, doc FROM txpipe.inbox"
+							  "						WHERE pipeline = $1 AND class = p.c AND xid = x.xid"
+							  "						  AND (xid, id) > (p.lx::xid8, p.li)"
+							  "						ORDER BY xid, id LIMIT p.lim) i"
+							  "   WHERE pg_catalog.pg_visible_in_snapshot(x.xid, p.pass::pg_snapshot)"
+							  "   ORDER BY x.o, i.id LIMIT p.lim) r"
+							  " ORDER BY p.ord, r.xid, r.id", 7, t);
+	fetch_new_plan = keep("SELECT p.c, r.id, r.xid::text, r.source, r.doc"
+						  "  FROM unnest($2, $3, $4, $5, $6, $7) WITH ORDINALITY AS p(c, done, pass, lx, li, lim, ord)"
+						  " CROSS JOIN LATERAL ("
+						  "  SELECT id, xid, source, doc FROM txpipe.inbox"
+						  "   WHERE pipeline = $1 AND class = p.c"
+						  "	 AND xid >= pg_catalog.pg_snapshot_xmax(p.done::pg_snapshot)"
+						  "	 AND xid < pg_catalog.pg_snapshot_xmax(p.pass::pg_snapshot)"
+						  "	 AND pg_catalog.pg_visible_in_snapshot(xid, p.pass::pg_snapshot)"
+						  "	 AND (xid, id) > (p.lx::xid8, p.li)"
+						  "   ORDER BY xid, id LIMIT p.lim) r"
+						  " ORDER BY p.ord, r.xid, r.id", 7, t);
 	t[6] = INT8ARRAYOID;
 	update_plan = keep("UPDATE txpipe.queue_positions q"
 					   "   SET done_upto = u.done::pg_snapshot, pass_upto = u.pass::pg_snapshot,"
@@ -157,9 +177,11 @@ lock_positions(const char *pipeline, uint32 mask, int *npos)
 	Datum		args[2];
 	QueuePos   *pos;
 	int			rc;
+	int			nest;
 
 	args[0] = CStringGetTextDatum(pipeline);
 	args[1] = Int32GetDatum((int32) mask);
+	nest = txpipe_plan_by_index();
 	rc = SPI_execute_plan(lock_plan, args, NULL, false, 0);
 	if (rc != SPI_OK_SELECT)
 		elog(ERROR, "could not lock queue positions: %s", SPI_result_code_string(rc));
@@ -172,6 +194,7 @@ lock_positions(const char *pipeline, uint32 mask, int *npos)
 		if (SPI_processed > 0)
 			rc = SPI_execute_plan(lock_plan, args, NULL, false, 0);
 	}
+	AtEOXact_GUC(true, nest);
 	*npos = SPI_processed;
 	pos = palloc0(sizeof(QueuePos) * Max(*npos, 1));
 	for (int i = 0; i < *npos; i++)
@@ -265,6 +288,69 @@ write_positions(const char *pipeline, QueuePos *pos, int npos)
 
 static const char *const sources[] = {"queue", "copy", "notify"};
 
+/* does snapshot text "xmin:xmax:xip,..." list running transactions? */
+static bool
+snapshot_has_xip(const char *snap)
+{
+	size_t		len = strlen(snap);
+
+	return len > 0 && snap[len - 1] != ':';
+}
+
+/*
+ * Runs one of the fetch plans and appends its rows to recs and src from
+ * *n on, counting them in got and moving the cursors of the classes in
+ * taken (their strings in poscxt).  The rows of each class must come after
+ * its cursor, in (xid, id) order: the cursor is what the next batch of the
+ * pass starts after.
+ */
+static void
+fetch_rows(SPIPlanPtr fetch, Datum *args, QueuePos **taken, int m, int *got,
+		   TxRecord *recs, char **src, int *n, int room, MemoryContext poscxt)
+{
+	int			rc;
+	uint64		rows;
+
+	rc = SPI_execute_plan(fetch, args, NULL, false, 0);
+	if (rc != SPI_OK_SELECT)
+		elog(ERROR, "could not read the inbox: %s", SPI_result_code_string(rc));
+	rows = SPI_processed;
+	if (rows > (uint64) (room - *n))
+		elog(ERROR, "the inbox returned more rows than asked for");
+	for (uint64 i = 0, k = 0; i < rows; i++)
+	{
+		HeapTuple	tup = SPI_tuptable->vals[i];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+		bool		isnull;
+		int			c = DatumGetInt32(SPI_getbinval(tup, desc, 1, &isnull));
+		int64		id = DatumGetInt64(SPI_getbinval(tup, desc, 2, &isnull));
+		char	   *xid = getstr(tup, desc, 3);
+		uint64		x = strtou64(xid, NULL, 10);
+		uint64		lx;
+		QueuePos   *p;
+		MemoryContext o;
+
+		while (k < m && taken[k]->cls != c)
+			k++;
+		if (k >= m)
+			elog(ERROR, "inbox rows of class %d came out of order", c);
+		p = taken[k];
+		lx = strtou64(p->last_xid, NULL, 10);
+		if (x < lx || (x == lx && id <= p->last_id))
+			elog(ERROR, "inbox rows of class %d came out of order", c);
+		got[k]++;
+		src[*n] = getstr(tup, desc, 4);
+		recs[*n].payload = getstr(tup, desc, 5);
+		recs[*n].len = strlen(recs[*n].payload);
+		(*n)++;
+		p->last_id = id;
+		o = MemoryContextSwitchTo(poscxt);
+		p->last_xid = pstrdup(xid);
+		MemoryContextSwitchTo(o);
+	}
+	SPI_freetuptable(SPI_tuptable);
+}
+
 /*
  * Takes up to about limit rows, spread over the positions that are not
  * exhausted, into the arrays returned (payloads in the current memory context), and
@@ -288,7 +374,9 @@ take_rows(TxPlan *plan, QueuePos *pos, int npos, int start, int limit,
 	int			m = 0;
 	int			each;
 	int			rc;
-	int			n;
+	int			n = 0;
+	int			room;
+	bool		running = false;
 	char	   *snap = NULL;
 	int			nest;
 	TxRecord   *recs;
@@ -301,6 +389,7 @@ take_rows(TxPlan *plan, QueuePos *pos, int npos, int start, int limit,
 	if (m == 0)
 		return 0;
 	each = Max((limit + m - 1) / m, 1);
+	room = m * each;
 	for (int k = 0; k < m; k++)
 	{
 		QueuePos   *p = taken[k];
@@ -321,58 +410,55 @@ take_rows(TxPlan *plan, QueuePos *pos, int npos, int start, int limit,
 			p->last_xid = "0";
 			p->last_id = 0;
 		}
+		if (snapshot_has_xip(p->done))
+			running = true;
 		cls[k] = Int32GetDatum(p->cls);
 		done[k] = p->done;
 		pass[k] = p->pass;
-		lx[k] = p->last_xid;
 		li[k] = Int64GetDatum(p->last_id);
 		lim[k] = Int32GetDatum(each);
 	}
+	recs = palloc0(sizeof(TxRecord) * room);
+	src = palloc(sizeof(char *) * room);
 	args[0] = CStringGetTextDatum(plan->name);
 	args[1] = int_array(cls, m, INT4OID);
 	args[2] = text_array(done, nonull, m);
 	args[3] = text_array(pass, nonull, m);
-	args[4] = text_array(lx, nonull, m);
-	args[5] = int_array(li, m, INT8OID);
-	args[6] = int_array(lim, m, INT4OID);
+
 	/*
 	 * Each class's rows come in index order, merged across the inbox's
-	 * partitions, so a batch reads what it takes: planned with a sort, a
-	 * batch would read and sort every row left in the class, which grows
-	 * with the backlog (the planner's row estimates of a queue are always
-	 * stale).
+	 * partitions, so a batch reads what it takes: planned with a sort (or
+	 * on statistics of a slot that looked empty), a batch would read every
+	 * row left in the class, which grows with the backlog.
 	 */
-	nest = NewGUCNestLevel();
-	(void) set_config_option("enable_sort", "off", PGC_USERSET, PGC_S_SESSION,
-							 GUC_ACTION_SAVE, true, 0, false);
-	rc = SPI_execute_plan(fetch_plan, args, NULL, false, 0);
-	AtEOXact_GUC(true, nest);
-	if (rc != SPI_OK_SELECT)
-		elog(ERROR, "could not read the inbox: %s", SPI_result_code_string(rc));
-	n = SPI_processed;
-	recs = palloc0(sizeof(TxRecord) * Max(n, 1));
-	src = palloc(sizeof(char *) * Max(n, 1));
-	for (int i = 0, k = 0; i < n; i++)
-	{
-		HeapTuple	tup = SPI_tuptable->vals[i];
-		TupleDesc	desc = SPI_tuptable->tupdesc;
-		bool		isnull;
-		int			c = DatumGetInt32(SPI_getbinval(tup, desc, 1, &isnull));
-		QueuePos   *p;
+	nest = txpipe_plan_by_index();
 
-		while (taken[k]->cls != c)
-			k++;
-		p = taken[k];
-		got[k]++;
-		src[i] = getstr(tup, desc, 4);
-		recs[i].payload = getstr(tup, desc, 5);
-		recs[i].len = strlen(recs[i].payload);
-		p->last_id = DatumGetInt64(SPI_getbinval(tup, desc, 2, &isnull));
-		o = MemoryContextSwitchTo(poscxt);
-		p->last_xid = getstr(tup, desc, 3);
-		MemoryContextSwitchTo(o);
+	/* the transactions that were running at done (none: nothing to ask) */
+	if (running)
+	{
+		for (int k = 0; k < m; k++)
+			lx[k] = taken[k]->last_xid;
+		args[4] = text_array(lx, nonull, m);
+		args[5] = int_array(li, m, INT8OID);
+		args[6] = int_array(lim, m, INT4OID);
+		fetch_rows(fetch_running_plan, args, taken, m, got, recs, src, &n, room, poscxt);
 	}
-	SPI_freetuptable(SPI_tuptable);
+
+	/* then those that started after done, as many as there is room for */
+	if (n < room)
+	{
+		for (int k = 0; k < m; k++)
+		{
+			lx[k] = taken[k]->last_xid;
+			li[k] = Int64GetDatum(taken[k]->last_id);
+			lim[k] = Int32GetDatum(each - got[k]);
+		}
+		args[4] = text_array(lx, nonull, m);
+		args[5] = int_array(li, m, INT8OID);
+		args[6] = int_array(lim, m, INT4OID);
+		fetch_rows(fetch_new_plan, args, taken, m, got, recs, src, &n, room, poscxt);
+	}
+	AtEOXact_GUC(true, nest);
 
 	for (int k = 0; k < m; k++)
 	{

@@ -40,6 +40,7 @@
 #include "portability/instr_time.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/guc.h"
 #include "utils/memutils.h"
 #include "utils/resowner.h"
 
@@ -448,6 +449,7 @@ mark_stored_duplicates(TxPlan *plan, TxRecord *recs, int *idx, int n)
 	ColumnArrays a;
 	int		   *map = palloc(sizeof(int) * Max(n, 1));
 	int			rc;
+	int			nest;
 
 	arrays_init(&a, 1, n);
 	for (int i = 0; i < n; i++)
@@ -455,8 +457,15 @@ mark_stored_duplicates(TxPlan *plan, TxRecord *recs, int *idx, int n)
 		map[a.n] = i;
 		arrays_add(&a, &recs[idx[i]], kc, 1);
 	}
-	/* not read-only: it must see what earlier batches of this statement wrote */
+	/*
+	 * Not read-only: it must see what earlier batches of this statement
+	 * wrote.  The keys are looked up in the key's unique index: the grain
+	 * table grows with every batch, and a plan kept from when it was small
+	 * would read all of it for the few keys of a queue batch.
+	 */
+	nest = txpipe_plan_by_index();
 	rc = SPI_execute_plan(g->dup_plan, arrays_datums(&a, kc), NULL, false, 0);
+	AtEOXact_GUC(true, nest);
 	if (rc != SPI_OK_SELECT)
 		elog(ERROR, "txpipe duplicate check failed: %s", SPI_result_code_string(rc));
 	for (uint64 i = 0; i < SPI_processed; i++)

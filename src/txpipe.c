@@ -23,6 +23,36 @@ bool		txpipe_flat_decoder = true;
 
 void		_PG_init(void);
 
+/*
+ * Planner settings for the statements that look rows up by key in tables
+ * that grow while their plans are kept: the inbox, and the grain table's
+ * duplicate check.  Their statistics are always behind (a table created at
+ * install, never analyzed yet; an inbox slot analyzed while empty, or
+ * truncated since), and a plan made while such a table looked empty reads
+ * all of it, a sequential scan or a hash of every row, for the few keys a
+ * batch brings, every batch, until autovacuum happens to analyze it.
+ * Under these settings the only plans left look the keys up in their
+ * index, which costs about the same at any size.  A plan that cannot avoid
+ * a disabled node costs more than jit_above_cost, and compiling it would
+ * take far longer than the query: no JIT.  Kept plans are made again under
+ * whatever settings are current, so every execution of such a statement
+ * must run under these.  Returns the GUC nest level to give
+ * AtEOXact_GUC(true, level) afterwards; an error unwinds it with the
+ * (sub)transaction.
+ */
+int
+txpipe_plan_by_index(void)
+{
+	static const char *const off[] = {"enable_seqscan", "enable_bitmapscan", "enable_hashjoin",
+	"enable_mergejoin", "enable_sort", "jit"};
+	int			nest = NewGUCNestLevel();
+
+	for (int i = 0; i < lengthof(off); i++)
+		(void) set_config_option(off[i], "off", PGC_USERSET, PGC_S_SESSION,
+								 GUC_ACTION_SAVE, true, 0, false);
+	return nest;
+}
+
 void
 _PG_init(void)
 {

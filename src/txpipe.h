@@ -32,6 +32,9 @@ extern int	txpipe_key_cache_size;
 extern bool txpipe_direct_write;
 extern bool txpipe_flat_decoder;
 
+/* txpipe.c */
+extern int	txpipe_plan_by_index(void);
+
 /* JSON kinds of a decoded value; TX_ABSENT means the key was not there */
 typedef enum TxKind
 {
