@@ -13,6 +13,8 @@ $$;
 
 GRANT USAGE ON SCHEMA txpipe, txpipe_in TO txpipe_writer, txpipe_reader, txpipe_admin;
 REVOKE ALL ON ALL FUNCTIONS IN SCHEMA txpipe FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION txpipe.month_partitions(regclass, timestamp[], text),
+	txpipe.fill_dim_date(regclass, date[]) TO PUBLIC;
 GRANT EXECUTE ON FUNCTION txpipe.ingest(text, text), txpipe.ingest_raw(text, bytea),
 	txpipe.validate(text, text), txpipe.contract(text), txpipe.xact_counts(text),
 	txpipe._copy_row(), txpipe._copy_flush(),

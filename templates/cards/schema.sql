@@ -181,8 +181,6 @@ LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $refresh$
 DECLARE
-	mon timestamp;
-	part text;
 	n bigint;
 	fk_drop text;
 	fk_add text;
@@ -206,34 +204,15 @@ BEGIN
 		END IF;
 	END IF;
 
-	-- The month of every new event, and the month after it.  A partition
-	-- is made as a table and then attached, which locks fact_transaction
-	-- against other DDL only: queries on the star do not wait (CREATE TABLE
-	-- ... PARTITION OF would lock them out until the refresh commits).
-	FOR mon IN
-		SELECT DISTINCT m.month + k * interval '1 month'
-		  FROM (SELECT DISTINCT date_trunc('month', t.trans_date_trans_time) AS month
-				  FROM @schema@.transaction t
-				 WHERE t.transaction_id > lo AND t.transaction_id <= hi) AS m,
-			   (VALUES (0), (1)) AS ahead(k)
-	LOOP
-		part := 'fact_transaction_' || to_char(mon, 'YYYY_MM');
-		IF to_regclass('@schema@.' || quote_ident(part)) IS NULL THEN
-			EXECUTE format('CREATE TABLE @schema@.%I (LIKE @schema@.fact_transaction)', part);
-			EXECUTE format('ALTER TABLE @schema@.fact_transaction ATTACH PARTITION @schema@.%I FOR VALUES FROM (%L) TO (%L)',
-						   part, mon, mon + interval '1 month');
-		END IF;
-	END LOOP;
-
-	INSERT INTO @schema@.dim_date (date_key, date, day_of_week, day_name, day_of_month,
-								   month, month_name, quarter, year, is_weekend)
-	SELECT to_char(d, 'YYYYMMDD')::integer, d, extract(isodow FROM d), to_char(d, 'FMDay'),
-		   extract(day FROM d), extract(month FROM d), to_char(d, 'FMMonth'),
-		   extract(quarter FROM d), extract(year FROM d), extract(isodow FROM d) >= 6
-	  FROM (SELECT DISTINCT t.trans_date_trans_time::date
-			  FROM @schema@.transaction t
-			 WHERE t.transaction_id > lo AND t.transaction_id <= hi) AS seen(d)
-	ON CONFLICT (date_key) DO NOTHING;
+	-- The month of every new event, and the month after it, then its days.
+	PERFORM txpipe.month_partitions('@schema@.fact_transaction',
+		(SELECT array_agg(DISTINCT date_trunc('month', t.trans_date_trans_time))
+		   FROM @schema@.transaction t
+		  WHERE t.transaction_id > lo AND t.transaction_id <= hi));
+	PERFORM txpipe.fill_dim_date('@schema@.dim_date',
+		(SELECT array_agg(DISTINCT t.trans_date_trans_time::date)
+		   FROM @schema@.transaction t
+		  WHERE t.transaction_id > lo AND t.transaction_id <= hi));
 
 	INSERT INTO @schema@.dim_merchant (merchant_key, merchant)
 	SELECT m.merchant_id, m.merchant FROM @schema@.merchant m
@@ -290,34 +269,22 @@ BEGIN
 	   AND (d.valid_to IS DISTINCT FROM nxt.valid_to OR d.is_current <> (nxt.valid_to IS NULL));
 
 	-- A fact's date comes from its own event time: a late event lands in its
-	-- own day, and points to the customer version it was made with.  The
-	-- two statements write the same rows; a rebuild writes into an empty
-	-- table, where nothing can conflict, and skipping ON CONFLICT's
-	-- speculative insertion makes it write them in 60% of the time.
-	IF lo = 0 THEN
-		INSERT INTO @schema@.fact_transaction
+	-- own day, and points to the customer version it was made with.  A
+	-- rebuild writes into an empty table, where nothing can conflict:
+	-- without ON CONFLICT's speculative insertion it writes the same rows
+	-- in 60% of the time.
+	EXECUTE 'INSERT INTO @schema@.fact_transaction
 			(transaction_id, trans_num, trans_date_trans_time, date_key, hour, customer_key,
 			 location_key, merchant_key, category_key, amt, is_fraud)
 		SELECT t.transaction_id, t.trans_num, t.trans_date_trans_time,
-			   to_char(t.trans_date_trans_time, 'YYYYMMDD')::integer,
+			   to_char(t.trans_date_trans_time, ''YYYYMMDD'')::integer,
 			   extract(hour FROM t.trans_date_trans_time),
 			   t.customer_version_id, v.city_id, t.merchant_id, t.category_id, t.amt, t.is_fraud
 		  FROM @schema@.transaction t
 		  JOIN @schema@.customer_version v USING (customer_version_id)
-		 WHERE t.transaction_id > lo AND t.transaction_id <= hi;
-	ELSE
-		INSERT INTO @schema@.fact_transaction
-			(transaction_id, trans_num, trans_date_trans_time, date_key, hour, customer_key,
-			 location_key, merchant_key, category_key, amt, is_fraud)
-		SELECT t.transaction_id, t.trans_num, t.trans_date_trans_time,
-			   to_char(t.trans_date_trans_time, 'YYYYMMDD')::integer,
-			   extract(hour FROM t.trans_date_trans_time),
-			   t.customer_version_id, v.city_id, t.merchant_id, t.category_id, t.amt, t.is_fraud
-		  FROM @schema@.transaction t
-		  JOIN @schema@.customer_version v USING (customer_version_id)
-		 WHERE t.transaction_id > lo AND t.transaction_id <= hi
-		ON CONFLICT (transaction_id, trans_date_trans_time) DO NOTHING;
-	END IF;
+		 WHERE t.transaction_id > $1 AND t.transaction_id <= $2'
+		|| CASE WHEN lo = 0 THEN '' ELSE ' ON CONFLICT (transaction_id, trans_date_trans_time) DO NOTHING' END
+		USING lo, hi;
 	GET DIAGNOSTICS n = ROW_COUNT;
 	IF fk_add IS NOT NULL THEN
 		EXECUTE 'ALTER TABLE @schema@.fact_transaction ' || fk_add;

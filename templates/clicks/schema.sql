@@ -142,8 +142,6 @@ LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $refresh$
 DECLARE
-	mon timestamp;
-	part text;
 	n bigint;
 BEGIN
 	IF lo = 0 THEN
@@ -151,31 +149,17 @@ BEGIN
 			@schema@.dim_brand, @schema@.dim_user, @schema@.dim_date;
 	END IF;
 
-	-- The UTC month of every new event, and the month after it.  A
-	-- partition is made as a table and then attached, so queries on the
-	-- star do not wait for the refresh to commit.
-	FOR mon IN
-		SELECT DISTINCT date_trunc('month', e.event_time AT TIME ZONE 'UTC') + k * interval '1 month'
-		  FROM @schema@.event e, (VALUES (0), (1)) AS ahead(k)
-		 WHERE e.event_seq > lo AND e.event_seq <= hi
-	LOOP
-		part := 'fact_event_' || to_char(mon, 'YYYY_MM');
-		IF to_regclass('@schema@.' || quote_ident(part)) IS NULL THEN
-			EXECUTE format('CREATE TABLE @schema@.%I (LIKE @schema@.fact_event)', part);
-			EXECUTE format('ALTER TABLE @schema@.fact_event ATTACH PARTITION @schema@.%I FOR VALUES FROM (%L) TO (%L)',
-						   part, mon AT TIME ZONE 'UTC', (mon + interval '1 month') AT TIME ZONE 'UTC');
-		END IF;
-	END LOOP;
-
-	INSERT INTO @schema@.dim_date (date_key, date, day_of_week, day_name, day_of_month,
-								   month, month_name, quarter, year, is_weekend)
-	SELECT to_char(d, 'YYYYMMDD')::integer, d, extract(isodow FROM d), to_char(d, 'FMDay'),
-		   extract(day FROM d), extract(month FROM d), to_char(d, 'FMMonth'),
-		   extract(quarter FROM d), extract(year FROM d), extract(isodow FROM d) >= 6
-	  FROM (SELECT DISTINCT (e.event_time AT TIME ZONE 'UTC')::date
-			  FROM @schema@.event e
-			 WHERE e.event_seq > lo AND e.event_seq <= hi) AS seen(d)
-	ON CONFLICT (date_key) DO NOTHING;
+	-- The UTC month of every new event, and the month after it, then its
+	-- UTC days.
+	PERFORM txpipe.month_partitions('@schema@.fact_event',
+		(SELECT array_agg(DISTINCT date_trunc('month', e.event_time AT TIME ZONE 'UTC'))
+		   FROM @schema@.event e
+		  WHERE e.event_seq > lo AND e.event_seq <= hi),
+		'UTC');
+	PERFORM txpipe.fill_dim_date('@schema@.dim_date',
+		(SELECT array_agg(DISTINCT (e.event_time AT TIME ZONE 'UTC')::date)
+		   FROM @schema@.event e
+		  WHERE e.event_seq > lo AND e.event_seq <= hi));
 
 	INSERT INTO @schema@.dim_brand (brand_key, brand) VALUES (0, '(no brand)')
 	ON CONFLICT (brand_key) DO NOTHING;

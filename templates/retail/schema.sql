@@ -139,8 +139,6 @@ LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $refresh$
 DECLARE
-	mon timestamp;
-	part text;
 	n bigint;
 BEGIN
 	IF lo = 0 THEN
@@ -148,33 +146,17 @@ BEGIN
 			@schema@.dim_country, @schema@.dim_date;
 	END IF;
 
-	-- The month of every new line, and the month after it, made as a table
-	-- and then attached: queries on the star do not wait.
-	FOR mon IN
-		SELECT DISTINCT date_trunc('month', i.invoice_date) + k * interval '1 month'
-		  FROM @schema@.invoice_line l
-		  JOIN @schema@.invoice i USING (invoice_id),
-			   (VALUES (0), (1)) AS ahead(k)
-		 WHERE l.line_id > lo AND l.line_id <= hi
-	LOOP
-		part := 'fact_sales_' || to_char(mon, 'YYYY_MM');
-		IF to_regclass('@schema@.' || quote_ident(part)) IS NULL THEN
-			EXECUTE format('CREATE TABLE @schema@.%I (LIKE @schema@.fact_sales)', part);
-			EXECUTE format('ALTER TABLE @schema@.fact_sales ATTACH PARTITION @schema@.%I FOR VALUES FROM (%L) TO (%L)',
-						   part, mon, mon + interval '1 month');
-		END IF;
-	END LOOP;
-
-	INSERT INTO @schema@.dim_date (date_key, date, day_of_week, day_name, day_of_month,
-								   month, month_name, quarter, year, is_weekend)
-	SELECT to_char(d, 'YYYYMMDD')::integer, d, extract(isodow FROM d), to_char(d, 'FMDay'),
-		   extract(day FROM d), extract(month FROM d), to_char(d, 'FMMonth'),
-		   extract(quarter FROM d), extract(year FROM d), extract(isodow FROM d) >= 6
-	  FROM (SELECT DISTINCT i.invoice_date::date
-			  FROM @schema@.invoice_line l
-			  JOIN @schema@.invoice i USING (invoice_id)
-			 WHERE l.line_id > lo AND l.line_id <= hi) AS seen(d)
-	ON CONFLICT (date_key) DO NOTHING;
+	-- The month of every new line, and the month after it, then its days.
+	PERFORM txpipe.month_partitions('@schema@.fact_sales',
+		(SELECT array_agg(DISTINCT date_trunc('month', i.invoice_date))
+		   FROM @schema@.invoice_line l
+		   JOIN @schema@.invoice i USING (invoice_id)
+		  WHERE l.line_id > lo AND l.line_id <= hi));
+	PERFORM txpipe.fill_dim_date('@schema@.dim_date',
+		(SELECT array_agg(DISTINCT i.invoice_date::date)
+		   FROM @schema@.invoice_line l
+		   JOIN @schema@.invoice i USING (invoice_id)
+		  WHERE l.line_id > lo AND l.line_id <= hi));
 
 	INSERT INTO @schema@.dim_country (country_key, country)
 	SELECT c.country_id, c.country FROM @schema@.country c

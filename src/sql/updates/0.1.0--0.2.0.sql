@@ -393,7 +393,86 @@ RETURNS TABLE (route text, kind text, target regclass, write_path text, note tex
 AS 'MODULE_PATHNAME', 'txpipe_plan_routes'
 LANGUAGE C STRICT;
 
+-- Helpers for refresh functions.  Both run with the caller's rights and do
+-- only what the caller could do itself.
+
+-- Makes the monthly partitions <fact>_YYYY_MM of a fact table partitioned
+-- by range of a timestamp for every month in months and the month after
+-- it, each as a table that is then attached: that locks the fact table
+-- against other DDL only, so queries on the star do not wait for the
+-- refresh to commit (CREATE TABLE ... PARTITION OF would lock them out).
+-- time_zone: the partition key is a timestamptz and months are local
+-- times of that zone.  Returns the partitions made.
+CREATE FUNCTION txpipe.month_partitions(fact regclass, months timestamp[],
+	time_zone text DEFAULT NULL)
+RETURNS integer
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	v_schema name;
+	v_table name;
+	v_month timestamp;
+	v_part text;
+	v_made integer := 0;
+BEGIN
+	SELECT n.nspname, c.relname INTO v_schema, v_table
+	  FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+	 WHERE c.oid = fact;
+	FOR v_month IN
+		SELECT DISTINCT date_trunc('month', m) + k * interval '1 month'
+		  FROM unnest(months) AS m, (VALUES (0), (1)) AS ahead(k)
+		 WHERE m IS NOT NULL
+	LOOP
+		v_part := v_table || '_' || to_char(v_month, 'YYYY_MM');
+		IF to_regclass(format('%I.%I', v_schema, v_part)) IS NULL THEN
+			EXECUTE format('CREATE TABLE %I.%I (LIKE %s)', v_schema, v_part, fact);
+			IF time_zone IS NULL THEN
+				EXECUTE format('ALTER TABLE %s ATTACH PARTITION %I.%I FOR VALUES FROM (%L) TO (%L)',
+							   fact, v_schema, v_part, v_month, v_month + interval '1 month');
+			ELSE
+				EXECUTE format('ALTER TABLE %s ATTACH PARTITION %I.%I FOR VALUES FROM (%L) TO (%L)',
+							   fact, v_schema, v_part, v_month AT TIME ZONE time_zone,
+							   (v_month + interval '1 month') AT TIME ZONE time_zone);
+			END IF;
+			v_made := v_made + 1;
+		END IF;
+	END LOOP;
+	RETURN v_made;
+END;
+$$;
+COMMENT ON FUNCTION txpipe.month_partitions(regclass, timestamp[], text) IS
+	'makes the monthly partitions <fact>_YYYY_MM of a fact table for these months and the month after each; returns how many it made';
+
+-- Adds the days of dates missing from a date dimension with the columns
+-- of the templates' dim_date (date_key yyyymmdd, date, day_of_week ISO,
+-- day_name, day_of_month, month, month_name, quarter, year, is_weekend).
+-- Returns the rows added.
+CREATE FUNCTION txpipe.fill_dim_date(dim regclass, dates date[])
+RETURNS bigint
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	v_added bigint;
+BEGIN
+	EXECUTE format('INSERT INTO %s (date_key, date, day_of_week, day_name, day_of_month,
+						month, month_name, quarter, year, is_weekend)
+		SELECT to_char(d, ''YYYYMMDD'')::integer, d, extract(isodow FROM d), to_char(d, ''FMDay''),
+			   extract(day FROM d), extract(month FROM d), to_char(d, ''FMMonth''),
+			   extract(quarter FROM d), extract(year FROM d), extract(isodow FROM d) >= 6
+		  FROM (SELECT DISTINCT d FROM unnest($1) AS d WHERE d IS NOT NULL) AS days
+		ON CONFLICT (date_key) DO NOTHING', dim) USING dates;
+	GET DIAGNOSTICS v_added = ROW_COUNT;
+	RETURN v_added;
+END;
+$$;
+COMMENT ON FUNCTION txpipe.fill_dim_date(regclass, date[]) IS
+	'adds the missing days of dates to a date dimension shaped like the templates'' dim_date; returns the rows added';
+
 REVOKE ALL ON ALL FUNCTIONS IN SCHEMA txpipe FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION txpipe.month_partitions(regclass, timestamp[], text),
+	txpipe.fill_dim_date(regclass, date[]) TO PUBLIC;
 GRANT EXECUTE ON FUNCTION txpipe.enqueue(text, jsonb), txpipe.enqueue(text, jsonb[]),
 	txpipe.enqueue(text, text), txpipe.enqueue(text, text[]), txpipe._inbox_slot()
 	TO txpipe_writer, txpipe_admin;
