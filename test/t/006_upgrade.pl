@@ -1,7 +1,9 @@
-# ALTER EXTENSION txpipe UPDATE from 0.1.0: a database updated with data
-# in it ends up with exactly the objects of a fresh install, keeps its
-# data, and its worker, which waits while the tables are of the old
-# version, starts routing once they match the library.
+# ALTER EXTENSION txpipe UPDATE from 0.1.0, one released version at a
+# time: a database updated with data in it ends up with exactly the objects
+# of a fresh install, keeps its data, and its worker, which waits while the
+# tables are of the old version, starts routing once they match the
+# library.  A database made at the previous release and updated in one
+# step ends up the same.
 use strict;
 use warnings;
 
@@ -40,7 +42,21 @@ ok( $node->poll_query_until('postgres',
 ok( $node->wait_for_log(qr/waits: the extension's version in this database is 0\.1\.0, the library's is \Q$version\E/),
 	'the worker says it waits for the versions to match');
 
-$node->safe_psql('old', 'ALTER EXTENSION txpipe UPDATE');
+# every released step, in order
+my @steps = map { $_->[0] } grep { $_->[0] ne '0.1.0' } map { [ split /\|/ ] } split /\n/,
+  $node->safe_psql('postgres', q{
+	SELECT target FROM pg_extension_update_paths('txpipe')
+	 WHERE source = '0.1.0' AND path IS NOT NULL
+	 ORDER BY string_to_array(target, '.')::int[]});
+ok(scalar(@steps) >= 2, 'there is an update path through every released version: ' . join(' -> ', '0.1.0', @steps));
+for my $step (@steps)
+{
+	$node->safe_psql('old', "ALTER EXTENSION txpipe UPDATE TO '$step'");
+	is($node->safe_psql('old', q{SELECT extversion FROM pg_extension WHERE extname = 'txpipe'}), $step,
+		"ALTER EXTENSION txpipe UPDATE TO '$step'");
+	is($node->safe_psql('old', 'SELECT count(*) FROM cards.transaction'), $s->{valid},
+		"the routed rows are kept at $step");
+}
 is($node->safe_psql('old', q{SELECT extversion FROM pg_extension WHERE extname = 'txpipe'}), $version,
 	"ALTER EXTENSION txpipe UPDATE goes to $version");
 is($node->safe_psql('old', $fingerprint), $node->safe_psql('postgres', $fingerprint),
@@ -60,6 +76,16 @@ ok( $node->poll_query_until('old',
 		q{SELECT count(*) FROM cards.transaction WHERE trans_num IN (SELECT md5('after' || n) FROM generate_series(1, 5) n)},
 		'5'),
 	'after the update the worker routes queued records');
+
+# the previous release, installed fresh and updated in one step
+my $previous = $steps[-2] // '0.1.0';
+$node->safe_psql('postgres', 'CREATE DATABASE prev');
+$node->safe_psql('prev', qq{
+	CREATE EXTENSION txpipe VERSION '$previous';
+	SELECT txpipe.install_template('cards');
+	ALTER EXTENSION txpipe UPDATE;});
+is($node->safe_psql('prev', $fingerprint), $node->safe_psql('postgres', $fingerprint),
+	"a database made at $previous and updated has exactly the objects of a fresh install");
 
 $node->stop;
 done_testing();

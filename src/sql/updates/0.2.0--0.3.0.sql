@@ -1,0 +1,4 @@
+-- txpipe 0.2.0 -> 0.3.0: the security model (routing as the owner of what
+-- it touches under a restricted, pinned context; per-pipeline send rights;
+-- catalog tables closed to direct writes), bounded work per record,
+-- retention, dump and restore, masked card numbers.
