@@ -20,6 +20,10 @@ TEMPLATES = $(sort $(wildcard templates/*/schema.sql templates/*/pipeline.json))
 
 REGRESS = $(patsubst sql/%.sql,%,$(sort $(wildcard sql/*.sql)))
 REGRESS_OPTS = --inputdir=. --load-extension=txpipe
+# isolation specs: test/isolation/specs/NAME.spec, expected/NAME.out; make
+# installcheck runs them after the pg_regress tests (results in output_iso/)
+ISOLATION = $(patsubst test/isolation/specs/%.spec,%,$(sort $(wildcard test/isolation/specs/*.spec)))
+ISOLATION_OPTS = --inputdir=test/isolation --load-extension=txpipe
 
 PG_CPPFLAGS = -DTXPIPE_VERSION='"$(EXTVERSION)"' \
 	-Wall -Wextra -Werror -Wno-unused-parameter -Wno-missing-field-initializers -Wno-sign-compare -Isrc \
