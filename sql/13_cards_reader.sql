@@ -32,6 +32,30 @@ SELECT status, rows FROM txpipe.refresh('pci_t');
 -- The star holds no full number: only the masked form and the token.
 SELECT card_key, customer_id, cc_last4, cc_masked FROM pci_t.dim_card ORDER BY card_key;
 SELECT count(*) AS facts, count(DISTINCT card_key) AS cards FROM pci_t.fact_transaction;
+-- every column of every star table (partitions included), whoever may read it
+DO $$
+DECLARE
+	r record;
+	found bigint;
+	total bigint := 0;
+	columns int := 0;
+BEGIN
+	FOR r IN
+		SELECT c.relname, a.attname
+		  FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid
+		 WHERE c.relnamespace = 'pci_t'::regnamespace AND c.relkind = 'r'
+		   AND (c.relname LIKE 'dim\_%' OR c.relname LIKE 'fact\_%')
+		   AND a.attnum > 0 AND NOT a.attisdropped
+	LOOP
+		EXECUTE format('SELECT count(*) FROM pci_t.%I WHERE %I::text ~ %L', r.relname, r.attname,
+					   '4111111111111111|5500000000000004|4012888888881881')
+		   INTO found;
+		total := total + found;
+		columns := columns + 1;
+	END LOOP;
+	RAISE NOTICE 'star: % columns, % values with a full card number', columns, total;
+END;
+$$;
 
 -- What txpipe_reader may read, in every schema but the system's: no column
 -- that holds a full card number, a rejected payload, a name, a street or
