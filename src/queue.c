@@ -49,6 +49,10 @@ static SPIPlanPtr update_plan = NULL;
 static SPIPlanPtr poison_plan = NULL;
 static SPIPlanPtr enqueue_plan = NULL;
 
+/* records per inbox statement, and the bytes that end a statement early */
+#define QUEUE_PUT_CHUNK 1000
+#define QUEUE_PUT_CHUNK_BYTES (8 * 1024 * 1024)
+
 typedef struct QueuePos
 {
 	int			cls;
@@ -654,6 +658,9 @@ txpipe_queue_put(TxPlan *plan, TxRecord *recs, int n, const char *source)
 	Datum	   *docs;
 	Datum		args[4];
 	TxIdentity	id;
+	MemoryContext chunk;
+	MemoryContext old;
+	int			from = 0;
 
 	if (n == 0)
 		return;
@@ -667,32 +674,51 @@ txpipe_queue_put(TxPlan *plan, TxRecord *recs, int n, const char *source)
 							" SELECT $1, u.c, $2, u.d FROM ROWS FROM (pg_catalog.unnest($3), pg_catalog.unnest($4)) AS u(c, d))"
 							" SELECT pg_catalog.pg_notify('txpipe_wakeup', $1)", 4, t);
 	}
-	classes = palloc(sizeof(Datum) * n);
-	docs = palloc(sizeof(Datum) * n);
-	for (int i = 0; i < n; i++)
+	/* a statement per chunk of records, its memory freed after each */
+	chunk = AllocSetContextCreate(CurrentMemoryContext, "txpipe inbox chunk", ALLOCSET_DEFAULT_SIZES);
+	while (from < n)
 	{
-		TxRecord   *rec = &recs[i];
-		const char *key = NULL;
-		int			len = 0;
+		int			m = 0;
+		Size		bytes = 0;
 
-		if (plan->order_field >= 0 && txpipe_decode(plan, rec))
+		CHECK_FOR_INTERRUPTS();
+		old = MemoryContextSwitchTo(chunk);
+		classes = palloc(sizeof(Datum) * Min(n - from, QUEUE_PUT_CHUNK));
+		docs = palloc(sizeof(Datum) * Min(n - from, QUEUE_PUT_CHUNK));
+		while (from + m < n && m < QUEUE_PUT_CHUNK && bytes < QUEUE_PUT_CHUNK_BYTES)
 		{
-			TxValue    *v = &rec->values[plan->order_field];
+			TxRecord   *rec = &recs[from + m];
+			const char *key = NULL;
+			int			len = 0;
 
-			if (v->kind == TX_STRING || v->kind == TX_NUMBER || v->kind == TX_BOOL)
+			if (plan->order_field >= 0 && txpipe_decode(plan, rec))
 			{
-				key = v->text;
-				len = v->len;
+				TxValue    *v = &rec->values[plan->order_field];
+
+				if (v->kind == TX_STRING || v->kind == TX_NUMBER || v->kind == TX_BOOL)
+				{
+					key = v->text;
+					len = v->len;
+				}
 			}
+			classes[m] = Int16GetDatum((int16) txpipe_queue_class(key, len));
+			docs[m] = PointerGetDatum(cstring_to_text_with_len(rec->payload, rec->len));
+			/* the decoded values are not needed again */
+			rec->values = NULL;
+			bytes += rec->len;
+			m++;
 		}
-		classes[i] = Int16GetDatum((int16) txpipe_queue_class(key, len));
-		docs[i] = PointerGetDatum(cstring_to_text_with_len(rec->payload, rec->len));
+		args[0] = CStringGetTextDatum(plan->name);
+		args[1] = CStringGetTextDatum(source);
+		args[2] = PointerGetDatum(construct_array(classes, m, INT2OID, 2, true, TYPALIGN_SHORT));
+		args[3] = PointerGetDatum(construct_array(docs, m, TEXTOID, -1, false, TYPALIGN_INT));
+		(void) txpipe_spi_run(enqueue_plan, args, NULL, false, 0, SPI_OK_SELECT, "put records into the inbox");
+		SPI_freetuptable(SPI_tuptable);
+		MemoryContextSwitchTo(old);
+		MemoryContextReset(chunk);
+		from += m;
 	}
-	args[0] = CStringGetTextDatum(plan->name);
-	args[1] = CStringGetTextDatum(source);
-	args[2] = PointerGetDatum(construct_array(classes, n, INT2OID, 2, true, TYPALIGN_SHORT));
-	args[3] = PointerGetDatum(construct_array(docs, n, TEXTOID, -1, false, TYPALIGN_INT));
-	(void) txpipe_spi_run(enqueue_plan, args, NULL, false, 0, SPI_OK_SELECT, "put records into the inbox");
+	MemoryContextDelete(chunk);
 	txpipe_leave(&id);
 }
 
