@@ -90,7 +90,7 @@ flush(CopyBuffer *b)
 	if (b->n == 0)
 		return;
 	work = AllocSetContextCreate(CurrentMemoryContext, "txpipe batch", ALLOCSET_DEFAULT_SIZES);
-	SPI_connect();
+	txpipe_spi_connect();
 	old = MemoryContextSwitchTo(work);
 	plan = txpipe_get_plan(b->pipeline);
 	if (plan->async)

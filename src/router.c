@@ -242,8 +242,10 @@ arrays_datums(ColumnArrays *a, TxColumn *cols)
 static void
 run_lookup(SPIPlanPtr plan, Datum *args, int *map, int64 *miss_id, bool *miss_found)
 {
+	MemoryContext cxt = CurrentMemoryContext;
 	int			rc = SPI_execute_plan(plan, args, NULL, false, 0);
 
+	MemoryContextSwitchTo(cxt);
 	if (rc != SPI_OK_SELECT && rc != SPI_OK_INSERT_RETURNING)
 		elog(ERROR, "txpipe lookup failed: %s", SPI_result_code_string(rc));
 	for (uint64 i = 0; i < SPI_processed; i++)
@@ -414,7 +416,6 @@ route_insert(TxPlan *plan, int r, TxRecord *recs, int *idx, int n, int *napplied
 	ColumnArrays a;
 	TxRecord  **rows = palloc(sizeof(TxRecord *) * Max(n, 1));
 	int			nrows = 0;
-	int			rc;
 
 	for (int i = 0; i < n; i++)
 	{
@@ -434,10 +435,8 @@ route_insert(TxPlan *plan, int r, TxRecord *recs, int *idx, int n, int *napplied
 	arrays_init(&a, route->ncols, nrows);
 	for (int i = 0; i < nrows; i++)
 		arrays_add(&a, rows[i], route->cols, route->ncols);
-	rc = SPI_execute_plan(route->insert_plan, arrays_datums(&a, route->cols), NULL, false, 0);
-	if (rc != SPI_OK_INSERT)
-		elog(ERROR, "txpipe insert failed: %s", SPI_result_code_string(rc));
-	return SPI_processed;
+	return txpipe_spi_run(route->insert_plan, arrays_datums(&a, route->cols), NULL, false, 0,
+						  SPI_OK_INSERT, "insert routed rows");
 }
 
 /* marks records whose idempotency key is already in the grain table */
@@ -448,7 +447,6 @@ mark_stored_duplicates(TxPlan *plan, TxRecord *recs, int *idx, int n)
 	TxColumn   *kc = &g->cols[g->idem_col];
 	ColumnArrays a;
 	int		   *map = palloc(sizeof(int) * Max(n, 1));
-	int			rc;
 	int			nest;
 
 	arrays_init(&a, 1, n);
@@ -464,10 +462,9 @@ mark_stored_duplicates(TxPlan *plan, TxRecord *recs, int *idx, int n)
 	 * would read all of it for the few keys of a queue batch.
 	 */
 	nest = txpipe_plan_by_index();
-	rc = SPI_execute_plan(g->dup_plan, arrays_datums(&a, kc), NULL, false, 0);
+	(void) txpipe_spi_run(g->dup_plan, arrays_datums(&a, kc), NULL, false, 0, SPI_OK_SELECT,
+						  "look up stored idempotency keys");
 	AtEOXact_GUC(true, nest);
-	if (rc != SPI_OK_SELECT)
-		elog(ERROR, "txpipe duplicate check failed: %s", SPI_result_code_string(rc));
 	for (uint64 i = 0; i < SPI_processed; i++)
 	{
 		bool		isnull;
@@ -625,7 +622,6 @@ store_rejects(TxPlan *plan, TxRecord *recs, int nrecs, const char *source)
 	Datum	   *cols[6];
 	bool	   *nulls[6];
 	Datum		args[8];
-	int			rc;
 
 	for (int i = 0; i < nrecs; i++)
 		if (recs[i].err.code)
@@ -663,12 +659,10 @@ store_rejects(TxPlan *plan, TxRecord *recs, int nrecs, const char *source)
 		Oid			types[8] = {TEXTOID, TEXTOID, TEXTARRAYOID, BYTEAARRAYOID, TEXTARRAYOID,
 		TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID};
 
-		reject_plan = SPI_prepare("INSERT INTO txpipe.rejects (pipeline, source, payload, payload_raw, "
-								  "error_code, error_path, message, sqlstate) "
-								  "SELECT $1, $2, u.* FROM unnest($3, $4, $5, $6, $7, $8) AS u",
-								  8, types);
-		if (reject_plan == NULL || SPI_keepplan(reject_plan) != 0)
-			elog(ERROR, "could not prepare the reject statement");
+		reject_plan = txpipe_spi_keep("INSERT INTO txpipe.rejects (pipeline, source, payload, payload_raw, "
+									  "error_code, error_path, message, sqlstate) "
+									  "SELECT $1, $2, u.* FROM ROWS FROM (pg_catalog.unnest($3), pg_catalog.unnest($4), pg_catalog.unnest($5), pg_catalog.unnest($6), pg_catalog.unnest($7), pg_catalog.unnest($8)) AS u",
+									  8, types);
 	}
 	args[0] = CStringGetTextDatum(plan->name);
 	args[1] = CStringGetTextDatum(source);
@@ -679,27 +673,22 @@ store_rejects(TxPlan *plan, TxRecord *recs, int nrecs, const char *source)
 		args[2 + c] = PointerGetDatum(construct_md_array(cols[c], nulls[c], 1, &n, &lb,
 														 bytes ? BYTEAOID : TEXTOID, -1, false, TYPALIGN_INT));
 	}
-	rc = SPI_execute_plan(reject_plan, args, NULL, false, 0);
-	if (rc != SPI_OK_INSERT)
-		elog(ERROR, "could not store rejects: %s", SPI_result_code_string(rc));
+	(void) txpipe_spi_run(reject_plan, args, NULL, false, 0, SPI_OK_INSERT, "store rejects");
 }
 
 static void
 log_batch(TxPlan *plan, const char *source, TxCounts *c, double seconds)
 {
 	Datum		args[8];
-	int			rc;
 
 	if (batch_plan == NULL)
 	{
 		Oid			types[8] = {TEXTOID, TEXTOID, INT8OID, INT8OID, INT8OID, INT8OID, FLOAT8OID, INT4OID};
 
-		batch_plan = SPI_prepare("INSERT INTO txpipe.batches (pipeline, source, received, accepted, "
-								 "rejected, duplicates, duration, retries) "
-								 "VALUES ($1, $2, $3, $4, $5, $6, make_interval(secs => $7), $8)",
-								 8, types);
-		if (batch_plan == NULL || SPI_keepplan(batch_plan) != 0)
-			elog(ERROR, "could not prepare the batch log statement");
+		batch_plan = txpipe_spi_keep("INSERT INTO txpipe.batches (pipeline, source, received, accepted, "
+									 "rejected, duplicates, duration, retries) "
+									 "VALUES ($1, $2, $3, $4, $5, $6, pg_catalog.make_interval(secs => $7), $8)",
+									 8, types);
 	}
 	args[0] = CStringGetTextDatum(plan->name);
 	args[1] = CStringGetTextDatum(source);
@@ -709,9 +698,7 @@ log_batch(TxPlan *plan, const char *source, TxCounts *c, double seconds)
 	args[5] = Int64GetDatum(c->duplicates);
 	args[6] = Float8GetDatum(seconds);
 	args[7] = Int32GetDatum(batch_retries);
-	rc = SPI_execute_plan(batch_plan, args, NULL, false, 0);
-	if (rc != SPI_OK_INSERT)
-		elog(ERROR, "could not log the batch: %s", SPI_result_code_string(rc));
+	(void) txpipe_spi_run(batch_plan, args, NULL, false, 0, SPI_OK_INSERT, "log the batch");
 }
 
 /*
@@ -730,8 +717,7 @@ txpipe_route(TxPlan *plan, TxRecord *recs, int nrecs, const char *source, TxCoun
 	HTAB	   *seen = NULL;
 	instr_time	start,
 				elapsed;
-	Oid			save_userid;
-	int			save_sec;
+	TxIdentity	id;
 	TxError		first;
 
 	INSTR_TIME_SET_CURRENT(start);
@@ -774,10 +760,10 @@ txpipe_route(TxPlan *plan, TxRecord *recs, int nrecs, const char *source, TxCoun
 		idx[n++] = i;
 	}
 
-	GetUserIdAndSecContext(&save_userid, &save_sec);
-	SetUserIdAndSecContext(plan->owner, save_sec | SECURITY_LOCAL_USERID_CHANGE);
-
+	/* the routed tables, as their owner */
+	txpipe_enter(plan->owner, &id);
 	route_set(plan, recs, idx, n, &deficit);
+	txpipe_leave(&id);
 
 	c.received = nrecs;
 	for (int i = 0; i < n; i++)
@@ -795,12 +781,13 @@ txpipe_route(TxPlan *plan, TxRecord *recs, int nrecs, const char *source, TxCoun
 		if (recs[i].err.code)
 			c.rejected++;
 
+	/* txpipe's own tables, as theirs */
+	txpipe_enter_catalog(&id);
 	store_rejects(plan, recs, nrecs, source);
 	INSTR_TIME_SET_CURRENT(elapsed);
 	INSTR_TIME_SUBTRACT(elapsed, start);
 	log_batch(plan, source, &c, INSTR_TIME_GET_DOUBLE(elapsed));
-
-	SetUserIdAndSecContext(save_userid, save_sec);
+	txpipe_leave(&id);
 
 	counts->received += c.received;
 	counts->accepted += c.accepted;

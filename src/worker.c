@@ -699,6 +699,8 @@ txpipe_worker_main(Datum arg)
 	 * the WAL up to its own commit, which includes the batch.
 	 */
 	SetConfigOption("synchronous_commit", "off", PGC_USERSET, PGC_S_SESSION);
+	/* whatever the database's or role's settings say */
+	SetConfigOption("search_path", "pg_catalog, pg_temp", PGC_SUSET, PGC_S_OVERRIDE);
 	pgstat_report_appname(psprintf("txpipe worker %d", index));
 	loop_cxt = AllocSetContextCreate(TopMemoryContext, "txpipe worker loop", ALLOCSET_DEFAULT_SIZES);
 	names_cxt = AllocSetContextCreate(TopMemoryContext, "txpipe worker pipelines", ALLOCSET_SMALL_SIZES);
@@ -1062,7 +1064,12 @@ utility_hook(PlannedStmt *pstmt, const char *queryString, bool readOnlyTree,
 	{
 		Oid			dboid = get_database_oid(((DropdbStmt *) stmt)->dbname, true);
 
-		if (OidIsValid(dboid) && signal_workers(dboid, SIGUSR2) > 0)
+		/*
+		 * Only for a role that may drop it: PostgreSQL checks that later,
+		 * and anyone else must not be able to stop a database's workers.
+		 */
+		if (OidIsValid(dboid) && pg_database_ownercheck(dboid, GetUserId()) &&
+			signal_workers(dboid, SIGUSR2) > 0)
 		{
 			/* DROP DATABASE waits up to 5 s for them to go */
 			ereport(DEBUG1, (errmsg("txpipe workers of database %u asked to stop", dboid)));

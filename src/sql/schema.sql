@@ -1,6 +1,33 @@
 -- Catalog and data tables of txpipe.
 
-CREATE SCHEMA IF NOT EXISTS txpipe_in;
+-- CREATE EXTENSION makes schema txpipe when it is missing.  One that was
+-- there before must be the installing role's and empty: objects another
+-- role put there could stand in for the ones this script calls.  txpipe_in
+-- is made here, and fails if it exists.
+DO $$
+DECLARE
+	v_owner oid;
+	v_me oid := (SELECT r.oid FROM pg_catalog.pg_roles r WHERE r.rolname OPERATOR(pg_catalog.=) CURRENT_USER);
+	v_nsp oid;
+BEGIN
+	SELECT n.oid, n.nspowner INTO v_nsp, v_owner
+	  FROM pg_catalog.pg_namespace n WHERE n.nspname OPERATOR(pg_catalog.=) 'txpipe';
+	IF v_owner OPERATOR(pg_catalog.<>) v_me
+	   OR EXISTS (SELECT 1 FROM pg_catalog.pg_class c WHERE c.relnamespace OPERATOR(pg_catalog.=) v_nsp)
+	   OR EXISTS (SELECT 1 FROM pg_catalog.pg_proc p WHERE p.pronamespace OPERATOR(pg_catalog.=) v_nsp)
+	   OR EXISTS (SELECT 1 FROM pg_catalog.pg_type t WHERE t.typnamespace OPERATOR(pg_catalog.=) v_nsp)
+	   OR EXISTS (SELECT 1 FROM pg_catalog.pg_operator o WHERE o.oprnamespace OPERATOR(pg_catalog.=) v_nsp)
+	   OR EXISTS (SELECT 1 FROM pg_catalog.pg_collation l WHERE l.collnamespace OPERATOR(pg_catalog.=) v_nsp)
+	   OR EXISTS (SELECT 1 FROM pg_catalog.pg_conversion v WHERE v.connamespace OPERATOR(pg_catalog.=) v_nsp) THEN
+		RAISE EXCEPTION 'schema txpipe exists already and belongs to role % or is not empty', v_owner::pg_catalog.regrole
+			USING ERRCODE = 'insufficient_privilege',
+				  DETAIL = 'CREATE EXTENSION txpipe installs only into an empty schema txpipe of the installing role, or makes it.',
+				  HINT = 'Check what is in schema txpipe, drop it (DROP SCHEMA txpipe CASCADE) and run CREATE EXTENSION txpipe again.';
+	END IF;
+END;
+$$;
+
+CREATE SCHEMA txpipe_in;
 COMMENT ON SCHEMA txpipe_in IS 'COPY targets: one view per pipeline, COPY txpipe_in.<pipeline> FROM STDIN';
 
 -- Pipeline definitions.  version changes on every redefinition so that
