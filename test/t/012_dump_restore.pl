@@ -110,7 +110,23 @@ for my $target ([ $node, 'copy', 'the same server' ], [ $other, 'postgres2', 'an
 		  FROM (SELECT split_part(pg_read_file('} . "$dir/good.ndjson" . q{'), E'\n', 1) AS doc) d,
 			   generate_series(1, 3) n;});
 	is($n->safe_psql($db, q{SELECT txpipe.drain('cards')}), '3', "$where: drain routes what was queued after the restore");
+	# retention: worker 0 folds and prunes when it starts (then once a
+	# minute); rejects last received 31 days ago and batches of 8 days ago
+	# go, the rest stays
+	my $rejects = $n->safe_psql($db, q{SELECT count(*) FROM txpipe.rejects});
+	$n->safe_psql($db, q{
+		UPDATE txpipe.rejects SET last_received_at = now() - interval '31 days'
+		 WHERE reject_id IN (SELECT reject_id FROM txpipe.rejects ORDER BY reject_id LIMIT 5);
+		UPDATE txpipe.batches SET finished_at = finished_at - interval '8 days'
+		 WHERE batch_id IN (SELECT batch_id FROM txpipe.batches ORDER BY batch_id LIMIT 2);});
 	$n->safe_psql($db, q{SELECT txpipe.start_worker()});
+	ok( $n->poll_query_until($db, q{
+			SELECT count(*) FROM txpipe.rejects WHERE last_received_at < now() - interval '30 days'
+			UNION ALL SELECT count(*) FROM txpipe.batches WHERE finished_at < now() - interval '7 days'
+			UNION ALL SELECT count(*) FROM txpipe.batches WHERE NOT folded}, "0\n0\n0"),
+		"$where: the worker folds every batch and prunes old rejects and batches");
+	is($n->safe_psql($db, q{SELECT count(*) FROM txpipe.rejects}), $rejects - 5,
+		"$where: and leaves the other rejects");
 	$n->safe_psql($db, q{
 		SELECT txpipe.enqueue('cards', jsonb_set(doc::jsonb, '{trans_num}', to_jsonb(md5('worker'))))
 		  FROM (SELECT split_part(pg_read_file('} . "$dir/good.ndjson" . q{'), E'\n', 1) AS doc) d;});

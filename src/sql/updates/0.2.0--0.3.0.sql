@@ -12,11 +12,11 @@ ALTER TABLE txpipe.rejects
 -- rejects stored before keep their own time (and no hash: they are not
 -- matched by later identical ones)
 UPDATE txpipe.rejects SET last_received_at = received_at;
-CREATE UNIQUE INDEX rejects_identical ON txpipe.rejects (pipeline, payload_hash, error_code, error_path)
+CREATE INDEX rejects_identical ON txpipe.rejects (pipeline, payload_hash, error_code, error_path)
 	WHERE payload_hash IS NOT NULL;
 CREATE INDEX rejects_last_received ON txpipe.rejects (last_received_at);
 COMMENT ON COLUMN txpipe.rejects.payload_hash IS
-	'SHA-256 of the received bytes; an identical reject (pipeline, payload_hash, error_code, error_path) is stored once';
+	'SHA-256 of the received bytes; an identical reject (pipeline, payload_hash, error_code, error_path) adds to the count of the stored one';
 COMMENT ON COLUMN txpipe.rejects.count IS
 	'times this reject was received; received_at is the first time, last_received_at the last';
 SELECT pg_catalog.pg_extension_config_dump('txpipe.rejects_reject_id_seq', '');
