@@ -16,7 +16,8 @@ $$;
 -- INSERT, UPDATE or DELETE on them.  Sending to a pipeline is INSERT on
 -- its COPY target txpipe_in.<pipeline>, granted per pipeline
 -- (txpipe.grant_send).
-GRANT USAGE ON SCHEMA txpipe, txpipe_in TO txpipe_writer, txpipe_reader, txpipe_admin;
+GRANT USAGE ON SCHEMA txpipe TO txpipe_writer, txpipe_reader, txpipe_admin;
+GRANT USAGE ON SCHEMA txpipe_in TO txpipe_writer, txpipe_admin;
 REVOKE ALL ON ALL FUNCTIONS IN SCHEMA txpipe FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION txpipe.month_partitions(regclass, timestamp[], text),
 	txpipe.fill_dim_date(regclass, date[]) TO PUBLIC;

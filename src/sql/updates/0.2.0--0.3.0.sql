@@ -545,6 +545,7 @@ REVOKE USAGE ON SEQUENCE txpipe.inbox_id_seq FROM txpipe_writer;
 REVOKE SELECT ON txpipe.pipelines FROM txpipe_reader;
 REVOKE INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA txpipe FROM txpipe_admin;
 REVOKE CREATE ON SCHEMA txpipe_in FROM txpipe_admin;
+REVOKE USAGE ON SCHEMA txpipe_in FROM txpipe_reader;
 REVOKE ALL ON ALL FUNCTIONS IN SCHEMA txpipe FROM txpipe_writer, txpipe_reader, txpipe_admin;
 REVOKE ALL ON ALL FUNCTIONS IN SCHEMA txpipe FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION txpipe.month_partitions(regclass, timestamp[], text),
