@@ -624,11 +624,11 @@ txpipe_queue_class(const char *key, int len)
 }
 
 /*
- * Puts recs[0..n-1] (payloads as received) into the inbox for the
- * workers, and wakes them at commit.  Inside an SPI connection.
+ * Puts recs[first..first+n-1] (payloads as received) into the inbox with
+ * one statement.
  */
-void
-txpipe_queue_put(TxPlan *plan, TxRecord *recs, int n, const char *source)
+static void
+put_rows(TxPlan *plan, TxRecord *recs, int n, const char *source)
 {
 	Datum	   *classes;
 	Datum	   *docs;
@@ -653,6 +653,7 @@ txpipe_queue_put(TxPlan *plan, TxRecord *recs, int n, const char *source)
 		const char *key = NULL;
 		int			len = 0;
 
+		CHECK_FOR_INTERRUPTS();
 		if (plan->order_field >= 0 && txpipe_decode(plan, rec))
 		{
 			TxValue    *v = &rec->values[plan->order_field];
@@ -675,11 +676,58 @@ txpipe_queue_put(TxPlan *plan, TxRecord *recs, int n, const char *source)
 		elog(ERROR, "could not put records into the inbox: %s", SPI_result_code_string(rc));
 }
 
+/*
+ * Puts recs[0..n-1] (payloads as received) into the inbox for the
+ * workers, and wakes them at commit, in statements of at most
+ * TXPIPE_BATCH_BYTES of payloads.  A record that failed already (too_large:
+ * only its prefix is left) becomes a reject now instead.  Inside an SPI
+ * connection.
+ */
+void
+txpipe_queue_put(TxPlan *plan, TxRecord *recs, int n, const char *source)
+{
+	TxRecord   *failed = NULL;
+	int			nfailed = 0;
+	int			first = 0;
+	Size		bytes = 0;
+	TxRecord   *ok = palloc(sizeof(TxRecord) * Max(n, 1));
+	int			nok = 0;
+
+	for (int i = 0; i < n; i++)
+	{
+		if (recs[i].err.code)
+		{
+			if (failed == NULL)
+				failed = palloc(sizeof(TxRecord) * n);
+			failed[nfailed++] = recs[i];
+		}
+		else
+			ok[nok++] = recs[i];
+	}
+	for (int i = 0; i < nok; i++)
+	{
+		bytes += ok[i].len;
+		if (bytes >= TXPIPE_BATCH_BYTES || i == nok - 1)
+		{
+			put_rows(plan, ok + first, i + 1 - first, source);
+			first = i + 1;
+			bytes = 0;
+		}
+	}
+	if (nfailed > 0)
+	{
+		TxCounts	counts = {0};
+
+		txpipe_route(plan, failed, nfailed, source, &counts);
+	}
+}
+
 static Datum
 enqueue_texts(const char *pipeline, Datum *docs, bool *nulls, int n)
 {
 	TxRecord   *recs = palloc0(sizeof(TxRecord) * Max(n, 1));
 	TxPlan	   *plan;
+	int			queued = 0;
 
 	for (int i = 0; i < n; i++)
 	{
@@ -687,20 +735,27 @@ enqueue_texts(const char *pipeline, Datum *docs, bool *nulls, int n)
 		{
 			recs[i].payload = "null";
 			recs[i].len = 4;
+			queued++;
 		}
 		else
 		{
 			text	   *t = DatumGetTextPP(docs[i]);
 
-			recs[i].payload = VARDATA_ANY(t);
-			recs[i].len = VARSIZE_ANY_EXHDR(t);
+			if (VARSIZE_ANY_EXHDR(t) > txpipe_max_record_size)
+				txpipe_too_large(&recs[i], VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t), false);
+			else
+			{
+				recs[i].payload = VARDATA_ANY(t);
+				recs[i].len = VARSIZE_ANY_EXHDR(t);
+				queued++;
+			}
 		}
 	}
 	SPI_connect();
 	plan = txpipe_get_plan(pipeline);
 	txpipe_queue_put(plan, recs, n, "queue");
 	SPI_finish();
-	PG_RETURN_INT64(n);
+	PG_RETURN_INT64(queued);
 }
 
 /*
