@@ -73,3 +73,4 @@ BEGIN
 END;
 $$;
 REVOKE ALL ON FUNCTION txpipe._notify_in(text, integer) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION txpipe._notify_in(text, integer) TO txpipe_admin;
