@@ -405,25 +405,40 @@ on_scalar(void *state, char *token, JsonTokenType tokentype)
 	}
 }
 
-/* deepest nesting of arrays and objects, stopping once past limit */
+/*
+ * Checks the nesting and the keys per object of a record before it is
+ * parsed, in one pass over its bytes: the parser recurses (too deep a
+ * record would hit the stack limit with an ERROR), and cannot stop at the
+ * first object with too many keys, so a record of millions of keys would
+ * cost its whole parse.  Returns 0, or 1 when arrays and objects nest
+ * deeper than maxdepth, or 2 when an object has more than maxkeys keys
+ * (at *at_depth); *depth is the deepest nesting seen.
+ */
 static int
-nesting_depth(const char *s, int len, int limit)
+prescan(const char *s, int len, int maxdepth, int maxkeys, int *depth, int *at_depth)
 {
-	int			depth = 0;
-	int			maxdepth = 0;
+	int			d = 0;
+	int			maxd = 0;
 	int			opens = 0;
+	int			colons = 0;
 	bool		in_string = false;
+	int		   *keys;
 
+	/* most records: few enough brackets and colons in all */
 	for (int i = 0; i < len; i++)
 	{
 		if ((i & 0xFFFFF) == 0)
 			CHECK_FOR_INTERRUPTS();
 		if (s[i] == '{' || s[i] == '[')
 			opens++;
+		else if (s[i] == ':')
+			colons++;
 	}
-	if (opens <= limit)
-		return opens;
+	*depth = opens;
+	if (opens <= maxdepth && colons <= maxkeys)
+		return 0;
 
+	keys = palloc0(sizeof(int) * (Min(opens, maxdepth) + 2));
 	for (int i = 0; i < len; i++)
 	{
 		char		c = s[i];
@@ -441,17 +456,28 @@ nesting_depth(const char *s, int len, int limit)
 			in_string = true;
 		else if (c == '{' || c == '[')
 		{
-			if (++depth > maxdepth)
+			if (++d > maxd)
 			{
-				maxdepth = depth;
-				if (maxdepth > limit)
-					return maxdepth;
+				maxd = d;
+				if (maxd > maxdepth)
+				{
+					*depth = maxd;
+					return 1;
+				}
 			}
+			keys[d] = 0;
 		}
 		else if (c == '}' || c == ']')
-			depth--;
+			d = Max(d - 1, 0);
+		else if (c == ':' && ++keys[d] > maxkeys)
+		{
+			*depth = maxd;
+			*at_depth = d;
+			return 2;
+		}
 	}
-	return maxdepth;
+	*depth = maxd;
+	return 0;
 }
 
 static void
@@ -823,6 +849,7 @@ txpipe_decode(TxPlan *plan, TxRecord *rec)
 	JsonSemAction sem;
 	JsonParseErrorType rc;
 	int			depth;
+	int			at_depth = 0;
 
 	rec->values = palloc0(sizeof(TxValue) * Max(plan->nfields, 1));
 	rec->err.code = NULL;
@@ -844,13 +871,24 @@ txpipe_decode(TxPlan *plan, TxRecord *rec)
 	memset(rec->values, 0, sizeof(TxValue) * Max(plan->nfields, 1));
 	st.last_known = -1;
 
-	depth = nesting_depth(rec->payload, rec->len, txpipe_max_depth);
-	if (depth > txpipe_max_depth)
+	switch (prescan(rec->payload, rec->len, txpipe_max_depth, txpipe_max_keys, &depth, &at_depth))
 	{
-		txpipe_set_error(&rec->err, "too_deep", "$",
-						 "arrays and objects nest deeper than txpipe.max_depth (%d)",
-						 txpipe_max_depth);
-		return false;
+		case 1:
+			txpipe_set_error(&rec->err, "too_deep", "$",
+							 "arrays and objects nest deeper than txpipe.max_depth (%d)",
+							 txpipe_max_depth);
+			return false;
+		case 2:
+			if (at_depth <= 1)
+				txpipe_set_error(&rec->err, "too_many_keys", "$",
+								 "the record has more than txpipe.max_keys (%d) keys", txpipe_max_keys);
+			else
+				txpipe_set_error(&rec->err, "too_many_keys", "$",
+								 "an object nested %d deep has more than txpipe.max_keys (%d) keys",
+								 at_depth, txpipe_max_keys);
+			return false;
+		default:
+			break;
 	}
 
 	st.path = palloc0(sizeof(PathStep) * (depth + 2));
