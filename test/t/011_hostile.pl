@@ -44,6 +44,7 @@ sub timed_psql
 		'-d', $node->connstr('postgres') . ($opt{user} ? " user=$opt{user}" : ''), '-c', $sql);
 	my $t0 = time;
 	my $ok = IPC::Run::run(\@cmd, '<', \undef, '>', \$out, '2>', \$err);
+	chomp $out;
 	return ($ok, $out, $err, time - $t0);
 }
 
@@ -240,12 +241,15 @@ for my $set (q{SET txpipe.max_record_size = '1GB'}, q{SET txpipe.max_keys = 1000
 }
 
 # ------------------------------------------------------------------
-# 6. a record whose batch keeps waiting on a lock becomes poison
+# 6. a record whose batch keeps waiting on a lock becomes poison: another
+# transaction, left open, inserted the same key
 # ------------------------------------------------------------------
-my ($lin, $lout, $lerr) = ("BEGIN; LOCK TABLE h.event IN EXCLUSIVE MODE; SELECT pg_sleep(60);\n", '', '');
-my $locker = IPC::Run::start([ $node->installed_command('psql'), '-XAtq', '-d', $node->connstr('postgres') . ' application_name=locker' ],
-	'<', \$lin, '>', \$lout, '2>', \$lerr);
-$node->poll_query_until('postgres', q{SELECT count(*) FROM pg_locks WHERE relation = 'h.event'::regclass AND mode = 'ExclusiveLock' AND granted}, '1');
+my ($lout, $lerr) = ('', '');
+my $locker = IPC::Run::start(
+	[ $node->installed_command('psql'), '-XAtq', '-d', $node->connstr('postgres') . ' application_name=locker',
+	  '-c', q{BEGIN; INSERT INTO h.event VALUES ('locked', 0); SELECT pg_sleep(60); COMMIT;} ],
+	'<', \undef, '>', \$lout, '2>', \$lerr);
+$node->poll_query_until('postgres', q{SELECT count(*) FROM pg_stat_activity WHERE application_name = 'locker' AND wait_event = 'PgSleep'}, '1');
 my $t0 = time;
 $node->safe_psql('postgres', q{SELECT txpipe.enqueue('hq', '{"id": "locked"}'::text)});
 ok($node->poll_query_until('postgres',
