@@ -207,7 +207,7 @@ my $rej = $node->safe_psql('postgres', q{
 	  FROM txpipe.rejects WHERE error_code = 'too_large'});
 is($rej, '14 1000 14', 'each huge line is one too_large reject keeping 1,000 bytes and a SHA-256 (COPY, ingest, enqueue)');
 is($node->safe_psql('postgres', q{SELECT count(*) FROM txpipe.inbox}), '0', 'the inbox holds none of it');
-unlink $big200, $big100, $big11;
+unlink $big100, $big11;
 
 # ------------------------------------------------------------------
 # 4. NOTIFY txpipe_ingest
@@ -229,6 +229,24 @@ is($node->safe_psql('postgres', q{SELECT count(*) FROM txpipe.rejects WHERE sour
 	'each bad payload is one reject');
 is($node->safe_psql('postgres', q{SELECT count(*) FROM h.event WHERE id = 'n_off'}), '0',
 	'NOTIFY ingest is off for a pipeline until its spec says "notify": true');
+
+# the worker: an async COPY of the 200 MB line queues its neighbours only;
+# the worker drains them without ever holding the line
+$node->safe_psql('postgres', "COPY txpipe_in.hq FROM '$big200' $copy_opts");
+ok($node->poll_query_until('postgres', q{SELECT count(*) FROM txpipe.queue WHERE pipeline = 'hq'}, '0'),
+	'the worker drains the neighbours of a 200 MB line');
+{
+	my $pid = $node->safe_psql('postgres', q{SELECT pid FROM pg_stat_activity WHERE backend_type = 'txpipe worker'});
+	open my $fh, '<', "/proc/$pid/status" or die "/proc/$pid/status: $!";
+	my $status = do { local $/; <$fh> };
+	close $fh;
+	my ($hwm) = $status =~ /VmHWM:\s+(\d+) kB/;
+	my ($shm) = $status =~ /RssShmem:\s+(\d+) kB/;
+	my $worker = ($hwm - $shm) / 1024;
+	note sprintf("the worker's private memory peak: %.0f MB", $worker);
+	cmp_ok($worker, '<', 256, 'the worker stays under 256 MB of private memory');
+}
+unlink $big200;
 
 # ------------------------------------------------------------------
 # 5. a writer cannot raise the limits
