@@ -448,18 +448,18 @@ pipeline_names(MemoryContext caller)
  * Timeouts for the worker's own transactions: txpipe.worker_lock_timeout
  * and txpipe.worker_statement_timeout, as SET LOCAL would set them.  A
  * background worker runs no client statements, so the statement timeout
- * is armed here, for the whole transaction, and disarmed by
- * end_timeouts().
+ * is armed here (with statement), for the whole transaction, and disarmed
+ * by end_timeouts().
  */
 static void
-begin_timeouts(void)
+begin_timeouts(bool statement)
 {
 	(void) set_config_option("lock_timeout", psprintf("%d", txpipe_worker_lock_timeout),
 							 PGC_SUSET, PGC_S_SESSION, GUC_ACTION_LOCAL, true, 0, false);
 	(void) set_config_option("statement_timeout", psprintf("%d", txpipe_worker_statement_timeout),
 							 PGC_SUSET, PGC_S_SESSION, GUC_ACTION_LOCAL, true, 0, false);
 	batch_started = GetCurrentTimestamp();
-	if (txpipe_worker_statement_timeout > 0)
+	if (statement && txpipe_worker_statement_timeout > 0)
 		enable_timeout_after(STATEMENT_TIMEOUT, txpipe_worker_statement_timeout);
 }
 
@@ -512,7 +512,7 @@ store_notifications(List *payloads)
 		return;
 	SetCurrentStatementStartTimestamp();
 	StartTransactionCommand();
-	begin_timeouts();
+	begin_timeouts(true);
 	SPI_connect();
 	PushActiveSnapshot(GetTransactionSnapshot());
 	pgstat_report_activity(STATE_RUNNING, "storing NOTIFY txpipe_ingest records");
@@ -686,7 +686,8 @@ run_batch(const char *pipeline, uint32 mask, int max, int start, const char *poi
 	{
 		TxCounts	counts = {0};
 
-		begin_timeouts();
+		/* dead-lettering a record is not timed: it must get through */
+		begin_timeouts(poison == NULL);
 		SPI_connect();
 		PushActiveSnapshot(GetTransactionSnapshot());
 		pgstat_report_activity(STATE_RUNNING, psprintf("routing queued records of pipeline %s", pipeline));
