@@ -79,6 +79,11 @@ SET txpipe.max_keys = 5;
 SELECT * FROM txpipe.validate('cards', '{"a": 1, "b": 2, "c": 3, "d": 4, "e": 5, "f": 6}');
 SELECT * FROM txpipe.validate('cards', '{"a": {"a": 1, "b": 2, "c": 3, "d": 4, "e": 5, "f": 6}}');
 RESET txpipe.max_keys;
+-- a repeated unknown key after the contract's fields, listed or hashed
+SELECT * FROM txpipe.validate('cards', '{"u1": 0, ' || substr(good(127), 2, length(good(127)) - 2) || ', "u1": 1}');
+SELECT * FROM txpipe.validate('cards', (SELECT '{' || string_agg(format('"u%s": %s', i, i), ', ') || ', '
+										   || substr(good(128), 2, length(good(128)) - 2) || ', "u3": 0}'
+										  FROM generate_series(1, 20) i)) WHERE error_code <> 'additional_property';
 SELECT * FROM txpipe.validate('cards', (SELECT '{' || string_agg(format('"k%s": %s', i, i), ', ') || ', "k7": 0}'
 										   FROM generate_series(1, 100) i));
 SELECT * FROM txpipe.validate('cards', (SELECT '{"o": {' || string_agg(format('"k%s": %s', i, i), ', ') || ', "k70": 0}}'

@@ -56,6 +56,7 @@ typedef struct PathStep
 	List	   *keys;			/* keys seen in this object, the first
 								 * KEYS_LISTED of them */
 	int			nkeys;			/* keys seen in this object */
+	bool		hashed;			/* its keys are in the hash set */
 	uint32		obj;			/* number of this object in the record */
 } PathStep;
 
@@ -105,7 +106,7 @@ key_repeated(DecodeState *st, PathStep *p, char *key)
 	bool		found;
 
 	p->nkeys++;
-	if (p->nkeys <= KEYS_LISTED)
+	if (!p->hashed && list_length(p->keys) < KEYS_LISTED)
 	{
 		ListCell   *lc;
 
@@ -128,10 +129,11 @@ key_repeated(DecodeState *st, PathStep *p, char *key)
 		st->keys_seen = hash_create("txpipe record keys", 256, &ctl,
 									HASH_ELEM | HASH_FUNCTION | HASH_COMPARE | HASH_CONTEXT);
 	}
-	if (p->nkeys == KEYS_LISTED + 1)
+	if (!p->hashed)
 	{
 		ListCell   *lc;
 
+		p->hashed = true;
 		/* the listed keys join the set (they are all different) */
 		foreach(lc, p->keys)
 		{
@@ -234,6 +236,7 @@ open_container(DecodeState *st, bool is_array)
 	p->key = NULL;
 	p->keys = NIL;
 	p->nkeys = 0;
+	p->hashed = false;
 	p->obj = is_array ? 0 : ++st->nobjects;
 }
 
