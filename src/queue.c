@@ -302,53 +302,75 @@ snapshot_has_xip(const char *snap)
  * *n on, counting them in got and moving the cursors of the classes in
  * taken (their strings in poscxt).  The rows of each class must come after
  * its cursor, in (xid, id) order: the cursor is what the next batch of the
- * pass starts after.
+ * pass starts after.  The rows are read through a cursor, a few at a time,
+ * and reading stops once the payloads taken reach TXPIPE_BATCH_BYTES
+ * (*bytes counts them, *cut says so): a batch never holds more than that
+ * and one record, whatever txpipe.batch_size is.
  */
+#define FETCH_CHUNK 64
+
 static void
 fetch_rows(SPIPlanPtr fetch, Datum *args, QueuePos **taken, int m, int *got,
-		   TxRecord *recs, char **src, int *n, int room, MemoryContext poscxt)
+		   TxRecord *recs, char **src, int *n, int room, MemoryContext poscxt,
+		   Size *bytes, bool *cut)
 {
-	int			rc;
-	uint64		rows;
+	Portal		portal;
+	uint64		k = 0;
 
-	rc = SPI_execute_plan(fetch, args, NULL, false, 0);
-	if (rc != SPI_OK_SELECT)
-		elog(ERROR, "could not read the inbox: %s", SPI_result_code_string(rc));
-	rows = SPI_processed;
-	if (rows > (uint64) (room - *n))
-		elog(ERROR, "the inbox returned more rows than asked for");
-	for (uint64 i = 0, k = 0; i < rows; i++)
+	portal = SPI_cursor_open(NULL, fetch, args, NULL, false);
+	for (;;)
 	{
-		HeapTuple	tup = SPI_tuptable->vals[i];
-		TupleDesc	desc = SPI_tuptable->tupdesc;
-		bool		isnull;
-		int			c = DatumGetInt32(SPI_getbinval(tup, desc, 1, &isnull));
-		int64		id = DatumGetInt64(SPI_getbinval(tup, desc, 2, &isnull));
-		char	   *xid = getstr(tup, desc, 3);
-		uint64		x = strtou64(xid, NULL, 10);
-		uint64		lx;
-		QueuePos   *p;
-		MemoryContext o;
+		uint64		rows;
 
-		while (k < m && taken[k]->cls != c)
-			k++;
-		if (k >= m)
-			elog(ERROR, "inbox rows of class %d came out of order", c);
-		p = taken[k];
-		lx = strtou64(p->last_xid, NULL, 10);
-		if (x < lx || (x == lx && id <= p->last_id))
-			elog(ERROR, "inbox rows of class %d came out of order", c);
-		got[k]++;
-		src[*n] = getstr(tup, desc, 4);
-		recs[*n].payload = getstr(tup, desc, 5);
-		recs[*n].len = strlen(recs[*n].payload);
-		(*n)++;
-		p->last_id = id;
-		o = MemoryContextSwitchTo(poscxt);
-		p->last_xid = pstrdup(xid);
-		MemoryContextSwitchTo(o);
+		CHECK_FOR_INTERRUPTS();
+		SPI_cursor_fetch(portal, true, FETCH_CHUNK);
+		rows = SPI_processed;
+		if (rows == 0)
+			break;
+		if (rows > (uint64) (room - *n))
+			elog(ERROR, "the inbox returned more rows than asked for");
+		for (uint64 i = 0; i < rows; i++)
+		{
+			HeapTuple	tup = SPI_tuptable->vals[i];
+			TupleDesc	desc = SPI_tuptable->tupdesc;
+			bool		isnull;
+			int			c = DatumGetInt32(SPI_getbinval(tup, desc, 1, &isnull));
+			int64		id = DatumGetInt64(SPI_getbinval(tup, desc, 2, &isnull));
+			char	   *xid = getstr(tup, desc, 3);
+			uint64		x = strtou64(xid, NULL, 10);
+			uint64		lx;
+			QueuePos   *p;
+			MemoryContext o;
+
+			while (k < m && taken[k]->cls != c)
+				k++;
+			if (k >= m)
+				elog(ERROR, "inbox rows of class %d came out of order", c);
+			p = taken[k];
+			lx = strtou64(p->last_xid, NULL, 10);
+			if (x < lx || (x == lx && id <= p->last_id))
+				elog(ERROR, "inbox rows of class %d came out of order", c);
+			got[k]++;
+			src[*n] = getstr(tup, desc, 4);
+			recs[*n].payload = getstr(tup, desc, 5);
+			recs[*n].len = strlen(recs[*n].payload);
+			*bytes += recs[*n].len;
+			(*n)++;
+			p->last_id = id;
+			o = MemoryContextSwitchTo(poscxt);
+			p->last_xid = pstrdup(xid);
+			MemoryContextSwitchTo(o);
+			if (*bytes >= TXPIPE_BATCH_BYTES)
+			{
+				*cut = true;
+				break;
+			}
+		}
+		SPI_freetuptable(SPI_tuptable);
+		if (*cut)
+			break;
 	}
-	SPI_freetuptable(SPI_tuptable);
+	SPI_cursor_close(portal);
 }
 
 /*
@@ -379,6 +401,8 @@ take_rows(TxPlan *plan, QueuePos *pos, int npos, int start, int limit,
 	bool		running = false;
 	char	   *snap = NULL;
 	int			nest;
+	Size		bytes = 0;
+	bool		cut = false;
 	TxRecord   *recs;
 	char	  **src;
 	MemoryContext o;
@@ -441,11 +465,12 @@ take_rows(TxPlan *plan, QueuePos *pos, int npos, int start, int limit,
 		args[4] = text_array(lx, nonull, m);
 		args[5] = int_array(li, m, INT8OID);
 		args[6] = int_array(lim, m, INT4OID);
-		fetch_rows(fetch_running_plan, args, taken, m, got, recs, src, &n, room, poscxt);
+		fetch_rows(fetch_running_plan, args, taken, m, got, recs, src, &n, room, poscxt,
+				   &bytes, &cut);
 	}
 
 	/* then those that started after done, as many as there is room for */
-	if (n < room)
+	if (n < room && !cut)
 	{
 		for (int k = 0; k < m; k++)
 		{
@@ -456,7 +481,8 @@ take_rows(TxPlan *plan, QueuePos *pos, int npos, int start, int limit,
 		args[4] = text_array(lx, nonull, m);
 		args[5] = int_array(li, m, INT8OID);
 		args[6] = int_array(lim, m, INT4OID);
-		fetch_rows(fetch_new_plan, args, taken, m, got, recs, src, &n, room, poscxt);
+		fetch_rows(fetch_new_plan, args, taken, m, got, recs, src, &n, room, poscxt,
+				   &bytes, &cut);
 	}
 	AtEOXact_GUC(true, nest);
 
@@ -465,7 +491,8 @@ take_rows(TxPlan *plan, QueuePos *pos, int npos, int start, int limit,
 		QueuePos   *p = taken[k];
 
 		p->consumed += got[k];
-		if (got[k] < each)
+		/* a batch cut by its bytes says nothing of what is left */
+		if (got[k] < each && !cut)
 		{
 			/* the pass is through */
 			p->done = p->pass;

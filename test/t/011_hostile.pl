@@ -209,6 +209,24 @@ is($rej, '14 1000 14', 'each huge line is one too_large reject keeping 1,000 byt
 is($node->safe_psql('postgres', q{SELECT count(*) FROM txpipe.inbox}), '0', 'the inbox holds none of it');
 unlink $big100, $big11;
 
+# a drain takes at most 64 MB of records per batch (and one record): 100
+# records of 900 kB are routed in two batches or more, none lost
+{
+	my $mid = "$dir/mid.ndjson";
+	open my $fh, '>', $mid or die;
+	my $pad = 'z' x 900_000;
+	print $fh qq({"id": "m$_", "pad": "$pad"}\n) for 1 .. 100;
+	close $fh;
+	$node->safe_psql('postgres', "COPY txpipe_in.hq FROM '$mid' $copy_opts");
+	unlink $mid;
+	my $drained = $node->safe_psql('postgres', q{SELECT txpipe.drain('hq')});
+	my ($routed, $batches) = split / /, $node->safe_psql('postgres', q{
+		SELECT (SELECT count(*) FROM h.event WHERE id ~ '^m[0-9]+$')
+		  || ' ' || (SELECT count(*) FROM txpipe.batches WHERE pipeline = 'hq' AND source = 'copy' AND received > 0)});
+	is("$drained $routed", '100 100', 'a drain of 90 MB of queued records routes them all');
+	cmp_ok($batches, '>=', 2, "in batches of at most 64 MB ($batches batches)");
+}
+
 # ------------------------------------------------------------------
 # 4. NOTIFY txpipe_ingest
 # ------------------------------------------------------------------
