@@ -3,8 +3,9 @@ EXTENSION = txpipe
 EXTVERSION = $(shell sed -n "s/^default_version = '\(.*\)'/\1/p" txpipe.control)
 
 MODULE_big = txpipe
-OBJS = src/txpipe.o src/spec.o src/decoder.o src/contract.o src/router.o \
-	src/copy.o src/ingest.o src/writer.o src/queue.o src/worker.o
+OBJS = src/txpipe.o src/spi.o src/manage.o src/spec.o src/decoder.o src/contract.o src/router.o \
+	src/copy.o src/ingest.o src/writer.o src/queue.o src/worker.o \
+	src/retention.o
 
 # The full install script is generated from the SQL sources and the
 # templates; upgrade scripts, and the full scripts of earlier versions
@@ -20,6 +21,10 @@ TEMPLATES = $(sort $(wildcard templates/*/schema.sql templates/*/pipeline.json))
 
 REGRESS = $(patsubst sql/%.sql,%,$(sort $(wildcard sql/*.sql)))
 REGRESS_OPTS = --inputdir=. --load-extension=txpipe
+# isolation specs: test/isolation/specs/NAME.spec, expected/NAME.out; make
+# installcheck runs them after the pg_regress tests (results in output_iso/)
+ISOLATION = $(patsubst test/isolation/specs/%.spec,%,$(sort $(wildcard test/isolation/specs/*.spec)))
+ISOLATION_OPTS = --inputdir=test/isolation --load-extension=txpipe
 
 PG_CPPFLAGS = -DTXPIPE_VERSION='"$(EXTVERSION)"' \
 	-Wall -Wextra -Werror -Wno-unused-parameter -Wno-missing-field-initializers -Wno-sign-compare -Isrc \

@@ -55,12 +55,10 @@ show_stats(const char *conninfo, const char *pipeline)
 				j;
 	int		   *width;
 
+	/* txpipe.stats is what a reader may read: no other query */
 	if (pipeline)
-	{
-		free(db_pipeline_contract(conn, pipeline));
 		res = PQexecParams(conn, "SELECT * FROM txpipe.stats WHERE pipeline = $1",
 						   1, NULL, params, NULL, NULL, 0);
-	}
 	else
 		res = PQexec(conn, "SELECT * FROM txpipe.stats ORDER BY pipeline");
 	if (PQresultStatus(res) != PGRES_TUPLES_OK)
@@ -75,6 +73,8 @@ show_stats(const char *conninfo, const char *pipeline)
 
 	nf = PQnfields(res);
 	nt = PQntuples(res);
+	if (pipeline && nt == 0)
+		die("pipeline \"%s\" does not exist", pipeline);
 	width = xcalloc(nf, sizeof(int));
 	for (j = 0; j < nf; j++)
 	{

@@ -53,12 +53,24 @@ SELECT count(*) AS after FROM events;
 
 -- a writer may send records but not read or write the tables
 CREATE ROLE loader LOGIN IN ROLE txpipe_writer;
+-- sending is granted per pipeline: nothing until the owner grants it
+SET ROLE loader;
+SELECT * FROM txpipe.ingest('events', '{"id": "w0", "n": 0}');
+SELECT txpipe.enqueue('events', '{"id": "w0", "n": 0}'::jsonb);
+SELECT * FROM txpipe.validate('events', '{"id": "w0"}');
+RESET ROLE;
+SELECT txpipe.grant_send('events', 'txpipe_writer');
 SET ROLE loader;
 SELECT * FROM txpipe.ingest('events', '{"id": "w1", "n": 1}');
 COPY txpipe_in.events FROM STDIN WITH (FORMAT csv, QUOTE e'\x01', DELIMITER e'\x02');
 {"id": "w2", "n": 2}
 \.
+-- and reads nothing routed, nor the catalog
 SELECT * FROM events;
+SELECT count(*) FROM txpipe.batches;
+SELECT count(*) FROM txpipe.pipelines;
+INSERT INTO txpipe.inbox (pipeline, class, source, doc) VALUES ('events', 0, 'queue', '{}');
 RESET ROLE;
 SELECT id FROM events WHERE id LIKE 'w%' ORDER BY id;
+SELECT txpipe.revoke_send('events', 'txpipe_writer');
 DROP ROLE loader;

@@ -221,6 +221,9 @@ SELECT count(*) AS wrong_dob FROM star_t.card_activity WHERE cc_num = 4000000000
 SET ROLE txpipe_reader;
 SELECT count(*) AS facts FROM star_t.fact_transaction;
 SELECT count(*) > 0 AS rows FROM star_t.card_activity;
+SELECT card_key, cc_masked, first, last, trans_date_trans_time, amt, merchant, category, is_fraud
+  FROM star_t.card_lookup('4000000000000000', '1970-01-01') LIMIT 3;
+SELECT count(*) AS wrong_dob FROM star_t.card_lookup('4000000000000000', '1970-01-02');
 SELECT count(*) FROM star_t.transaction;
 SELECT count(*) > 0 AS runs FROM txpipe.refresh_runs;
 RESET ROLE;

@@ -24,6 +24,8 @@
 
 #include "access/htup_details.h"
 #include "access/xact.h"
+#include "commands/copy.h"
+#include "commands/copyfrom_internal.h"
 #include "commands/trigger.h"
 #include "fmgr.h"
 #include "utils/builtins.h"
@@ -89,7 +91,7 @@ flush(CopyBuffer *b)
 	if (b->n == 0)
 		return;
 	work = AllocSetContextCreate(CurrentMemoryContext, "txpipe batch", ALLOCSET_DEFAULT_SIZES);
-	SPI_connect();
+	txpipe_spi_connect();
 	old = MemoryContextSwitchTo(work);
 	plan = txpipe_get_plan(b->pipeline);
 	if (plan->async)
@@ -104,6 +106,32 @@ flush(CopyBuffer *b)
 	memset(b->recs, 0, sizeof(TxRecord) * b->n);
 	b->n = 0;
 	b->bytes = 0;
+}
+
+/*
+ * COPY's error context shows the line it is processing (its first 100
+ * bytes) with any error raised before it reads the next one: an error of
+ * the routing this trigger starts, a lock or statement timeout, a cancel.
+ * That goes to the server log, and the line holds what the record holds (a
+ * card number).  Once the row trigger has the line, the context gives the
+ * line number only, as COPY's own does for rows it has buffered: the line
+ * is marked as no longer in COPY's buffer.  Lines COPY cannot split into
+ * the one column (its own errors) are shown as before.
+ */
+static void
+hide_copy_line(Relation rel)
+{
+	for (ErrorContextCallback *e = error_context_stack; e; e = e->previous)
+	{
+		if (e->callback == CopyFromErrorCallback)
+		{
+			CopyFromState cstate = (CopyFromState) e->arg;
+
+			if (cstate->rel && RelationGetRelid(cstate->rel) == RelationGetRelid(rel))
+				cstate->line_buf_valid = false;
+			return;
+		}
+	}
 }
 
 Datum
@@ -123,6 +151,7 @@ txpipe_copy_row(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
 				 errmsg("txpipe._copy_row() must be a BEFORE INSERT row trigger")));
+	hide_copy_line(td->tg_relation);
 
 	d = heap_getattr(tuple, 1, td->tg_relation->rd_att, &isnull);
 	if (isnull)

@@ -13,6 +13,7 @@
 #include "fmgr.h"
 #include "miscadmin.h"
 #include "funcapi.h"
+#include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
@@ -23,6 +24,7 @@ PG_FUNCTION_INFO_V1(txpipe_validate);
 PG_FUNCTION_INFO_V1(txpipe_check_spec);
 PG_FUNCTION_INFO_V1(txpipe_grain_table);
 PG_FUNCTION_INFO_V1(txpipe_plan_routes);
+PG_FUNCTION_INFO_V1(txpipe_contract);
 
 static bool
 blank(const char *s, int len)
@@ -58,7 +60,8 @@ ingest_lines(FunctionCallInfo fcinfo, const char *pipeline, const char *buf, int
 		elog(ERROR, "return type must be a row type");
 
 	work = AllocSetContextCreate(CurrentMemoryContext, "txpipe batch", ALLOCSET_DEFAULT_SIZES);
-	SPI_connect();
+	txpipe_spi_connect();
+	txpipe_check_send(pipeline);
 	old = MemoryContextSwitchTo(work);
 	while (p < end)
 	{
@@ -145,7 +148,8 @@ txpipe_validate(PG_FUNCTION_ARGS)
 	rec.payload = VARDATA_ANY(doc);
 	rec.len = VARSIZE_ANY_EXHDR(doc);
 
-	SPI_connect();
+	txpipe_spi_connect();
+	txpipe_check_send(pipeline);
 	plan = txpipe_get_plan(pipeline);
 	if (rec.len > txpipe_max_record_size)
 	{
@@ -181,8 +185,10 @@ txpipe_check_spec(PG_FUNCTION_ARGS)
 {
 	char	   *name = text_to_cstring(PG_GETARG_TEXT_PP(0));
 	Jsonb	   *spec = PG_GETARG_JSONB_P(1);
+	/* the 0.2.0 signature has no owner: the caller's */
+	Oid			owner = PG_NARGS() > 2 ? PG_GETARG_OID(2) : GetUserId();
 
-	txpipe_compile_check(name, spec);
+	txpipe_compile_check(name, spec, owner);
 	PG_RETURN_VOID();
 }
 
@@ -194,7 +200,7 @@ txpipe_grain_table(PG_FUNCTION_ARGS)
 	TxPlan	   *plan;
 	Oid			relid = InvalidOid;
 
-	SPI_connect();
+	txpipe_spi_connect();
 	plan = txpipe_get_plan(pipeline);
 	if (plan->grain_route >= 0)
 		relid = plan->routes[plan->grain_route].relid;
@@ -218,8 +224,9 @@ txpipe_plan_routes(PG_FUNCTION_ARGS)
 	TxPlan	   *plan;
 
 	InitMaterializedSRF(fcinfo, 0);
-	SPI_connect();
+	txpipe_spi_connect();
 	plan = txpipe_get_plan(pipeline);
+	txpipe_check_owner(plan, "show the plan of");
 	for (int r = 0; r < plan->nroutes; r++)
 	{
 		TxRoute    *route = &plan->routes[r];
@@ -261,4 +268,42 @@ txpipe_plan_routes(PG_FUNCTION_ARGS)
 	}
 	SPI_finish();
 	PG_RETURN_VOID();
+}
+
+/*
+ * txpipe.contract(pipeline): the contract of a pipeline the caller may
+ * send to (or owns); NULL for a pipeline without one.
+ */
+Datum
+txpipe_contract(PG_FUNCTION_ARGS)
+{
+	char	   *pipeline = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	TxPlan	   *plan;
+	TxIdentity	id;
+	Datum		arg = CStringGetTextDatum(pipeline);
+	Datum		result = (Datum) 0;
+	bool		isnull = true;
+	MemoryContext cxt = CurrentMemoryContext;
+
+	txpipe_spi_connect();
+	plan = txpipe_get_plan(pipeline);
+	if (!has_privs_of_role(GetUserId(), plan->owner))
+		txpipe_check_send(pipeline);
+	txpipe_enter_catalog(&id);
+	if (SPI_execute_with_args("SELECT p.spec OPERATOR(pg_catalog.->) 'contract' FROM ONLY txpipe.pipelines p"
+							  " WHERE p.name OPERATOR(pg_catalog.=) $1",
+							  1, (Oid[]) {TEXTOID}, &arg, NULL, true, 1) != SPI_OK_SELECT)
+		elog(ERROR, "could not read txpipe.pipelines");
+	MemoryContextSwitchTo(cxt);
+	txpipe_leave(&id);
+	if (SPI_processed == 1)
+	{
+		result = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+		if (!isnull)
+			result = PointerGetDatum(PG_DETOAST_DATUM_COPY(result));
+	}
+	SPI_finish();
+	if (isnull)
+		PG_RETURN_NULL();
+	PG_RETURN_DATUM(result);
 }

@@ -37,6 +37,8 @@
 PG_FUNCTION_INFO_V1(txpipe_drain);
 PG_FUNCTION_INFO_V1(txpipe_enqueue_text);
 PG_FUNCTION_INFO_V1(txpipe_enqueue_texts);
+PG_FUNCTION_INFO_V1(txpipe_enqueue_jsonb);
+PG_FUNCTION_INFO_V1(txpipe_enqueue_jsonbs);
 
 static SPIPlanPtr lock_plan = NULL;
 static SPIPlanPtr init_plan = NULL;
@@ -46,6 +48,10 @@ static SPIPlanPtr fetch_new_plan = NULL;
 static SPIPlanPtr update_plan = NULL;
 static SPIPlanPtr poison_plan = NULL;
 static SPIPlanPtr enqueue_plan = NULL;
+
+/* records per inbox statement, and the bytes that end a statement early */
+#define QUEUE_PUT_CHUNK 1000
+#define QUEUE_PUT_CHUNK_BYTES (8 * 1024 * 1024)
 
 typedef struct QueuePos
 {
@@ -60,15 +66,7 @@ typedef struct QueuePos
 	int64		consumed;		/* taken since written back */
 } QueuePos;
 
-static SPIPlanPtr
-keep(const char *sql, int nargs, Oid *types)
-{
-	SPIPlanPtr	p = SPI_prepare(sql, nargs, types);
-
-	if (p == NULL || SPI_keepplan(p) != 0)
-		elog(ERROR, "could not prepare a queue statement: %s", SPI_result_code_string(SPI_result));
-	return p;
-}
+#define keep txpipe_spi_keep
 
 static void
 prepare_plans(void)
@@ -87,7 +85,7 @@ prepare_plans(void)
 	 * xmin, it would read every row since the oldest transaction running
 	 * then, on every pass.
 	 */
-	lock_plan = keep("SELECT q.class, q.done_upto::text, q.pass_upto::text, q.last_xid::text, q.last_id"
+	lock_plan = keep("SELECT q.class, q.done_upto::pg_catalog.text, q.pass_upto::pg_catalog.text, q.last_xid::pg_catalog.text, q.last_id"
 					 "  FROM txpipe.queue_positions q"
 					 " WHERE q.pipeline = $1 AND (($2 >> q.class) & 1) = 1"
 					 "   AND (q.pass_upto IS NOT NULL"
@@ -106,7 +104,7 @@ prepare_plans(void)
 					 "   WHERE EXISTS (SELECT 1 FROM txpipe.pipelines WHERE name = $1)"
 					 "	 AND NOT EXISTS (SELECT 1 FROM txpipe.queue_positions WHERE pipeline = $1)"
 					 " ON CONFLICT DO NOTHING", 1, t);
-	snap_plan = keep("SELECT pg_catalog.pg_current_snapshot()::text", 0, NULL);
+	snap_plan = keep("SELECT pg_catalog.pg_current_snapshot()::pg_catalog.text", 0, NULL);
 
 	/*
 	 * Two queries for every class taken, per class (in the order given) its
@@ -126,35 +124,35 @@ prepare_plans(void)
 	t[4] = TEXTARRAYOID;
 	t[5] = INT8ARRAYOID;
 	t[6] = INT4ARRAYOID;
-	fetch_running_plan = keep("SELECT p.c, r.id, r.xid::text, r.source, r.doc"
-							  "  FROM unnest($2, $3, $4, $5, $6, $7) WITH ORDINALITY AS p(c, done, pass, lx, li, lim, ord)"
+	fetch_running_plan = keep("SELECT p.c, r.id, r.xid::pg_catalog.text, r.source, r.doc"
+							  "  FROM ROWS FROM (pg_catalog.unnest($2), pg_catalog.unnest($3), pg_catalog.unnest($4), pg_catalog.unnest($5), pg_catalog.unnest($6), pg_catalog.unnest($7)) WITH ORDINALITY AS p(c, done, pass, lx, li, lim, ord)"
 							  " CROSS JOIN LATERAL ("
 							  "  SELECT i.id, i.xid, i.source, i.doc"
-							  "	FROM pg_catalog.pg_snapshot_xip(p.done::pg_snapshot) WITH ORDINALITY AS x(xid, o)"
+							  "	FROM pg_catalog.pg_snapshot_xip(p.done::pg_catalog.pg_snapshot) WITH ORDINALITY AS x(xid, o)"
 							  "   CROSS JOIN LATERAL (SELECT id, xid, source, doc FROM txpipe.inbox"
 							  "						WHERE pipeline = $1 AND class = p.c AND xid = x.xid"
-							  "						  AND (xid, id) > (p.lx::xid8, p.li)"
+							  "						  AND (xid, id) > (p.lx::pg_catalog.xid8, p.li)"
 							  "						ORDER BY xid, id LIMIT p.lim) i"
-							  "   WHERE pg_catalog.pg_visible_in_snapshot(x.xid, p.pass::pg_snapshot)"
+							  "   WHERE pg_catalog.pg_visible_in_snapshot(x.xid, p.pass::pg_catalog.pg_snapshot)"
 							  "   ORDER BY x.o, i.id LIMIT p.lim) r"
 							  " ORDER BY p.ord, r.xid, r.id", 7, t);
-	fetch_new_plan = keep("SELECT p.c, r.id, r.xid::text, r.source, r.doc"
-						  "  FROM unnest($2, $3, $4, $5, $6, $7) WITH ORDINALITY AS p(c, done, pass, lx, li, lim, ord)"
+	fetch_new_plan = keep("SELECT p.c, r.id, r.xid::pg_catalog.text, r.source, r.doc"
+						  "  FROM ROWS FROM (pg_catalog.unnest($2), pg_catalog.unnest($3), pg_catalog.unnest($4), pg_catalog.unnest($5), pg_catalog.unnest($6), pg_catalog.unnest($7)) WITH ORDINALITY AS p(c, done, pass, lx, li, lim, ord)"
 						  " CROSS JOIN LATERAL ("
 						  "  SELECT id, xid, source, doc FROM txpipe.inbox"
 						  "   WHERE pipeline = $1 AND class = p.c"
-						  "	 AND xid >= pg_catalog.pg_snapshot_xmax(p.done::pg_snapshot)"
-						  "	 AND xid < pg_catalog.pg_snapshot_xmax(p.pass::pg_snapshot)"
-						  "	 AND pg_catalog.pg_visible_in_snapshot(xid, p.pass::pg_snapshot)"
-						  "	 AND (xid, id) > (p.lx::xid8, p.li)"
+						  "	 AND xid >= pg_catalog.pg_snapshot_xmax(p.done::pg_catalog.pg_snapshot)"
+						  "	 AND xid < pg_catalog.pg_snapshot_xmax(p.pass::pg_catalog.pg_snapshot)"
+						  "	 AND pg_catalog.pg_visible_in_snapshot(xid, p.pass::pg_catalog.pg_snapshot)"
+						  "	 AND (xid, id) > (p.lx::pg_catalog.xid8, p.li)"
 						  "   ORDER BY xid, id LIMIT p.lim) r"
 						  " ORDER BY p.ord, r.xid, r.id", 7, t);
 	t[6] = INT8ARRAYOID;
 	update_plan = keep("UPDATE txpipe.queue_positions q"
-					   "   SET done_upto = u.done::pg_snapshot, pass_upto = u.pass::pg_snapshot,"
-					   "	   last_xid = u.lx::xid8, last_id = u.li, consumed = q.consumed + u.n,"
+					   "   SET done_upto = u.done::pg_catalog.pg_snapshot, pass_upto = u.pass::pg_catalog.pg_snapshot,"
+					   "	   last_xid = u.lx::pg_catalog.xid8, last_id = u.li, consumed = q.consumed + u.n,"
 					   "	   updated_at = pg_catalog.clock_timestamp()"
-					   "  FROM unnest($2, $3, $4, $5, $6, $7) AS u(c, done, pass, lx, li, n)"
+					   "  FROM ROWS FROM (pg_catalog.unnest($2), pg_catalog.unnest($3), pg_catalog.unnest($4), pg_catalog.unnest($5), pg_catalog.unnest($6), pg_catalog.unnest($7)) AS u(c, done, pass, lx, li, n)"
 					   " WHERE q.pipeline = $1 AND q.class = u.c", 7, t);
 	t[0] = TEXTOID;
 	t[1] = TEXTOID;
@@ -182,17 +180,17 @@ lock_positions(const char *pipeline, uint32 mask, int *npos)
 	args[0] = CStringGetTextDatum(pipeline);
 	args[1] = Int32GetDatum((int32) mask);
 	nest = txpipe_plan_by_index();
-	rc = SPI_execute_plan(lock_plan, args, NULL, false, 0);
+	rc = txpipe_spi_exec(lock_plan, args, NULL, false, 0);
 	if (rc != SPI_OK_SELECT)
 		elog(ERROR, "could not lock queue positions: %s", SPI_result_code_string(rc));
 	if (SPI_processed == 0)
 	{
 		/* a pipeline made before the queue existed has no positions yet */
-		rc = SPI_execute_plan(init_plan, args, NULL, false, 0);
+		rc = txpipe_spi_exec(init_plan, args, NULL, false, 0);
 		if (rc != SPI_OK_INSERT)
 			elog(ERROR, "could not create queue positions: %s", SPI_result_code_string(rc));
 		if (SPI_processed > 0)
-			rc = SPI_execute_plan(lock_plan, args, NULL, false, 0);
+			rc = txpipe_spi_exec(lock_plan, args, NULL, false, 0);
 	}
 	AtEOXact_GUC(true, nest);
 	*npos = SPI_processed;
@@ -281,7 +279,7 @@ write_positions(const char *pipeline, QueuePos *pos, int npos)
 	args[4] = text_array(lx, pnull, m);
 	args[5] = int_array(li, m, INT8OID);
 	args[6] = int_array(n, m, INT8OID);
-	rc = SPI_execute_plan(update_plan, args, NULL, false, 0);
+	rc = txpipe_spi_exec(update_plan, args, NULL, false, 0);
 	if (rc != SPI_OK_UPDATE || SPI_processed != (uint64) m)
 		elog(ERROR, "could not move the queue positions of pipeline \"%s\"", pipeline);
 }
@@ -314,16 +312,19 @@ fetch_rows(SPIPlanPtr fetch, Datum *args, QueuePos **taken, int m, int *got,
 		   TxRecord *recs, char **src, int *n, int room, MemoryContext poscxt,
 		   Size *bytes, bool *cut)
 {
+	MemoryContext cxt = CurrentMemoryContext;
 	Portal		portal;
 	uint64		k = 0;
 
 	portal = SPI_cursor_open(NULL, fetch, args, NULL, false);
+	MemoryContextSwitchTo(cxt);
 	for (;;)
 	{
 		uint64		rows;
 
 		CHECK_FOR_INTERRUPTS();
 		SPI_cursor_fetch(portal, true, FETCH_CHUNK);
+		MemoryContextSwitchTo(cxt);
 		rows = SPI_processed;
 		if (rows == 0)
 			break;
@@ -371,6 +372,7 @@ fetch_rows(SPIPlanPtr fetch, Datum *args, QueuePos **taken, int m, int *got,
 			break;
 	}
 	SPI_cursor_close(portal);
+	MemoryContextSwitchTo(cxt);
 }
 
 /*
@@ -422,7 +424,7 @@ take_rows(TxPlan *plan, QueuePos *pos, int npos, int start, int limit,
 		{
 			if (snap == NULL)
 			{
-				rc = SPI_execute_plan(snap_plan, NULL, NULL, false, 1);
+				rc = txpipe_spi_exec(snap_plan, NULL, NULL, false, 1);
 				if (rc != SPI_OK_SELECT || SPI_processed != 1)
 					elog(ERROR, "could not take a snapshot");
 				o = MemoryContextSwitchTo(poscxt);
@@ -523,7 +525,7 @@ route_taken(TxPlan *plan, TxRecord *recs, char **src, int n, const char *poison,
 			a[1] = CStringGetTextDatum(src[i]);
 			a[2] = CStringGetTextDatum(recs[i].payload);
 			a[3] = CStringGetTextDatum(poison);
-			if (SPI_execute_plan(poison_plan, a, NULL, false, 0) != SPI_OK_INSERT)
+			if (txpipe_spi_exec(poison_plan, a, NULL, false, 0) != SPI_OK_INSERT)
 				elog(ERROR, "could not store a poison record");
 			counts->received++;
 			counts->rejected++;
@@ -551,9 +553,9 @@ route_taken(TxPlan *plan, TxRecord *recs, char **src, int n, const char *poison,
  * instead.  Runs inside a transaction and an SPI connection; the positions
  * taken stay locked until it ends.  Returns how many records it consumed.
  */
-int64
-txpipe_queue_drain(const char *pipeline, uint32 mask, int max, int start,
-				   const char *poison, TxCounts *counts)
+static int64
+queue_drain(const char *pipeline, uint32 mask, int max, int start,
+			const char *poison, TxCounts *counts)
 {
 	int			npos;
 	QueuePos   *pos;
@@ -597,6 +599,23 @@ txpipe_queue_drain(const char *pipeline, uint32 mask, int max, int start,
 }
 
 /*
+ * The inbox and the positions are read and written as the owner of
+ * txpipe's tables; the records taken are routed as their pipeline's owner.
+ */
+int64
+txpipe_queue_drain(const char *pipeline, uint32 mask, int max, int start,
+				   const char *poison, TxCounts *counts)
+{
+	TxIdentity	id;
+	int64		n;
+
+	txpipe_enter_catalog(&id);
+	n = queue_drain(pipeline, mask, max, start, poison, counts);
+	txpipe_leave(&id);
+	return n;
+}
+
+/*
  * txpipe.drain(pipeline text DEFAULT NULL, max_records int DEFAULT NULL):
  * what a worker does, in the caller's transaction.  NULL pipeline: every
  * pipeline.  Classes another transaction is draining are skipped.
@@ -614,18 +633,27 @@ txpipe_drain(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("max_records must not be negative")));
-	SPI_connect();
+	txpipe_spi_connect();
 	if (!PG_ARGISNULL(0))
 	{
 		char	   *name = text_to_cstring(PG_GETARG_TEXT_PP(0));
 
-		(void) txpipe_get_plan(name);	/* an unknown pipeline is an error */
+		/* an unknown pipeline is an error; another role's, too */
+		txpipe_check_owner(txpipe_get_plan(name), "drain");
 		names = list_make1(name);
 	}
 	else
 	{
-		if (SPI_execute("SELECT name FROM txpipe.pipelines ORDER BY name", true, 0) != SPI_OK_SELECT)
+		TxIdentity	id;
+
+		/* the pipelines whose owner the caller acts for */
+		txpipe_enter_catalog(&id);
+		if (SPI_execute_with_args("SELECT p.name FROM ONLY txpipe.pipelines p"
+								  " WHERE pg_catalog.pg_has_role($1, p.owner, 'USAGE') ORDER BY p.name",
+								  1, (Oid[]) {OIDOID}, (Datum[]) {ObjectIdGetDatum(id.userid)},
+								  NULL, true, 0) != SPI_OK_SELECT)
 			elog(ERROR, "could not read txpipe.pipelines");
+		txpipe_leave(&id);
 		for (uint64 i = 0; i < SPI_processed; i++)
 			names = lappend(names, SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1));
 	}
@@ -651,8 +679,8 @@ txpipe_queue_class(const char *key, int len)
 }
 
 /*
- * Puts recs[first..first+n-1] (payloads as received) into the inbox with
- * one statement.
+ * Puts recs[0..n-1] (payloads as received) into the inbox, in statements
+ * of at most QUEUE_PUT_CHUNK records or QUEUE_PUT_CHUNK_BYTES.
  */
 static void
 put_rows(TxPlan *plan, TxRecord *recs, int n, const char *source)
@@ -660,63 +688,82 @@ put_rows(TxPlan *plan, TxRecord *recs, int n, const char *source)
 	Datum	   *classes;
 	Datum	   *docs;
 	Datum		args[4];
-	int			rc;
+	TxIdentity	id;
+	MemoryContext chunk;
+	MemoryContext old;
+	int			from = 0;
 
 	if (n == 0)
 		return;
+	/* writers may not write the inbox themselves: as its owner */
+	txpipe_enter_catalog(&id);
 	if (enqueue_plan == NULL)
 	{
 		Oid			t[4] = {TEXTOID, TEXTOID, INT2ARRAYOID, TEXTARRAYOID};
 
 		enqueue_plan = keep("WITH i AS (INSERT INTO txpipe.inbox (pipeline, class, source, doc)"
-							" SELECT $1, u.c, $2, u.d FROM unnest($3, $4) AS u(c, d))"
+							" SELECT $1, u.c, $2, u.d FROM ROWS FROM (pg_catalog.unnest($3), pg_catalog.unnest($4)) AS u(c, d))"
 							" SELECT pg_catalog.pg_notify('txpipe_wakeup', $1)", 4, t);
 	}
-	classes = palloc(sizeof(Datum) * n);
-	docs = palloc(sizeof(Datum) * n);
-	for (int i = 0; i < n; i++)
+	/* a statement per chunk of records, its memory freed after each */
+	chunk = AllocSetContextCreate(CurrentMemoryContext, "txpipe inbox chunk", ALLOCSET_DEFAULT_SIZES);
+	while (from < n)
 	{
-		TxRecord   *rec = &recs[i];
-		const char *key = NULL;
-		int			len = 0;
+		int			m = 0;
+		Size		bytes = 0;
 
 		CHECK_FOR_INTERRUPTS();
-		if (plan->order_field >= 0 && txpipe_decode(plan, rec))
+		old = MemoryContextSwitchTo(chunk);
+		classes = palloc(sizeof(Datum) * Min(n - from, QUEUE_PUT_CHUNK));
+		docs = palloc(sizeof(Datum) * Min(n - from, QUEUE_PUT_CHUNK));
+		while (from + m < n && m < QUEUE_PUT_CHUNK && bytes < QUEUE_PUT_CHUNK_BYTES)
 		{
-			TxValue    *v = &rec->values[plan->order_field];
+			TxRecord   *rec = &recs[from + m];
+			const char *key = NULL;
+			int			len = 0;
 
-			if (v->kind == TX_STRING || v->kind == TX_NUMBER || v->kind == TX_BOOL)
+			if (plan->order_field >= 0 && txpipe_decode(plan, rec))
 			{
-				key = v->text;
-				len = v->len;
+				TxValue    *v = &rec->values[plan->order_field];
+
+				if (v->kind == TX_STRING || v->kind == TX_NUMBER || v->kind == TX_BOOL)
+				{
+					key = v->text;
+					len = v->len;
+				}
 			}
+			classes[m] = Int16GetDatum((int16) txpipe_queue_class(key, len));
+			docs[m] = PointerGetDatum(cstring_to_text_with_len(rec->payload, rec->len));
+			/* the decoded values are not needed again */
+			rec->values = NULL;
+			bytes += rec->len;
+			m++;
 		}
-		classes[i] = Int16GetDatum((int16) txpipe_queue_class(key, len));
-		docs[i] = PointerGetDatum(cstring_to_text_with_len(rec->payload, rec->len));
+		args[0] = CStringGetTextDatum(plan->name);
+		args[1] = CStringGetTextDatum(source);
+		args[2] = PointerGetDatum(construct_array(classes, m, INT2OID, 2, true, TYPALIGN_SHORT));
+		args[3] = PointerGetDatum(construct_array(docs, m, TEXTOID, -1, false, TYPALIGN_INT));
+		(void) txpipe_spi_run(enqueue_plan, args, NULL, false, 0, SPI_OK_SELECT, "put records into the inbox");
+		SPI_freetuptable(SPI_tuptable);
+		MemoryContextSwitchTo(old);
+		MemoryContextReset(chunk);
+		from += m;
 	}
-	args[0] = CStringGetTextDatum(plan->name);
-	args[1] = CStringGetTextDatum(source);
-	args[2] = PointerGetDatum(construct_array(classes, n, INT2OID, 2, true, TYPALIGN_SHORT));
-	args[3] = PointerGetDatum(construct_array(docs, n, TEXTOID, -1, false, TYPALIGN_INT));
-	rc = SPI_execute_plan(enqueue_plan, args, NULL, false, 0);
-	if (rc != SPI_OK_SELECT)
-		elog(ERROR, "could not put records into the inbox: %s", SPI_result_code_string(rc));
+	MemoryContextDelete(chunk);
+	txpipe_leave(&id);
 }
 
 /*
  * Puts recs[0..n-1] (payloads as received) into the inbox for the
- * workers, and wakes them at commit, in statements of at most
- * TXPIPE_BATCH_BYTES of payloads.  A record that failed already (too_large:
- * only its prefix is left) becomes a reject now instead.  Inside an SPI
- * connection.
+ * workers, and wakes them at commit.  A record that failed already
+ * (too_large: only its prefix is left) becomes a reject now instead.
+ * Inside an SPI connection.
  */
 void
 txpipe_queue_put(TxPlan *plan, TxRecord *recs, int n, const char *source)
 {
 	TxRecord   *failed = NULL;
 	int			nfailed = 0;
-	int			first = 0;
-	Size		bytes = 0;
 	TxRecord   *ok = palloc(sizeof(TxRecord) * Max(n, 1));
 	int			nok = 0;
 
@@ -731,16 +778,7 @@ txpipe_queue_put(TxPlan *plan, TxRecord *recs, int n, const char *source)
 		else
 			ok[nok++] = recs[i];
 	}
-	for (int i = 0; i < nok; i++)
-	{
-		bytes += ok[i].len;
-		if (bytes >= TXPIPE_BATCH_BYTES || i == nok - 1)
-		{
-			put_rows(plan, ok + first, i + 1 - first, source);
-			first = i + 1;
-			bytes = 0;
-		}
-	}
+	put_rows(plan, ok, nok, source);
 	if (nfailed > 0)
 	{
 		TxCounts	counts = {0};
@@ -778,7 +816,8 @@ enqueue_texts(const char *pipeline, Datum *docs, bool *nulls, int n)
 			}
 		}
 	}
-	SPI_connect();
+	txpipe_spi_connect();
+	txpipe_check_send(pipeline);
 	plan = txpipe_get_plan(pipeline);
 	txpipe_queue_put(plan, recs, n, "queue");
 	SPI_finish();
@@ -812,5 +851,61 @@ txpipe_enqueue_texts(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
 				 errmsg("docs must be a one-dimensional array")));
 	deconstruct_array(a, TEXTOID, -1, false, TYPALIGN_INT, &docs, &nulls, &n);
+	return enqueue_texts(text_to_cstring(PG_GETARG_TEXT_PP(0)), docs, nulls, n);
+}
+
+/*
+ * txpipe.enqueue(pipeline text, doc jsonb) and (pipeline text, docs
+ * jsonb[]): the records as jsonb writes them, then as the text forms.
+ */
+static void
+require_pipeline(FunctionCallInfo fcinfo)
+{
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("pipeline must not be null")));
+}
+
+Datum
+txpipe_enqueue_jsonb(PG_FUNCTION_ARGS)
+{
+	bool		isnull = PG_ARGISNULL(1);
+	Datum		d = (Datum) 0;
+
+	require_pipeline(fcinfo);
+	if (!isnull)
+	{
+		Jsonb	   *doc = PG_GETARG_JSONB_P(1);
+
+		d = CStringGetTextDatum(JsonbToCString(NULL, &doc->root, VARSIZE(doc)));
+	}
+	return enqueue_texts(text_to_cstring(PG_GETARG_TEXT_PP(0)), &d, &isnull, 1);
+}
+
+Datum
+txpipe_enqueue_jsonbs(PG_FUNCTION_ARGS)
+{
+	ArrayType  *a;
+	Datum	   *docs;
+	bool	   *nulls;
+	int			n;
+
+	require_pipeline(fcinfo);
+	if (PG_ARGISNULL(1))
+		PG_RETURN_INT64(0);
+	a = PG_GETARG_ARRAYTYPE_P(1);
+	if (ARR_NDIM(a) > 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
+				 errmsg("docs must be a one-dimensional array")));
+	deconstruct_array(a, JSONBOID, -1, false, TYPALIGN_INT, &docs, &nulls, &n);
+	for (int i = 0; i < n; i++)
+		if (!nulls[i])
+		{
+			Jsonb	   *doc = DatumGetJsonbP(docs[i]);
+
+			docs[i] = CStringGetTextDatum(JsonbToCString(NULL, &doc->root, VARSIZE(doc)));
+		}
 	return enqueue_texts(text_to_cstring(PG_GETARG_TEXT_PP(0)), docs, nulls, n);
 }

@@ -19,7 +19,10 @@
 #include "catalog/dependency.h"
 #include "catalog/index.h"
 #include "catalog/namespace.h"
+#include "catalog/pg_class.h"
 #include "catalog/pg_collation.h"
+#include "catalog/pg_inherits.h"
+#include "catalog/pg_proc.h"
 #include "catalog/pg_type.h"
 #include "common/hashfn.h"
 #include "lib/stringinfo.h"
@@ -566,7 +569,8 @@ resolve_column(TxRoute *route, TxColumn *col, const char *path)
 	if (get_attgenerated(route->relid, attnum))
 		spec_error(path, "column \"%s\" is generated and cannot be written", col->name);
 	get_atttypetypmodcoll(route->relid, attnum, &col->typid, &col->typmod, &collid);
-	col->typname = format_type_with_typemod(col->typid, col->typmod);
+	col->typname = format_type_extended(col->typid, col->typmod,
+										FORMAT_TYPE_TYPEMOD_GIVEN | FORMAT_TYPE_FORCE_QUALIFY);
 }
 
 static void
@@ -591,6 +595,77 @@ parse_columns(TxPlan *plan, int r, JsonbValue *obj, const char *path,
 			if (strcmp(((TxColumn *) lfirst(lc))->name, col->name) == 0)
 				spec_error(cp, "column \"%s\" is written twice", col->name);
 		*cols = lappend(*cols, col);
+	}
+}
+
+static Oid
+rel_owner(Oid relid)
+{
+	HeapTuple	tup = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
+	Oid			owner;
+
+	if (!HeapTupleIsValid(tup))
+		elog(ERROR, "cache lookup failed for relation %u", relid);
+	owner = ((Form_pg_class) GETSTRUCT(tup))->relowner;
+	ReleaseSysCache(tup);
+	return owner;
+}
+
+static Oid
+func_owner(Oid fn)
+{
+	HeapTuple	tup = SearchSysCache1(PROCOID, ObjectIdGetDatum(fn));
+	Oid			owner;
+
+	if (!HeapTupleIsValid(tup))
+		elog(ERROR, "cache lookup failed for function %u", fn);
+	owner = ((Form_pg_proc) GETSTRUCT(tup))->proowner;
+	ReleaseSysCache(tup);
+	return owner;
+}
+
+/*
+ * May code owned by role run while routing for the pipeline's owner?
+ * Routing runs as the pipeline's owner, so whatever a routed table runs
+ * (triggers, defaults, checks, index expressions) and the refresh function
+ * run as that role: they must be the owner's own, or belong to a role the
+ * owner is a member of.  Superuser rights do not count: a superuser's
+ * pipeline never runs an ordinary role's code.
+ */
+static bool
+owner_may_run(TxPlan *plan, Oid role)
+{
+	return role == plan->owner || is_member_of_role_nosuper(plan->owner, role);
+}
+
+static void
+owner_error(TxPlan *plan, const char *path, const char *what, Oid role)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+			 errmsg("invalid pipeline spec at %s: %s belongs to role %s, not to the pipeline's owner %s",
+					path, what, GetUserNameFromId(role, false), GetUserNameFromId(plan->owner, false)),
+			 errdetail("Routing and refresh run as the pipeline's owner, so everything a routed table or the refresh function runs would run with that role's rights."),
+			 errhint("Have the pipeline created by the role that owns its tables and refresh function (or by a member of that role), or ALTER ... OWNER TO the pipeline's owner.")));
+}
+
+/* a routed table and each of its partitions belong to the owner */
+static void
+check_table_owner(TxPlan *plan, TxRoute *route, const char *path)
+{
+	List	   *rels = find_all_inheritors(route->relid, NoLock, NULL);
+	ListCell   *lc;
+
+	foreach(lc, rels)
+	{
+		Oid			relid = lfirst_oid(lc);
+		Oid			owner = rel_owner(relid);
+
+		if (!owner_may_run(plan, owner))
+			owner_error(plan, path, psprintf("table %s", relid == route->relid ? route->relname :
+											 quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)),
+																		get_rel_name(relid))),
+						owner);
 	}
 }
 
@@ -708,6 +783,7 @@ compile_route(TxPlan *plan, int r, JsonbValue *spec_route, const char *schema, i
 		spec_error(psprintf("%s.table", path), "\"%s\" is not a table", rv->relname);
 	route->relname = quote_qualified_identifier(get_namespace_name(get_rel_namespace(route->relid)),
 												get_rel_name(route->relid));
+	check_table_owner(plan, route, psprintf("%s.table", path));
 
 	if ((v = obj_get(spec_route, "name")) != NULL)
 		route->name = jbv_string(v, psprintf("%s.name", path));
@@ -799,6 +875,9 @@ compile_refresh(TxPlan *plan, JsonbValue *refresh, const char *schema)
 	if (!OidIsValid(fn))
 		spec_error("$.refresh.function", "function %s(bigint, bigint) does not exist",
 				   NameListToString(names));
+	if (!owner_may_run(plan, func_owner(fn)))
+		owner_error(plan, "$.refresh.function", psprintf("function %s(bigint, bigint)", NameListToString(names)),
+					func_owner(fn));
 	if (get_func_rettype(fn) != INT8OID || get_func_retset(fn))
 		spec_error("$.refresh.function", "function %s(bigint, bigint) must return bigint, the number of rows it wrote",
 				   NameListToString(names));
@@ -835,10 +914,11 @@ param_type(TxColumn *col)
 static void
 append_unnest(StringInfo sql, TxColumn *cols, int from, int n, bool ordinality, const char *prefix)
 {
-	appendStringInfoString(sql, "unnest(");
+	/* ROWS FROM: unnest of several arrays only exists unqualified */
+	appendStringInfoString(sql, "ROWS FROM (");
 	for (int i = 0; i < n; i++)
-		appendStringInfo(sql, "%s$%d::%s", i ? ", " : "", from + i + 1,
-						 param_type(&cols[i]) == INT8ARRAYOID ? "int8[]" : "text[]");
+		appendStringInfo(sql, "%spg_catalog.unnest($%d::%s)", i ? ", " : "", from + i + 1,
+						 param_type(&cols[i]) == INT8ARRAYOID ? "pg_catalog.int8[]" : "pg_catalog.text[]");
 	appendStringInfoString(sql, ")");
 	if (ordinality)
 		appendStringInfoString(sql, " WITH ORDINALITY");
@@ -854,21 +934,11 @@ static void
 append_key_join(StringInfo sql, TxRoute *route, const char *alias)
 {
 	for (int i = 0; i < route->nkeys; i++)
-		appendStringInfo(sql, "%s%s.%s = u.c%d::%s", i ? " AND " : "", alias,
+		appendStringInfo(sql, "%s%s.%s OPERATOR(pg_catalog.=) u.c%d::%s", i ? " AND " : "", alias,
 						 quote_identifier(route->cols[i].name), i + 1, route->cols[i].typname);
 }
 
-static SPIPlanPtr
-prepare(const char *sql, int nargs, Oid *argtypes)
-{
-	SPIPlanPtr	p = SPI_prepare(sql, nargs, argtypes);
-
-	if (p == NULL)
-		elog(ERROR, "SPI_prepare failed for \"%s\": %s", sql, SPI_result_code_string(SPI_result));
-	if (SPI_keepplan(p) != 0)
-		elog(ERROR, "SPI_keepplan failed");
-	return p;
-}
+#define prepare txpipe_spi_keep
 
 static void
 prepare_route(TxPlan *plan, TxRoute *route)
@@ -882,7 +952,7 @@ prepare_route(TxPlan *plan, TxRoute *route)
 	initStringInfo(&sql);
 	if (route->lookup)
 	{
-		appendStringInfo(&sql, "SELECT u.o, t.%s::int8 FROM ", quote_identifier(route->idcol));
+		appendStringInfo(&sql, "SELECT u.o, t.%s::pg_catalog.int8 FROM ", quote_identifier(route->idcol));
 		append_unnest(&sql, route->cols, 0, route->nkeys, true, "c");
 		appendStringInfo(&sql, " JOIN %s t ON ", route->relname);
 		append_key_join(&sql, route, "t");
@@ -900,7 +970,7 @@ prepare_route(TxPlan *plan, TxRoute *route)
 		appendStringInfoString(&sql, " ON CONFLICT (");
 		for (int i = 0; i < route->nkeys; i++)
 			appendStringInfo(&sql, "%s%s", i ? ", " : "", quote_identifier(route->cols[i].name));
-		appendStringInfo(&sql, ") DO NOTHING RETURNING t.%s::int8 AS txpipe_id", quote_identifier(route->idcol));
+		appendStringInfo(&sql, ") DO NOTHING RETURNING t.%s::pg_catalog.int8 AS txpipe_id", quote_identifier(route->idcol));
 		for (int i = 0; i < route->nkeys; i++)
 			appendStringInfo(&sql, ", t.%s", quote_identifier(route->cols[i].name));
 		appendStringInfoString(&sql, ") SELECT u.o, ins.txpipe_id FROM ");
@@ -930,8 +1000,8 @@ prepare_route(TxPlan *plan, TxRoute *route)
 			Oid			t = TEXTARRAYOID;
 
 			resetStringInfo(&sql);
-			appendStringInfo(&sql, "SELECT u.o FROM unnest($1::text[]) WITH ORDINALITY AS u(k, o) "
-							 "JOIN %s t ON t.%s = u.k::%s",
+			appendStringInfo(&sql, "SELECT u.o FROM pg_catalog.unnest($1::pg_catalog.text[]) WITH ORDINALITY AS u(k, o) "
+							 "JOIN %s t ON t.%s OPERATOR(pg_catalog.=) u.k::%s",
 							 route->relname, quote_identifier(kc->name), kc->typname);
 			route->dup_plan = prepare(sql.data, 1, &t);
 		}
@@ -1084,13 +1154,17 @@ compile(const char *name, Jsonb *spec, Oid owner, bool prepare_statements)
 }
 
 void
-txpipe_compile_check(const char *name, Jsonb *spec)
+txpipe_compile_check(const char *name, Jsonb *spec, Oid owner)
 {
 	MemoryContext cxt = AllocSetContextCreate(CurrentMemoryContext, "txpipe spec check",
 											  ALLOCSET_DEFAULT_SIZES);
 	MemoryContext old = MemoryContextSwitchTo(cxt);
+	TxIdentity	id;
 
-	(void) compile(name, spec, GetUserId(), false);
+	/* as the pipeline's owner, and names resolve as they will when routing */
+	txpipe_enter(owner, &id);
+	(void) compile(name, spec, owner, false);
+	txpipe_leave(&id);
 	MemoryContextSwitchTo(old);
 	MemoryContextDelete(cxt);
 }
@@ -1130,21 +1204,24 @@ txpipe_get_plan(const char *pipeline)
 	MemoryContext cxt;
 	MemoryContext old;
 	TxPlan	   *plan;
+	TxIdentity	id;
 
 	if (strlen(pipeline) >= NAMEDATALEN)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
 				 errmsg("pipeline \"%s\" does not exist", pipeline)));
 
+	txpipe_enter_catalog(&id);
 	if (pipeline_query == NULL)
 	{
 		Oid			t = TEXTOID;
 
-		pipeline_query = prepare("SELECT spec, version, owner::oid FROM txpipe.pipelines WHERE name = $1", 1, &t);
+		pipeline_query = prepare("SELECT p.spec, p.version, p.owner::pg_catalog.oid FROM ONLY txpipe.pipelines p"
+								 " WHERE p.name OPERATOR(pg_catalog.=) $1", 1, &t);
 	}
 	arg = CStringGetTextDatum(pipeline);
-	if (SPI_execute_plan(pipeline_query, &arg, NULL, true, 1) != SPI_OK_SELECT)
-		elog(ERROR, "could not read txpipe.pipelines");
+	(void) txpipe_spi_run(pipeline_query, &arg, NULL, true, 1, SPI_OK_SELECT, "read txpipe.pipelines");
+	txpipe_leave(&id);
 	if (SPI_processed == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
@@ -1172,7 +1249,9 @@ txpipe_get_plan(const char *pipeline)
 	old = MemoryContextSwitchTo(cxt);
 	PG_TRY();
 	{
+		txpipe_enter(owner, &id);
 		plan = compile(pipeline, spec, owner, true);
+		txpipe_leave(&id);
 	}
 	PG_CATCH();
 	{
@@ -1257,4 +1336,46 @@ txpipe_spec_init(void)
 	ctl.entrysize = sizeof(PlanEntry);
 	plans = hash_create("txpipe plans", 16, &ctl, HASH_ELEM | HASH_STRINGS);
 	CacheRegisterRelcacheCallback(relcache_callback, (Datum) 0);
+}
+
+/*
+ * Sending records to a pipeline (COPY, ingest, enqueue, validate) is the
+ * INSERT privilege on its COPY target txpipe_in.<pipeline>: COPY checks it
+ * itself, the functions here.  The target belongs to txpipe; its
+ * pipeline's owner grants and revokes the privilege with txpipe.grant_send()
+ * and txpipe.revoke_send().
+ */
+void
+txpipe_check_send(const char *pipeline)
+{
+	Oid			nsp = get_namespace_oid("txpipe_in", false);
+	Oid			target = get_relname_relid(pipeline, nsp);
+
+	if (!OidIsValid(target))
+	{
+		(void) txpipe_get_plan(pipeline);	/* says so if it does not exist */
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("pipeline \"%s\" has no COPY target txpipe_in.%s", pipeline,
+						quote_identifier(pipeline)),
+				 errhint("Create the pipeline again with txpipe.create_pipeline(name, spec, or_replace => true).")));
+	}
+	if (pg_class_aclcheck(target, GetUserId(), ACL_INSERT) != ACLCHECK_OK)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("permission denied to send records to pipeline \"%s\"", pipeline),
+				 errdetail("Sending needs the INSERT privilege on txpipe_in.%s.", quote_identifier(pipeline)),
+				 errhint("The pipeline's owner grants it with txpipe.grant_send('%s', role).", pipeline)));
+}
+
+/* actions reserved to the pipeline's owner (or a member of it) */
+void
+txpipe_check_owner(TxPlan *plan, const char *action)
+{
+	if (!has_privs_of_role(GetUserId(), plan->owner))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("permission denied to %s pipeline \"%s\"", action, plan->name),
+				 errdetail("Only the pipeline's owner %s, a member of that role or a superuser may.",
+						   GetUserNameFromId(plan->owner, false))));
 }

@@ -246,9 +246,29 @@ typedef struct TxCounts
 	int64		duplicates;
 } TxCounts;
 
+/* spi.c: identity, search_path and memory of txpipe's statements */
+typedef struct TxIdentity
+{
+	Oid			userid;
+	int			sec;
+	int			nest;
+} TxIdentity;
+extern void txpipe_enter(Oid role, TxIdentity *save);
+extern void txpipe_enter_catalog(TxIdentity *save);
+extern void txpipe_leave(TxIdentity *save);
+extern Oid	txpipe_catalog_owner(void);
+extern SPIPlanPtr txpipe_spi_keep(const char *sql, int nargs, Oid *argtypes);
+extern uint64 txpipe_spi_run(SPIPlanPtr plan, Datum *args, const char *nulls, bool read_only,
+							 long count, int expect, const char *what);
+extern int	txpipe_spi_exec(SPIPlanPtr plan, Datum *args, const char *nulls, bool read_only,
+							long count);
+extern void txpipe_spi_connect(void);
+
 /* spec.c */
 extern TxPlan *txpipe_get_plan(const char *pipeline);
-extern void txpipe_compile_check(const char *name, Jsonb *spec);
+extern void txpipe_check_send(const char *pipeline);
+extern void txpipe_check_owner(TxPlan *plan, const char *action);
+extern void txpipe_compile_check(const char *name, Jsonb *spec, Oid owner);
 extern void txpipe_invalidate_plans(void);
 extern void txpipe_reset_key_caches(void);
 extern void txpipe_spec_init(void);
@@ -302,5 +322,11 @@ extern char *txpipe_worker_conninfo;
 extern int	txpipe_inbox_slot_seconds;
 extern void txpipe_worker_init(void);
 extern void txpipe_register_launcher(void);
+
+/* retention.c */
+extern int	txpipe_rejects_retention;
+extern int	txpipe_batches_retention;
+extern void txpipe_retention_init(void);
+extern void txpipe_retention_pass(List *unused);
 
 #endif							/* TXPIPE_H */

@@ -831,6 +831,7 @@ txpipe_worker_main(Datum arg)
 	bool		ok;
 	bool		explicit;
 	TimestampTz last_rotate = 0;
+	TimestampTz last_prune = 0;
 	TimestampTz last_round = 0;
 	MemoryContext names_cxt;
 	List	   *pipelines = NIL;
@@ -853,6 +854,8 @@ txpipe_worker_main(Datum arg)
 	 * the WAL up to its own commit, which includes the batch.
 	 */
 	SetConfigOption("synchronous_commit", "off", PGC_USERSET, PGC_S_SESSION);
+	/* whatever the database's or role's settings say */
+	SetConfigOption("search_path", "pg_catalog, pg_temp", PGC_SUSET, PGC_S_OVERRIDE);
 	pgstat_report_appname(psprintf("txpipe worker %d", index));
 	loop_cxt = AllocSetContextCreate(TopMemoryContext, "txpipe worker loop", ALLOCSET_DEFAULT_SIZES);
 	names_cxt = AllocSetContextCreate(TopMemoryContext, "txpipe worker pipelines", ALLOCSET_SMALL_SIZES);
@@ -977,6 +980,14 @@ txpipe_worker_main(Datum arg)
 		{
 			last_rotate = GetCurrentTimestamp();
 			guarded(rotate_inbox, NULL, loop_cxt);
+		}
+
+		/* retention: counters folded, old batches and rejects pruned */
+		if (index == 0 && last_check == ROUND_OK && !got_sigterm &&
+			TimestampDifferenceExceeds(last_prune, GetCurrentTimestamp(), 60000))
+		{
+			last_prune = GetCurrentTimestamp();
+			guarded(txpipe_retention_pass, NULL, loop_cxt);
 		}
 
 		if (got_sigterm)
@@ -1216,7 +1227,12 @@ utility_hook(PlannedStmt *pstmt, const char *queryString, bool readOnlyTree,
 	{
 		Oid			dboid = get_database_oid(((DropdbStmt *) stmt)->dbname, true);
 
-		if (OidIsValid(dboid) && signal_workers(dboid, SIGUSR2) > 0)
+		/*
+		 * Only for a role that may drop it: PostgreSQL checks that later,
+		 * and anyone else must not be able to stop a database's workers.
+		 */
+		if (OidIsValid(dboid) && pg_database_ownercheck(dboid, GetUserId()) &&
+			signal_workers(dboid, SIGUSR2) > 0)
 		{
 			/* DROP DATABASE waits up to 5 s for them to go */
 			ereport(DEBUG1, (errmsg("txpipe workers of database %u asked to stop", dboid)));

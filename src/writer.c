@@ -233,7 +233,6 @@ foreign_key_compile(TxPlan *plan, Relation rel, ForeignKeyCacheInfo *fk, WriterF
 	Oid			argtypes[INDEX_MAX_KEYS];
 	const char *why = NULL;
 	bool		partitioned;
-	MemoryContext cxt = CurrentMemoryContext;
 
 	tup = SearchSysCache1(CONSTROID, ObjectIdGetDatum(fk->conoid));
 	if (!HeapTupleIsValid(tup))
@@ -255,7 +254,7 @@ foreign_key_compile(TxPlan *plan, Relation rel, ForeignKeyCacheInfo *fk, WriterF
 
 	wfk->nkeys = fk->nkeys;
 	initStringInfo(&sql);
-	appendStringInfoString(&sql, "WITH k AS MATERIALIZED (SELECT DISTINCT * FROM unnest(");
+	appendStringInfoString(&sql, "WITH k AS MATERIALIZED (SELECT DISTINCT * FROM ROWS FROM (");
 	for (int i = 0; i < fk->nkeys; i++)
 	{
 		Form_pg_attribute att = TupleDescAttr(RelationGetDescr(rel), fk->conkey[i] - 1);
@@ -280,15 +279,16 @@ foreign_key_compile(TxPlan *plan, Relation rel, ForeignKeyCacheInfo *fk, WriterF
 		wfk->attnums[i] = fk->conkey[i];
 		wfk->types[i] = att->atttypid;
 		get_typlenbyvalalign(att->atttypid, &wfk->typlen[i], &wfk->typbyval[i], &wfk->typalign[i]);
-		appendStringInfo(&sql, "%s$%d::%s", i ? ", " : "", i + 1, format_type_be_qualified(argtypes[i]));
+		appendStringInfo(&sql, "%spg_catalog.unnest($%d::%s)", i ? ", " : "", i + 1,
+						 format_type_be_qualified(argtypes[i]));
 	}
 	if (why == NULL)
 	{
 		appendStringInfoString(&sql, ") AS u(");
 		for (int i = 0; i < fk->nkeys; i++)
 			appendStringInfo(&sql, "%sk%d", i ? ", " : "", i + 1);
-		appendStringInfo(&sql, ")) SELECT (SELECT count(*) FROM k)::int8, "
-						 "(SELECT count(*) FROM (SELECT 1 FROM k JOIN %s%s x ON ",
+		appendStringInfo(&sql, ")) SELECT (SELECT pg_catalog.count(*) FROM k)::pg_catalog.int8, "
+						 "(SELECT pg_catalog.count(*) FROM (SELECT 1 FROM k JOIN %s%s x ON ",
 						 partitioned ? "" : "ONLY ",
 						 quote_qualified_identifier(get_namespace_name(RelationGetNamespace(pkrel)),
 													RelationGetRelationName(pkrel)));
@@ -306,14 +306,8 @@ foreign_key_compile(TxPlan *plan, Relation rel, ForeignKeyCacheInfo *fk, WriterF
 							 NameStr(op->oprname), i + 1);
 			ReleaseSysCache(optup);
 		}
-		appendStringInfoString(&sql, " FOR KEY SHARE OF x) l)::int8");
-		wfk->lock_plan = SPI_prepare(sql.data, fk->nkeys, argtypes);
-		if (wfk->lock_plan == NULL)
-			elog(ERROR, "SPI_prepare failed for \"%s\": %s", sql.data, SPI_result_code_string(SPI_result));
-		if (SPI_keepplan(wfk->lock_plan) != 0)
-			elog(ERROR, "SPI_keepplan failed");
-		/* SPI_prepare leaves SPI's procedure context current */
-		MemoryContextSwitchTo(cxt);
+		appendStringInfoString(&sql, " FOR KEY SHARE OF x) l)::pg_catalog.int8");
+		wfk->lock_plan = txpipe_spi_keep(sql.data, fk->nkeys, argtypes);
 		/* the plan is rebuilt when the referenced table changes */
 		plan->relids = list_append_unique_oid(plan->relids, fk->confrelid);
 	}
@@ -620,7 +614,6 @@ lock_referenced(TxPlan *plan, TxWriter *w, Datum *values, bool *nulls, int n)
 		Datum	   *elems[INDEX_MAX_KEYS];
 		Datum		args[INDEX_MAX_KEYS];
 		int			m = 0;
-		int			rc;
 		int64		keys,
 					locked;
 		bool		isnull;
@@ -663,11 +656,10 @@ lock_referenced(TxPlan *plan, TxWriter *w, Datum *values, bool *nulls, int n)
 		/* as the RI trigger: the referenced table's owner, its RLS not forced */
 		GetUserIdAndSecContext(&save_userid, &save_sec);
 		SetUserIdAndSecContext(fk->pkowner, save_sec | SECURITY_LOCAL_USERID_CHANGE |
-							   SECURITY_NOFORCE_RLS);
-		rc = SPI_execute_plan(fk->lock_plan, args, NULL, false, 1);
+							   SECURITY_NOFORCE_RLS | SECURITY_RESTRICTED_OPERATION);
+		if (txpipe_spi_run(fk->lock_plan, args, NULL, false, 1, SPI_OK_SELECT, "lock referenced rows") != 1)
+			elog(ERROR, "txpipe foreign key lock returned no row");
 		SetUserIdAndSecContext(save_userid, save_sec);
-		if (rc != SPI_OK_SELECT || SPI_processed != 1)
-			elog(ERROR, "txpipe foreign key lock failed: %s", SPI_result_code_string(rc));
 		keys = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 		locked = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
 		SPI_freetuptable(SPI_tuptable);

@@ -88,7 +88,7 @@ server_start() {
 	SRV_SOCK=$SRV_DIR/sock
 	SRV_LOG=$SRV_DIR/server.log
 	as_pg mkdir -m 0755 "$SRV_SOCK" || return 1
-	if ! as_pg initdb -D "$SRV_DATA" -U postgres -A trust -E UTF8 --locale=C --no-sync \
+	if ! as_pg initdb -D "$SRV_DATA" -U postgres -A trust -E UTF8 --locale="${PG_LOCALE:-C}" --no-sync \
 		>"$SRV_DIR/initdb.log" 2>&1; then
 		note "initdb failed:"
 		sed 's/^/  | /' "$SRV_DIR/initdb.log"

@@ -88,40 +88,15 @@ INSERT INTO txpipe.worker_state DEFAULT VALUES;
 
 CREATE FUNCTION txpipe.enqueue(pipeline text, docs jsonb[])
 RETURNS bigint
-LANGUAGE plpgsql SECURITY DEFINER
-SET search_path = pg_catalog, pg_temp
-AS $$
-DECLARE
-	v_key text;
-	v_n bigint;
-BEGIN
-	IF pipeline IS NULL THEN
-		RAISE EXCEPTION 'pipeline must not be null' USING ERRCODE = 'null_value_not_allowed';
-	END IF;
-	SELECT p.spec->>'order_key' INTO v_key FROM txpipe.pipelines p WHERE p.name = enqueue.pipeline;
-	IF NOT FOUND THEN
-		RAISE EXCEPTION 'pipeline "%" does not exist', pipeline
-			USING ERRCODE = 'undefined_object',
-				  HINT = 'Create it with txpipe.create_pipeline() or txpipe.install_template().';
-	END IF;
-	INSERT INTO txpipe.inbox (pipeline, class, source, doc)
-	SELECT enqueue.pipeline, txpipe._queue_class(d->>v_key), 'queue', coalesce(d::text, 'null')
-	  FROM unnest(docs) d;
-	GET DIAGNOSTICS v_n = ROW_COUNT;
-	IF v_n > 0 THEN
-		PERFORM pg_notify('txpipe_wakeup', enqueue.pipeline);
-	END IF;
-	RETURN v_n;
-END;
-$$;
+AS 'MODULE_PATHNAME', 'txpipe_enqueue_jsonbs'
+LANGUAGE C;
 COMMENT ON FUNCTION txpipe.enqueue(text, jsonb[]) IS
 	'queues records for the background worker, in the caller''s transaction; returns how many';
 
 CREATE FUNCTION txpipe.enqueue(pipeline text, doc jsonb)
 RETURNS bigint
-LANGUAGE sql SECURITY DEFINER
-SET search_path = pg_catalog, pg_temp
-AS $$ SELECT txpipe.enqueue(pipeline, ARRAY[doc]) $$;
+AS 'MODULE_PATHNAME', 'txpipe_enqueue_jsonb'
+LANGUAGE C;
 COMMENT ON FUNCTION txpipe.enqueue(text, jsonb) IS
 	'queues one record for the background worker, in the caller''s transaction';
 

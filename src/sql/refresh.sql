@@ -136,14 +136,29 @@ BEGIN
 END;
 $$;
 
+-- Runs a refresh function as the pipeline's owner (src/manage.c).
+CREATE FUNCTION txpipe._call_refresh(func regprocedure, lo bigint, hi bigint, owner oid)
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'txpipe_call_refresh'
+LANGUAGE C STRICT;
+
+-- txpipe.refresh() runs txpipe._refresh() as the owner of txpipe's tables
+-- (src/manage.c); the refresh function itself runs as the pipeline's owner.
 CREATE FUNCTION txpipe.refresh(pipeline text, full boolean DEFAULT false,
+	OUT status text, OUT rows bigint, OUT watermark_from bigint, OUT watermark_to bigint,
+	OUT duration interval)
+AS 'MODULE_PATHNAME', 'txpipe_refresh'
+LANGUAGE C;
+
+CREATE FUNCTION txpipe._refresh(pipeline text, full boolean, caller oid,
 	OUT status text, OUT rows bigint, OUT watermark_from bigint, OUT watermark_to bigint,
 	OUT duration interval)
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-	v_full boolean := coalesce(refresh.full, false);
+	v_owner oid;
+	v_full boolean := coalesce(_refresh.full, false);
 	v_started timestamptz := clock_timestamp();
 	v_spec jsonb;
 	v_target record;
@@ -155,14 +170,16 @@ DECLARE
 	v_error text;
 	v_sqlstate text;
 BEGIN
-	SELECT p.spec INTO v_spec FROM txpipe.pipelines p WHERE p.name = refresh.pipeline;
+	SELECT p.spec, p.owner::pg_catalog.oid INTO v_spec, v_owner
+	  FROM ONLY txpipe.pipelines p WHERE p.name OPERATOR(pg_catalog.=) _refresh.pipeline;
 	IF NOT FOUND THEN
-		RAISE EXCEPTION 'pipeline "%" does not exist', refresh.pipeline
+		RAISE EXCEPTION 'pipeline "%" does not exist', _refresh.pipeline
 			USING ERRCODE = 'undefined_object',
 				  HINT = 'Create it with txpipe.create_pipeline() or txpipe.install_template().';
 	END IF;
+	PERFORM txpipe._require_owner(_refresh.pipeline, v_owner, caller, 'refresh');
 	IF NOT v_spec ? 'refresh' THEN
-		RAISE EXCEPTION 'pipeline "%" has no refresh', refresh.pipeline
+		RAISE EXCEPTION 'pipeline "%" has no refresh', _refresh.pipeline
 			USING ERRCODE = 'object_not_in_prerequisite_state',
 				  HINT = 'Give its spec a "refresh": {"function": ..., "watermark": ...}; see the README, section "Star schema and refresh".';
 	END IF;
@@ -171,9 +188,9 @@ BEGIN
 			USING ERRCODE = 'invalid_transaction_state',
 				  DETAIL = 'It reads the rows committed by the writers it waits for; an older snapshot would not see them.';
 	END IF;
-	v_target := txpipe._refresh_target(refresh.pipeline, v_spec);
+	v_target := txpipe._refresh_target(_refresh.pipeline, v_spec);
 	IF v_target.grain IS NULL OR v_target.func IS NULL THEN
-		RAISE EXCEPTION 'the grain table or the refresh function of pipeline "%" does not exist', refresh.pipeline
+		RAISE EXCEPTION 'the grain table or the refresh function of pipeline "%" does not exist', _refresh.pipeline
 			USING ERRCODE = 'undefined_object',
 				  DETAIL = format('The spec names function %s and watermark column %s of its grain route''s table.',
 								  v_spec->'refresh'->>'function', v_spec->'refresh'->>'watermark');
@@ -185,20 +202,20 @@ BEGIN
 	-- error hands its locks to the transaction.
 	BEGIN
 		PERFORM pg_advisory_xact_lock('txpipe.refresh_state'::regclass::oid::integer,
-									  hashtext(refresh.pipeline));
+									  hashtext(_refresh.pipeline));
 	EXCEPTION
 		WHEN lock_not_available THEN
 			v_status := 'skipped';
 			v_error := format('another refresh of pipeline %s was still running when lock_timeout (%s) expired',
-							  refresh.pipeline, current_setting('lock_timeout'));
+							  _refresh.pipeline, current_setting('lock_timeout'));
 	END;
 
 	IF v_status = 'ok' THEN
-		INSERT INTO txpipe.refresh_state AS s (pipeline) VALUES (refresh.pipeline)
+		INSERT INTO txpipe.refresh_state AS s (pipeline) VALUES (_refresh.pipeline)
 		ON CONFLICT DO NOTHING;
 	END IF;
 	v_stored := coalesce((SELECT s.watermark FROM txpipe.refresh_state s
-						   WHERE s.pipeline = refresh.pipeline), 0);
+						   WHERE s.pipeline = _refresh.pipeline), 0);
 	v_lo := CASE WHEN v_full THEN 0 ELSE v_stored END;
 	v_hi := v_stored;
 
@@ -233,11 +250,10 @@ BEGIN
 				v_hi := greatest(coalesce(v_hi, 0), v_lo);
 				-- lo = 0 asks the function for a rebuild, even of an empty star
 				IF v_hi > v_lo OR v_lo = 0 THEN
-					EXECUTE format('SELECT %s($1, $2)', v_target.func::oid::regproc)
-						INTO v_rows USING v_lo, v_hi;
+					v_rows := txpipe._call_refresh(v_target.func, v_lo, v_hi, v_owner);
 				END IF;
 				UPDATE txpipe.refresh_state s SET watermark = v_hi, refreshed_at = now()
-				 WHERE s.pipeline = refresh.pipeline;
+				 WHERE s.pipeline = _refresh.pipeline;
 			ELSE
 				v_hi := v_stored;
 			END IF;
@@ -249,7 +265,7 @@ BEGIN
 				v_status := 'error';
 				v_rows := 0;
 				v_hi := v_stored;
-				RAISE WARNING 'refresh of pipeline "%" failed: %', refresh.pipeline, v_error
+				RAISE WARNING 'refresh of pipeline "%" failed: %', _refresh.pipeline, v_error
 					USING DETAIL = format('SQLSTATE %s.  The run is recorded in txpipe.refresh_runs; the watermark stays at %s.',
 										  v_sqlstate, v_stored);
 		END;
@@ -258,12 +274,12 @@ BEGIN
 	duration := clock_timestamp() - v_started;
 	INSERT INTO txpipe.refresh_runs (pipeline, started_at, finished_at, rows, status, error, sqlstate,
 									 watermark_from, watermark_to, "full")
-	VALUES (refresh.pipeline, v_started, v_started + duration, v_rows, v_status, v_error, v_sqlstate,
+	VALUES (_refresh.pipeline, v_started, v_started + duration, v_rows, v_status, v_error, v_sqlstate,
 			v_lo, v_hi, v_full);
 	DELETE FROM txpipe.refresh_runs r
-	 WHERE r.pipeline = refresh.pipeline
+	 WHERE r.pipeline = _refresh.pipeline
 	   AND r.run_id <= (SELECT x.run_id FROM txpipe.refresh_runs x
-						 WHERE x.pipeline = refresh.pipeline
+						 WHERE x.pipeline = _refresh.pipeline
 						 ORDER BY x.run_id DESC OFFSET 10000 LIMIT 1);
 
 	status := v_status;
@@ -356,10 +372,16 @@ BEGIN
 	PERFORM txpipe._require_cron(
 		format('SELECT txpipe.schedule_refresh(%L, %L, database => %L);', pipeline, cron, v_db), v_db);
 	IF v_db = current_database() THEN
-		IF NOT EXISTS (SELECT 1 FROM txpipe.pipelines p WHERE p.name = schedule_refresh.pipeline) THEN
+		IF NOT EXISTS (SELECT 1 FROM ONLY txpipe.pipelines p WHERE p.name OPERATOR(pg_catalog.=) schedule_refresh.pipeline) THEN
 			RAISE EXCEPTION 'pipeline "%" does not exist', pipeline
 				USING ERRCODE = 'undefined_object';
 		END IF;
+		-- the job runs as its scheduler: only who may refresh may schedule
+		PERFORM txpipe._require_owner(pipeline,
+			(SELECT p.owner::pg_catalog.oid FROM ONLY txpipe.pipelines p
+			  WHERE p.name OPERATOR(pg_catalog.=) schedule_refresh.pipeline),
+			(SELECT r.oid FROM pg_catalog.pg_roles r WHERE r.rolname OPERATOR(pg_catalog.=) CURRENT_USER),
+			'schedule the refresh of');
 		IF NOT EXISTS (SELECT 1 FROM txpipe.pipelines p
 						WHERE p.name = schedule_refresh.pipeline AND p.spec ? 'refresh') THEN
 			RAISE EXCEPTION 'pipeline "%" has no refresh', pipeline

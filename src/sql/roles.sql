@@ -11,22 +11,35 @@ BEGIN
 END;
 $$;
 
-GRANT USAGE ON SCHEMA txpipe, txpipe_in TO txpipe_writer, txpipe_reader, txpipe_admin;
+-- Who may do what (README, section "Security").  txpipe's own tables are
+-- written only by their owner, through txpipe's functions; no role gets
+-- INSERT, UPDATE or DELETE on them.  Sending to a pipeline is INSERT on
+-- its COPY target txpipe_in.<pipeline>, granted per pipeline
+-- (txpipe.grant_send).
+GRANT USAGE ON SCHEMA txpipe TO txpipe_writer, txpipe_reader, txpipe_admin;
+GRANT USAGE ON SCHEMA txpipe_in TO txpipe_writer, txpipe_admin;
 REVOKE ALL ON ALL FUNCTIONS IN SCHEMA txpipe FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION txpipe.month_partitions(regclass, timestamp[], text),
 	txpipe.fill_dim_date(regclass, date[]) TO PUBLIC;
+-- sending, to the pipelines one may send to
 GRANT EXECUTE ON FUNCTION txpipe.ingest(text, text), txpipe.ingest_raw(text, bytea),
 	txpipe.validate(text, text), txpipe.contract(text), txpipe.xact_counts(text),
 	txpipe._copy_row(), txpipe._copy_flush(),
 	txpipe.enqueue(text, jsonb), txpipe.enqueue(text, jsonb[]),
-	txpipe.enqueue(text, text), txpipe.enqueue(text, text[]), txpipe._inbox_slot()
+	txpipe.enqueue(text, text), txpipe.enqueue(text, text[])
 	TO txpipe_writer, txpipe_admin;
-GRANT SELECT ON txpipe.batches, txpipe.pipelines TO txpipe_writer;
--- COPY into an async pipeline's txpipe_in table writes the inbox as the caller
-GRANT INSERT ON txpipe.inbox TO txpipe_writer;
-GRANT USAGE ON SEQUENCE txpipe.inbox_id_seq TO txpipe_writer;
-GRANT SELECT ON txpipe.stats, txpipe.batches, txpipe.pipelines, txpipe.reject_codes,
+-- reading what dashboards show
+GRANT SELECT ON txpipe.stats, txpipe.batches, txpipe.reject_codes,
 	txpipe.refresh_state, txpipe.refresh_runs, txpipe.queue_positions TO txpipe_reader;
-GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA txpipe TO txpipe_admin;
-GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA txpipe TO txpipe_admin;
-GRANT CREATE ON SCHEMA txpipe_in TO txpipe_admin;
+-- managing one's own pipelines
+GRANT EXECUTE ON FUNCTION txpipe.create_pipeline(text, jsonb, boolean), txpipe.drop_pipeline(text),
+	txpipe.grant_send(text, regrole), txpipe.revoke_send(text, regrole),
+	txpipe.install_template(text, text), txpipe.plan(text), txpipe.drain(text, integer),
+	txpipe.refresh(text, boolean), txpipe.schedule_refresh(text, text, text),
+	txpipe.unschedule_refresh(text, text), txpipe.start_worker(), txpipe.stop_worker(),
+	txpipe.prune()
+	TO txpipe_admin;
+GRANT SELECT ON ALL TABLES IN SCHEMA txpipe TO txpipe_admin;
+-- the inbox's ids: nobody but txpipe (stated, as in databases updated
+-- from 0.2.0, whose writers used it)
+REVOKE ALL ON SEQUENCE txpipe.inbox_id_seq FROM PUBLIC;

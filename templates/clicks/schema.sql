@@ -6,7 +6,7 @@ CREATE SCHEMA IF NOT EXISTS @schema@;
 -- An enum sorts in funnel order and takes 4 bytes a row.
 DO $do$
 BEGIN
-	IF to_regtype('@schema@.event_type') IS NULL THEN
+	IF pg_catalog.to_regtype('@schema@.event_type') IS NULL THEN
 		CREATE TYPE @schema@.event_type AS ENUM ('view', 'cart', 'remove_from_cart', 'purchase');
 	END IF;
 END;
@@ -29,7 +29,7 @@ CREATE TABLE IF NOT EXISTS @schema@.session (
 -- category_code is missing for about a third of the events' categories.
 CREATE TABLE IF NOT EXISTS @schema@.category (
 	category_id	bigint PRIMARY KEY,
-	category_code text CHECK (category_code ~ '^[a-z0-9_]+(\.[a-z0-9_]+)*$')
+	category_code text CHECK (category_code OPERATOR(pg_catalog.~) '^[a-z0-9_]+(\.[a-z0-9_]+)*$')
 );
 
 CREATE TABLE IF NOT EXISTS @schema@.brand (
@@ -56,7 +56,7 @@ CREATE TABLE IF NOT EXISTS @schema@.event (
 	event_time	timestamptz NOT NULL,
 	event_type	@schema@.event_type NOT NULL,
 	product_id	bigint NOT NULL REFERENCES @schema@.product,
-	price		numeric(12,2) NOT NULL CHECK (price >= 0),
+	price		numeric(12,2) NOT NULL CHECK (price OPERATOR(pg_catalog.>=) 0),
 	user_id		bigint NOT NULL REFERENCES @schema@.users,
 	session_id	bigint REFERENCES @schema@.session
 );
@@ -144,7 +144,7 @@ AS $refresh$
 DECLARE
 	n bigint;
 BEGIN
-	IF lo = 0 THEN
+	IF lo OPERATOR(pg_catalog.=) 0 THEN
 		TRUNCATE @schema@.fact_event, @schema@.dim_product, @schema@.dim_category,
 			@schema@.dim_brand, @schema@.dim_user, @schema@.dim_date;
 	END IF;
@@ -152,47 +152,47 @@ BEGIN
 	-- The UTC month of every new event, and the month after it, then its
 	-- UTC days.
 	PERFORM txpipe.month_partitions('@schema@.fact_event',
-		(SELECT array_agg(DISTINCT date_trunc('month', e.event_time AT TIME ZONE 'UTC'))
-		   FROM @schema@.event e
-		  WHERE e.event_seq > lo AND e.event_seq <= hi),
+		(SELECT pg_catalog.array_agg(DISTINCT pg_catalog.date_trunc('month', e.event_time AT TIME ZONE 'UTC'))
+		   FROM ONLY @schema@.event e
+		  WHERE e.event_seq OPERATOR(pg_catalog.>) lo AND e.event_seq OPERATOR(pg_catalog.<=) hi),
 		'UTC');
 	PERFORM txpipe.fill_dim_date('@schema@.dim_date',
-		(SELECT array_agg(DISTINCT (e.event_time AT TIME ZONE 'UTC')::date)
-		   FROM @schema@.event e
-		  WHERE e.event_seq > lo AND e.event_seq <= hi));
+		(SELECT pg_catalog.array_agg(DISTINCT (e.event_time AT TIME ZONE 'UTC')::pg_catalog.date)
+		   FROM ONLY @schema@.event e
+		  WHERE e.event_seq OPERATOR(pg_catalog.>) lo AND e.event_seq OPERATOR(pg_catalog.<=) hi));
 
 	INSERT INTO @schema@.dim_brand (brand_key, brand) VALUES (0, '(no brand)')
 	ON CONFLICT (brand_key) DO NOTHING;
 	INSERT INTO @schema@.dim_brand (brand_key, brand)
-	SELECT b.brand_id, b.brand FROM @schema@.brand b
-	 WHERE b.brand_id IN (SELECT p.brand_id
-							FROM @schema@.event e JOIN @schema@.product p USING (product_id)
-						   WHERE e.event_seq > lo AND e.event_seq <= hi)
+	SELECT b.brand_id, b.brand FROM ONLY @schema@.brand b
+	 WHERE b.brand_id OPERATOR(pg_catalog.=) ANY (SELECT p.brand_id
+							FROM ONLY @schema@.event e JOIN ONLY @schema@.product p ON p.product_id OPERATOR(pg_catalog.=) e.product_id
+						   WHERE e.event_seq OPERATOR(pg_catalog.>) lo AND e.event_seq OPERATOR(pg_catalog.<=) hi)
 	ON CONFLICT (brand_key) DO NOTHING;
 
 	INSERT INTO @schema@.dim_category (category_key, category_code, top_level)
-	SELECT c.category_id, c.category_code, split_part(c.category_code, '.', 1)
-	  FROM @schema@.category c
-	 WHERE c.category_id IN (SELECT p.category_id
-							   FROM @schema@.event e JOIN @schema@.product p USING (product_id)
-							  WHERE e.event_seq > lo AND e.event_seq <= hi)
+	SELECT c.category_id, c.category_code, pg_catalog.split_part(c.category_code, '.', 1)
+	  FROM ONLY @schema@.category c
+	 WHERE c.category_id OPERATOR(pg_catalog.=) ANY (SELECT p.category_id
+							   FROM ONLY @schema@.event e JOIN ONLY @schema@.product p ON p.product_id OPERATOR(pg_catalog.=) e.product_id
+							  WHERE e.event_seq OPERATOR(pg_catalog.>) lo AND e.event_seq OPERATOR(pg_catalog.<=) hi)
 	ON CONFLICT (category_key) DO NOTHING;
 
 	INSERT INTO @schema@.dim_product (product_key, category_key, brand_key)
 	SELECT p.product_id, p.category_id, coalesce(p.brand_id, 0)
-	  FROM @schema@.product p
-	 WHERE p.product_id IN (SELECT e.product_id FROM @schema@.event e
-							 WHERE e.event_seq > lo AND e.event_seq <= hi)
+	  FROM ONLY @schema@.product p
+	 WHERE p.product_id OPERATOR(pg_catalog.=) ANY (SELECT e.product_id FROM ONLY @schema@.event e
+							 WHERE e.event_seq OPERATOR(pg_catalog.>) lo AND e.event_seq OPERATOR(pg_catalog.<=) hi)
 	ON CONFLICT (product_key) DO NOTHING;
 
 	-- a late event can move first_seen back
 	INSERT INTO @schema@.dim_user AS d (user_key, first_seen)
-	SELECT e.user_id, min(e.event_time)
-	  FROM @schema@.event e
-	 WHERE e.event_seq > lo AND e.event_seq <= hi
+	SELECT e.user_id, pg_catalog.min(e.event_time)
+	  FROM ONLY @schema@.event e
+	 WHERE e.event_seq OPERATOR(pg_catalog.>) lo AND e.event_seq OPERATOR(pg_catalog.<=) hi
 	 GROUP BY e.user_id
 	ON CONFLICT (user_key) DO UPDATE SET first_seen = excluded.first_seen
-	 WHERE excluded.first_seen < d.first_seen;
+	 WHERE excluded.first_seen OPERATOR(pg_catalog.<) d.first_seen;
 
 	-- a fact's date and hour come from its own event time: a late event
 	-- lands in its own day
@@ -200,18 +200,20 @@ BEGIN
 		(event_seq, event_id, event_time, date_key, hour, event_type, user_key, session_id,
 		 product_key, category_key, brand_key, price)
 	SELECT e.event_seq, e.event_id, e.event_time,
-		   to_char(e.event_time AT TIME ZONE 'UTC', 'YYYYMMDD')::integer,
-		   extract(hour FROM e.event_time AT TIME ZONE 'UTC'),
+		   pg_catalog.to_char(e.event_time AT TIME ZONE 'UTC', 'YYYYMMDD')::integer,
+		   EXTRACT(hour FROM e.event_time AT TIME ZONE 'UTC'),
 		   e.event_type, e.user_id, e.session_id,
 		   e.product_id, p.category_id, coalesce(p.brand_id, 0), e.price
-	  FROM @schema@.event e
-	  JOIN @schema@.product p USING (product_id)
-	 WHERE e.event_seq > lo AND e.event_seq <= hi
+	  FROM ONLY @schema@.event e
+	  JOIN ONLY @schema@.product p ON p.product_id OPERATOR(pg_catalog.=) e.product_id
+	 WHERE e.event_seq OPERATOR(pg_catalog.>) lo AND e.event_seq OPERATOR(pg_catalog.<=) hi
 	ON CONFLICT (event_seq, event_time) DO NOTHING;
 	GET DIAGNOSTICS n = ROW_COUNT;
 	RETURN n;
 END;
 $refresh$;
+-- txpipe.refresh() runs it as the owner; nobody else needs to
+REVOKE ALL ON FUNCTION @schema@.refresh_star(bigint, bigint) FROM PUBLIC;
 
 -- Reporting views (what Grafana reads).
 
@@ -219,41 +221,41 @@ $refresh$;
 -- reached each step; revenue is the sum of purchase prices.
 CREATE OR REPLACE VIEW @schema@.funnel_daily AS
 SELECT d.date,
-	   count(*) FILTER (WHERE f.event_type = 'view') AS views,
-	   count(*) FILTER (WHERE f.event_type = 'cart') AS carts,
-	   count(*) FILTER (WHERE f.event_type = 'remove_from_cart') AS removals,
-	   count(*) FILTER (WHERE f.event_type = 'purchase') AS purchases,
-	   coalesce(sum(f.price) FILTER (WHERE f.event_type = 'purchase'), 0) AS revenue,
-	   count(DISTINCT f.session_id) FILTER (WHERE f.event_type = 'view') AS viewing_sessions,
-	   count(DISTINCT f.session_id) FILTER (WHERE f.event_type = 'cart') AS carting_sessions,
-	   count(DISTINCT f.session_id) FILTER (WHERE f.event_type = 'purchase') AS purchasing_sessions,
-	   round(count(*) FILTER (WHERE f.event_type = 'cart')::numeric
-			 / nullif(count(*) FILTER (WHERE f.event_type = 'view'), 0), 4) AS cart_rate,
-	   round(count(*) FILTER (WHERE f.event_type = 'purchase')::numeric
-			 / nullif(count(*) FILTER (WHERE f.event_type = 'view'), 0), 4) AS purchase_rate
+	   pg_catalog.count(*) FILTER (WHERE f.event_type OPERATOR(pg_catalog.=) 'view') AS views,
+	   pg_catalog.count(*) FILTER (WHERE f.event_type OPERATOR(pg_catalog.=) 'cart') AS carts,
+	   pg_catalog.count(*) FILTER (WHERE f.event_type OPERATOR(pg_catalog.=) 'remove_from_cart') AS removals,
+	   pg_catalog.count(*) FILTER (WHERE f.event_type OPERATOR(pg_catalog.=) 'purchase') AS purchases,
+	   coalesce(pg_catalog.sum(f.price) FILTER (WHERE f.event_type OPERATOR(pg_catalog.=) 'purchase'), 0) AS revenue,
+	   pg_catalog.count(DISTINCT f.session_id) FILTER (WHERE f.event_type OPERATOR(pg_catalog.=) 'view') AS viewing_sessions,
+	   pg_catalog.count(DISTINCT f.session_id) FILTER (WHERE f.event_type OPERATOR(pg_catalog.=) 'cart') AS carting_sessions,
+	   pg_catalog.count(DISTINCT f.session_id) FILTER (WHERE f.event_type OPERATOR(pg_catalog.=) 'purchase') AS purchasing_sessions,
+	   pg_catalog.round(pg_catalog.count(*) FILTER (WHERE f.event_type OPERATOR(pg_catalog.=) 'cart')::numeric
+			 OPERATOR(pg_catalog./) nullif(pg_catalog.count(*) FILTER (WHERE f.event_type OPERATOR(pg_catalog.=) 'view'), 0), 4) AS cart_rate,
+	   pg_catalog.round(pg_catalog.count(*) FILTER (WHERE f.event_type OPERATOR(pg_catalog.=) 'purchase')::numeric
+			 OPERATOR(pg_catalog./) nullif(pg_catalog.count(*) FILTER (WHERE f.event_type OPERATOR(pg_catalog.=) 'view'), 0), 4) AS purchase_rate
   FROM @schema@.fact_event f
-  JOIN @schema@.dim_date d USING (date_key)
+  JOIN @schema@.dim_date d ON d.date_key OPERATOR(pg_catalog.=) f.date_key
  GROUP BY d.date;
 
 -- Events per user and minute, and per session and minute: the basis of
 -- bot and flood detection (e.g. WHERE events > 60).
 CREATE OR REPLACE VIEW @schema@.user_events_per_minute AS
-SELECT date_trunc('minute', f.event_time) AS minute, f.user_key,
-	   count(*) AS events,
-	   count(*) FILTER (WHERE f.event_type = 'view') AS views,
-	   count(*) FILTER (WHERE f.event_type = 'cart') AS carts,
-	   count(*) FILTER (WHERE f.event_type = 'purchase') AS purchases,
-	   count(DISTINCT f.product_key) AS products
+SELECT pg_catalog.date_trunc('minute', f.event_time) AS minute, f.user_key,
+	   pg_catalog.count(*) AS events,
+	   pg_catalog.count(*) FILTER (WHERE f.event_type OPERATOR(pg_catalog.=) 'view') AS views,
+	   pg_catalog.count(*) FILTER (WHERE f.event_type OPERATOR(pg_catalog.=) 'cart') AS carts,
+	   pg_catalog.count(*) FILTER (WHERE f.event_type OPERATOR(pg_catalog.=) 'purchase') AS purchases,
+	   pg_catalog.count(DISTINCT f.product_key) AS products
   FROM @schema@.fact_event f
  GROUP BY 1, 2;
 
 CREATE OR REPLACE VIEW @schema@.session_events_per_minute AS
-SELECT date_trunc('minute', f.event_time) AS minute, f.session_id, min(f.user_key) AS user_key,
-	   count(*) AS events,
-	   count(*) FILTER (WHERE f.event_type = 'view') AS views,
-	   count(*) FILTER (WHERE f.event_type = 'cart') AS carts,
-	   count(*) FILTER (WHERE f.event_type = 'purchase') AS purchases,
-	   count(DISTINCT f.product_key) AS products
+SELECT pg_catalog.date_trunc('minute', f.event_time) AS minute, f.session_id, pg_catalog.min(f.user_key) AS user_key,
+	   pg_catalog.count(*) AS events,
+	   pg_catalog.count(*) FILTER (WHERE f.event_type OPERATOR(pg_catalog.=) 'view') AS views,
+	   pg_catalog.count(*) FILTER (WHERE f.event_type OPERATOR(pg_catalog.=) 'cart') AS carts,
+	   pg_catalog.count(*) FILTER (WHERE f.event_type OPERATOR(pg_catalog.=) 'purchase') AS purchases,
+	   pg_catalog.count(DISTINCT f.product_key) AS products
   FROM @schema@.fact_event f
  WHERE f.session_id IS NOT NULL
  GROUP BY 1, 2;
@@ -261,28 +263,28 @@ SELECT date_trunc('minute', f.event_time) AS minute, f.session_id, min(f.user_ke
 -- Purchases per brand and day; filter on date for a time range.
 CREATE OR REPLACE VIEW @schema@.brand_daily AS
 SELECT d.date, b.brand_key, b.brand,
-	   count(*) FILTER (WHERE f.event_type = 'view') AS views,
-	   count(*) FILTER (WHERE f.event_type = 'cart') AS carts,
-	   count(*) FILTER (WHERE f.event_type = 'purchase') AS purchases,
-	   coalesce(sum(f.price) FILTER (WHERE f.event_type = 'purchase'), 0) AS revenue
+	   pg_catalog.count(*) FILTER (WHERE f.event_type OPERATOR(pg_catalog.=) 'view') AS views,
+	   pg_catalog.count(*) FILTER (WHERE f.event_type OPERATOR(pg_catalog.=) 'cart') AS carts,
+	   pg_catalog.count(*) FILTER (WHERE f.event_type OPERATOR(pg_catalog.=) 'purchase') AS purchases,
+	   coalesce(pg_catalog.sum(f.price) FILTER (WHERE f.event_type OPERATOR(pg_catalog.=) 'purchase'), 0) AS revenue
   FROM @schema@.fact_event f
-  JOIN @schema@.dim_brand b USING (brand_key)
-  JOIN @schema@.dim_date d USING (date_key)
+  JOIN @schema@.dim_brand b ON b.brand_key OPERATOR(pg_catalog.=) f.brand_key
+  JOIN @schema@.dim_date d ON d.date_key OPERATOR(pg_catalog.=) f.date_key
  GROUP BY d.date, b.brand_key, b.brand;
 
 -- Brands ranked by purchases over the whole star (events without a brand
 -- are in brand_daily, not here).
 CREATE OR REPLACE VIEW @schema@.top_brands AS
-SELECT rank() OVER (ORDER BY s.purchases DESC) AS rank, s.*,
-	   round(s.purchases::numeric / nullif(s.views, 0), 4) AS purchases_per_view
+SELECT pg_catalog.rank() OVER (ORDER BY s.purchases DESC) AS rank, s.*,
+	   pg_catalog.round(s.purchases::numeric OPERATOR(pg_catalog./) nullif(s.views, 0), 4) AS purchases_per_view
   FROM (SELECT b.brand_key, b.brand,
-			   count(*) FILTER (WHERE f.event_type = 'purchase') AS purchases,
-			   coalesce(sum(f.price) FILTER (WHERE f.event_type = 'purchase'), 0) AS revenue,
-			   count(*) FILTER (WHERE f.event_type = 'view') AS views,
-			   count(*) FILTER (WHERE f.event_type = 'cart') AS carts
+			   pg_catalog.count(*) FILTER (WHERE f.event_type OPERATOR(pg_catalog.=) 'purchase') AS purchases,
+			   coalesce(pg_catalog.sum(f.price) FILTER (WHERE f.event_type OPERATOR(pg_catalog.=) 'purchase'), 0) AS revenue,
+			   pg_catalog.count(*) FILTER (WHERE f.event_type OPERATOR(pg_catalog.=) 'view') AS views,
+			   pg_catalog.count(*) FILTER (WHERE f.event_type OPERATOR(pg_catalog.=) 'cart') AS carts
 		  FROM @schema@.fact_event f
-		  JOIN @schema@.dim_brand b USING (brand_key)
-		 WHERE f.brand_key <> 0
+		  JOIN @schema@.dim_brand b ON b.brand_key OPERATOR(pg_catalog.=) f.brand_key
+		 WHERE f.brand_key OPERATOR(pg_catalog.<>) 0
 		 GROUP BY b.brand_key, b.brand) AS s;
 
 GRANT USAGE ON SCHEMA @schema@ TO txpipe_reader;

@@ -59,11 +59,12 @@ sub worker_private_kb
 {
 	my $pid = $node->safe_psql('postgres',
 		q{SELECT pid FROM pg_stat_activity WHERE backend_type = 'txpipe worker' LIMIT 1});
-	return undef if $pid eq '' || !open(my $sm, '<', "/proc/$pid/smaps_rollup");
+	# RssAnon: the worker's own memory; shared buffers it touches are not
+	return undef if $pid eq '' || !open(my $sm, '<', "/proc/$pid/status");
 	my $kb = 0;
 	while (<$sm>)
 	{
-		$kb += $1 if /^Private_(?:Clean|Dirty):\s+(\d+) kB/;
+		$kb += $1 if /^RssAnon:\s+(\d+) kB/;
 	}
 	return $kb;
 }
