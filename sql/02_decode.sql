@@ -62,6 +62,40 @@ SELECT * FROM txpipe.ingest('cards', concat_ws(E'\n', good(22), '{"x": "short"}'
 RESET txpipe.max_record_size;
 SELECT error_code, error_path, message FROM txpipe.rejects ORDER BY reject_id;
 
+-- a too_large reject keeps a prefix of at most 1,000 bytes cut on a
+-- character boundary; its message gives the full length and a SHA-256
+TRUNCATE txpipe.rejects;
+SET txpipe.max_record_size = 1000;
+CREATE TEMP TABLE big AS SELECT '{"x": "' || repeat('é', 3000) || '"}' AS doc;
+SELECT * FROM txpipe.ingest('cards', concat_ws(E'\n', good(125), (SELECT doc FROM big), good(126)));
+SELECT * FROM txpipe.validate('cards', (SELECT doc FROM big));
+RESET txpipe.max_record_size;
+SELECT r.error_code, octet_length(r.payload) AS kept, r.payload = left(b.doc, 503) AS is_prefix,
+	   r.message LIKE '%has 6009 bytes%' || encode(sha256(convert_to(b.doc, 'UTF8')), 'hex') AS has_hash
+  FROM txpipe.rejects r, big b;
+
+-- keys per object: txpipe.max_keys, and a repeated key found among many
+SET txpipe.max_keys = 5;
+SELECT * FROM txpipe.validate('cards', '{"a": 1, "b": 2, "c": 3, "d": 4, "e": 5, "f": 6}');
+SELECT * FROM txpipe.validate('cards', '{"a": {"a": 1, "b": 2, "c": 3, "d": 4, "e": 5, "f": 6}}');
+RESET txpipe.max_keys;
+-- a repeated unknown key after the contract's fields, listed or hashed
+SELECT * FROM txpipe.validate('cards', '{"u1": 0, ' || substr(good(127), 2, length(good(127)) - 2) || ', "u1": 1}');
+SELECT * FROM txpipe.validate('cards', (SELECT '{' || string_agg(format('"u%s": %s', i, i), ', ') || ', '
+										   || substr(good(128), 2, length(good(128)) - 2) || ', "u3": 0}'
+										  FROM generate_series(1, 20) i)) WHERE error_code <> 'additional_property';
+SELECT * FROM txpipe.validate('cards', (SELECT '{' || string_agg(format('"k%s": %s', i, i), ', ') || ', "k7": 0}'
+										   FROM generate_series(1, 100) i));
+SELECT * FROM txpipe.validate('cards', (SELECT '{"o": {' || string_agg(format('"k%s": %s', i, i), ', ') || ', "k70": 0}}'
+										   FROM generate_series(1, 100) i));
+
+-- the limits are a superuser's: a writer cannot raise them
+SET ROLE txpipe_writer;
+SET txpipe.max_record_size = '1GB';
+SET txpipe.max_keys = 1000000;
+SET txpipe.batch_size = 100000;
+RESET ROLE;
+
 -- bytes that are not valid UTF-8 arrive through ingest_raw and keep their bytes
 TRUNCATE txpipe.rejects;
 SELECT * FROM txpipe.ingest_raw('cards', convert_to(good(23), 'UTF8') || '\x0a'::bytea ||

@@ -85,7 +85,13 @@ SELECT k, array_agg(n ORDER BY seq) = array_agg(n ORDER BY n) AS in_order, count
 -- a transaction still open does not hold up the records committed after it
 -- started (its own records wait for it): see the isolation spec queue.spec
 
--- NOTIFY txpipe_ingest payloads, as the worker stores them
+-- NOTIFY txpipe_ingest payloads, as the worker stores them: dropped (-1)
+-- unless the pipeline's spec says "notify": true
+SELECT txpipe._notify_in('{"pipeline": "q_events", "records": [{"id": "nt0", "k": "a", "n": 1}]}');
+UPDATE txpipe.pipelines SET spec = spec || '{"notify": true}' WHERE name = 'q_events';
+SELECT txpipe._notify_in('{"pipeline": "q_events", "records": [{"id": "nt3", "k": "a", "n": 1}, {"id": "nt4", "k": "a", "n": 1}]}', 1);
+SELECT txpipe._notify_in('{"pipeline": "q_events", "records": [{"id": "nt5", "k": "a\u0000", "n": 1}]}');
+SELECT txpipe._notify_in('{"pipeline": "q_events", "records": [{"id": "nt6", "k": "a", "n": 1e1000000}]}');
 SELECT txpipe._notify_in('{"pipeline": "q_events", "records": [{"id": "nt1", "k": "a", "n": 1}, {"id": "nt2"}]}');
 SELECT txpipe._notify_in('{"pipeline": "q_events", "records": 5}');
 SELECT txpipe._notify_in('{"pipeline": "nope", "records": []}');

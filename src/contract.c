@@ -17,6 +17,7 @@
 #include "catalog/pg_collation.h"
 #include "lib/stringinfo.h"
 #include "mb/pg_wchar.h"
+#include "miscadmin.h"
 #include "regex/regex.h"
 #include "utils/builtins.h"
 
@@ -637,6 +638,7 @@ txpipe_contract_check(TxPlan *plan, TxRecord *rec, TxError *errors, int maxerror
 		TxField    *f = &plan->fields[i];
 		TxValue    *v = &rec->values[i];
 
+		CHECK_FOR_INTERRUPTS();
 		if (v->kind == TX_ABSENT)
 		{
 			if (f->required)
@@ -734,6 +736,8 @@ txpipe_contract_check(TxPlan *plan, TxRecord *rec, TxError *errors, int maxerror
 		{
 			char	   *key = lfirst(lc);
 
+			if (n >= maxerrors)
+				break;			/* the count is enough past the maximum */
 			if (n < maxerrors)
 				txpipe_set_error(&errors[n], "additional_property", psprintf("$.%s", key),
 								 "field \"%s\" is not allowed by the contract", key);

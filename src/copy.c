@@ -38,6 +38,7 @@ typedef struct CopyBuffer
 	TxRecord   *recs;
 	int			n;
 	int			capacity;
+	Size		bytes;			/* payload bytes waiting */
 	SubTransactionId subid;
 	struct CopyBuffer *next;
 } CopyBuffer;
@@ -104,6 +105,7 @@ flush(CopyBuffer *b)
 	MemoryContextReset(b->cxt);
 	memset(b->recs, 0, sizeof(TxRecord) * b->n);
 	b->n = 0;
+	b->bytes = 0;
 }
 
 /*
@@ -158,13 +160,26 @@ txpipe_copy_row(PG_FUNCTION_ARGS)
 	b = get_buffer(pipeline);
 	t = DatumGetTextPP(d);
 	len = VARSIZE_ANY_EXHDR(t);
-	copy = MemoryContextAlloc(b->cxt, len + 1);
-	memcpy(copy, VARDATA_ANY(t), len);
-	copy[len] = '\0';
-	b->recs[b->n].payload = copy;
-	b->recs[b->n].len = len;
+	if (len > txpipe_max_record_size)
+	{
+		/* only the reject's prefix is kept, never the line */
+		MemoryContext old = MemoryContextSwitchTo(b->cxt);
+
+		txpipe_too_large(&b->recs[b->n], VARDATA_ANY(t), len, false);
+		MemoryContextSwitchTo(old);
+		len = b->recs[b->n].len;
+	}
+	else
+	{
+		copy = MemoryContextAlloc(b->cxt, len + 1);
+		memcpy(copy, VARDATA_ANY(t), len);
+		copy[len] = '\0';
+		b->recs[b->n].payload = copy;
+		b->recs[b->n].len = len;
+	}
 	b->n++;
-	if (b->n >= b->capacity)
+	b->bytes += len;
+	if (b->n >= b->capacity || b->bytes >= TXPIPE_BATCH_BYTES)
 		flush(b);
 	return PointerGetDatum(NULL);	/* routed, not stored */
 }

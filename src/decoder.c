@@ -25,17 +25,39 @@
  */
 #include "txpipe.h"
 
+#include "common/cryptohash.h"
+#include "common/hashfn.h"
 #include "common/jsonapi.h"
+#include "common/sha2.h"
 #include "lib/stringinfo.h"
 #include "mb/pg_wchar.h"
+#include "miscadmin.h"
 #include "utils/memutils.h"
+
+/*
+ * Keys of an object are compared with the ones before them in a list up to
+ * this many; past it they go into a hash set of the whole record, so that
+ * the duplicate check stays linear in the number of keys.
+ */
+#define KEYS_LISTED 16
+
+/* an entry of the hash set: a key of object obj */
+typedef struct KeySeen
+{
+	uint32		obj;
+	const char *key;
+} KeySeen;
 
 typedef struct PathStep
 {
 	bool		is_array;
 	int			index;
 	char	   *key;
-	List	   *keys;			/* keys seen in this object (nested levels) */
+	List	   *keys;			/* keys seen in this object, the first
+								 * KEYS_LISTED of them */
+	int			nkeys;			/* keys seen in this object */
+	bool		hashed;			/* its keys are in the hash set */
+	uint32		obj;			/* number of this object in the record */
 } PathStep;
 
 typedef struct DecodeState
@@ -50,7 +72,81 @@ typedef struct DecodeState
 	char	   *value_start;	/* raw start of a container value at depth 1 */
 	PathStep   *path;			/* [1..depth] */
 	TxError		err;			/* first semantic error */
+	uint32		nobjects;		/* objects opened so far */
+	HTAB	   *keys_seen;		/* KeySeen of objects past KEYS_LISTED keys */
+	List	   *unknown;		/* top-level keys outside the contract */
 } DecodeState;
+
+static uint32
+key_seen_hash(const void *key, Size keysize)
+{
+	const KeySeen *k = key;
+
+	return hash_bytes((const unsigned char *) k->key, strlen(k->key)) ^ (k->obj * 0x9E3779B1u);
+}
+
+static int
+key_seen_match(const void *a, const void *b, Size keysize)
+{
+	const KeySeen *x = a;
+	const KeySeen *y = b;
+
+	return (x->obj == y->obj && strcmp(x->key, y->key) == 0) ? 0 : 1;
+}
+
+/*
+ * Adds key to the keys of the object at p; true when it was there already.
+ * The first KEYS_LISTED keys of an object are compared one by one (most
+ * objects are small); from then on every key goes through the hash set.
+ */
+static bool
+key_repeated(DecodeState *st, PathStep *p, char *key)
+{
+	KeySeen		k;
+	bool		found;
+
+	p->nkeys++;
+	if (!p->hashed && list_length(p->keys) < KEYS_LISTED)
+	{
+		ListCell   *lc;
+
+		foreach(lc, p->keys)
+			if (strcmp(lfirst(lc), key) == 0)
+				return true;
+		p->keys = lappend(p->keys, key);
+		return false;
+	}
+	if (st->keys_seen == NULL)
+	{
+		HASHCTL		ctl;
+
+		memset(&ctl, 0, sizeof(ctl));
+		ctl.keysize = sizeof(KeySeen);
+		ctl.entrysize = sizeof(KeySeen);
+		ctl.hash = key_seen_hash;
+		ctl.match = key_seen_match;
+		ctl.hcxt = CurrentMemoryContext;
+		st->keys_seen = hash_create("txpipe record keys", 256, &ctl,
+									HASH_ELEM | HASH_FUNCTION | HASH_COMPARE | HASH_CONTEXT);
+	}
+	if (!p->hashed)
+	{
+		ListCell   *lc;
+
+		p->hashed = true;
+		/* the listed keys join the set (they are all different) */
+		foreach(lc, p->keys)
+		{
+			k.obj = p->obj;
+			k.key = lfirst(lc);
+			(void) hash_search(st->keys_seen, &k, HASH_ENTER, &found);
+		}
+	}
+	k.obj = p->obj;
+	k.key = key;
+	(void) hash_search(st->keys_seen, &k, HASH_ENTER, &found);
+	return found;
+}
 
 void
 txpipe_set_error(TxError *err, const char *code, const char *path, const char *fmt,...)
@@ -139,6 +235,9 @@ open_container(DecodeState *st, bool is_array)
 	p->index = -1;
 	p->key = NULL;
 	p->keys = NIL;
+	p->nkeys = 0;
+	p->hashed = false;
+	p->obj = is_array ? 0 : ++st->nobjects;
 }
 
 static void
@@ -184,6 +283,7 @@ on_array_element_start(void *state, bool isnull)
 {
 	DecodeState *st = state;
 
+	CHECK_FOR_INTERRUPTS();
 	st->path[st->depth].index++;
 }
 
@@ -229,6 +329,7 @@ on_field_start(void *state, char *fname, bool isnull)
 	PathStep   *p = &st->path[st->depth];
 	bool		dup = false;
 
+	CHECK_FOR_INTERRUPTS();
 	p->key = fname;
 	if (st->depth == 1)
 	{
@@ -236,27 +337,29 @@ on_field_start(void *state, char *fname, bool isnull)
 
 		st->field = f;
 		if (f >= 0)
+		{
+			p->nkeys++;
 			dup = (st->rec->values[f].kind != TX_ABSENT);
+		}
 		else
 		{
-			ListCell   *lc;
-
-			foreach(lc, p->keys)
-				if (strcmp(lfirst(lc), fname) == 0)
-					dup = true;
-			p->keys = lappend(p->keys, fname);
+			dup = key_repeated(st, p, fname);
+			if (!dup)
+				st->unknown = lappend(st->unknown, fname);
 		}
 		if (f >= 0 && !dup)
 			st->rec->values[f].kind = TX_NULL;	/* present; set below */
 	}
 	else
+		dup = key_repeated(st, p, fname);
+	if (p->nkeys > txpipe_max_keys)
 	{
-		ListCell   *lc;
-
-		foreach(lc, p->keys)
-			if (strcmp(lfirst(lc), fname) == 0)
-				dup = true;
-		p->keys = lappend(p->keys, fname);
+		if (st->err.code == NULL)
+			txpipe_set_error(&st->err, "too_many_keys", path_string(st, st->depth - 1),
+							 "an object has more than txpipe.max_keys (%d) keys", txpipe_max_keys);
+		if (st->depth == 1)
+			st->field = -1;
+		return;
 	}
 	if (dup)
 	{
@@ -305,25 +408,46 @@ on_scalar(void *state, char *token, JsonTokenType tokentype)
 	}
 }
 
-/* deepest nesting of arrays and objects, stopping once past limit */
+/*
+ * Checks the nesting and the keys per object of a record before it is
+ * parsed, in one pass over its bytes: the parser recurses (too deep a
+ * record would hit the stack limit with an ERROR), and cannot stop at the
+ * first object with too many keys, so a record of millions of keys would
+ * cost its whole parse.  Returns 0, or 1 when arrays and objects nest
+ * deeper than maxdepth, or 2 when an object has more than maxkeys keys
+ * (at *at_depth); *depth is the deepest nesting seen.
+ */
 static int
-nesting_depth(const char *s, int len, int limit)
+prescan(const char *s, int len, int maxdepth, int maxkeys, int *depth, int *at_depth)
 {
-	int			depth = 0;
-	int			maxdepth = 0;
+	int			d = 0;
+	int			maxd = 0;
 	int			opens = 0;
+	int			colons = 0;
 	bool		in_string = false;
+	int		   *keys;
 
+	/* most records: few enough brackets and colons in all */
 	for (int i = 0; i < len; i++)
+	{
+		if ((i & 0xFFFFF) == 0)
+			CHECK_FOR_INTERRUPTS();
 		if (s[i] == '{' || s[i] == '[')
 			opens++;
-	if (opens <= limit)
-		return opens;
+		else if (s[i] == ':')
+			colons++;
+	}
+	*depth = opens;
+	if (opens <= maxdepth && colons <= maxkeys)
+		return 0;
 
+	keys = palloc0(sizeof(int) * (Min(opens, maxdepth) + 2));
 	for (int i = 0; i < len; i++)
 	{
 		char		c = s[i];
 
+		if ((i & 0xFFFFF) == 0)
+			CHECK_FOR_INTERRUPTS();
 		if (in_string)
 		{
 			if (c == '\\')
@@ -335,17 +459,28 @@ nesting_depth(const char *s, int len, int limit)
 			in_string = true;
 		else if (c == '{' || c == '[')
 		{
-			if (++depth > maxdepth)
+			if (++d > maxd)
 			{
-				maxdepth = depth;
-				if (maxdepth > limit)
-					return maxdepth;
+				maxd = d;
+				if (maxd > maxdepth)
+				{
+					*depth = maxd;
+					return 1;
+				}
 			}
+			keys[d] = 0;
 		}
 		else if (c == '}' || c == ']')
-			depth--;
+			d = Max(d - 1, 0);
+		else if (c == ':' && ++keys[d] > maxkeys)
+		{
+			*depth = maxd;
+			*at_depth = d;
+			return 2;
+		}
 	}
-	return maxdepth;
+	*depth = maxd;
+	return 0;
 }
 
 static void
@@ -560,6 +695,7 @@ decode_flat(DecodeState *st)
 	char	   *buf = palloc(rec->len + 1);
 	char	   *out = buf;
 	List	   *unknown = NIL;
+	int			nkeys = 0;
 
 	while (p < end && JSON_WS(*p))
 		p++;
@@ -645,6 +781,9 @@ decode_flat(DecodeState *st)
 			if (p >= end || !(JSON_WS(*p) || *p == ',' || *p == '}'))
 				return false;
 
+			/* many keys: the parser checks them in linear time */
+			if (++nkeys > KEYS_LISTED * 4 || nkeys > txpipe_max_keys)
+				return false;
 			f = field_lookup(st, key);
 			if (f >= 0)
 			{
@@ -713,15 +852,14 @@ txpipe_decode(TxPlan *plan, TxRecord *rec)
 	JsonSemAction sem;
 	JsonParseErrorType rc;
 	int			depth;
+	int			at_depth = 0;
 
 	rec->values = palloc0(sizeof(TxValue) * Max(plan->nfields, 1));
 	rec->err.code = NULL;
 
 	if (rec->len > txpipe_max_record_size)
 	{
-		txpipe_set_error(&rec->err, "too_large", "$",
-						 "the record has %d bytes, more than txpipe.max_record_size (%d)",
-						 rec->len, txpipe_max_record_size);
+		txpipe_too_large(rec, rec->payload, rec->len, false);
 		return false;
 	}
 
@@ -736,13 +874,24 @@ txpipe_decode(TxPlan *plan, TxRecord *rec)
 	memset(rec->values, 0, sizeof(TxValue) * Max(plan->nfields, 1));
 	st.last_known = -1;
 
-	depth = nesting_depth(rec->payload, rec->len, txpipe_max_depth);
-	if (depth > txpipe_max_depth)
+	switch (prescan(rec->payload, rec->len, txpipe_max_depth, txpipe_max_keys, &depth, &at_depth))
 	{
-		txpipe_set_error(&rec->err, "too_deep", "$",
-						 "arrays and objects nest deeper than txpipe.max_depth (%d)",
-						 txpipe_max_depth);
-		return false;
+		case 1:
+			txpipe_set_error(&rec->err, "too_deep", "$",
+							 "arrays and objects nest deeper than txpipe.max_depth (%d)",
+							 txpipe_max_depth);
+			return false;
+		case 2:
+			if (at_depth <= 1)
+				txpipe_set_error(&rec->err, "too_many_keys", "$",
+								 "the record has more than txpipe.max_keys (%d) keys", txpipe_max_keys);
+			else
+				txpipe_set_error(&rec->err, "too_many_keys", "$",
+								 "an object nested %d deep has more than txpipe.max_keys (%d) keys",
+								 at_depth, txpipe_max_keys);
+			return false;
+		default:
+			break;
 	}
 
 	st.path = palloc0(sizeof(PathStep) * (depth + 2));
@@ -771,7 +920,7 @@ txpipe_decode(TxPlan *plan, TxRecord *rec)
 		return false;
 	}
 	/* unknown top-level keys, for additionalProperties */
-	rec->unknown_keys = st.path[1].keys;
+	rec->unknown_keys = st.unknown;
 	return true;
 }
 
@@ -824,4 +973,61 @@ txpipe_check_encoding(TxRecord *rec)
 					 "invalid byte sequence for encoding \"%s\" at byte %d: 0x%02x",
 					 GetDatabaseEncodingName(), badat + 1, (unsigned char) s[badat]);
 	return false;
+}
+
+/*
+ * Makes rec a too_large reject of the len bytes at payload: the reject
+ * keeps the first TXPIPE_REJECT_PREFIX bytes (cut on a character boundary;
+ * with check_encoding, before the first byte that is not valid text), and
+ * its message gives the full length and the SHA-256 of all the bytes, so
+ * the record can be found at its producer without being stored.
+ */
+void
+txpipe_too_large(TxRecord *rec, const char *payload, int64 len, bool check_encoding)
+{
+	int			enc = GetDatabaseEncoding();
+	int			keep = (int) Min(len, (int64) TXPIPE_REJECT_PREFIX);
+	pg_cryptohash_ctx *ctx;
+	uint8		digest[PG_SHA256_DIGEST_LENGTH];
+	char		hex[PG_SHA256_DIGEST_LENGTH * 2 + 1];
+	const char *p = payload;
+	int64		left = len;
+	char	   *prefix;
+
+	if (check_encoding)
+		keep = pg_encoding_verifymbstr(enc, payload, keep);
+	else
+		keep = pg_encoding_mbcliplen(enc, payload, keep, keep);
+	/* a character cut at the end of the prefix */
+	while (keep > 0 && pg_encoding_verifymbstr(enc, payload, keep) != keep)
+		keep--;
+
+	ctx = pg_cryptohash_create(PG_SHA256);
+	if (ctx == NULL || pg_cryptohash_init(ctx) < 0)
+		elog(ERROR, "could not start a SHA-256 digest");
+	while (left > 0)
+	{
+		size_t		chunk = (size_t) Min(left, (int64) (16 * 1024 * 1024));
+
+		CHECK_FOR_INTERRUPTS();
+		if (pg_cryptohash_update(ctx, (const uint8 *) p, chunk) < 0)
+			elog(ERROR, "could not compute a SHA-256 digest");
+		p += chunk;
+		left -= chunk;
+	}
+	if (pg_cryptohash_final(ctx, digest, sizeof(digest)) < 0)
+		elog(ERROR, "could not finish a SHA-256 digest");
+	pg_cryptohash_free(ctx);
+	for (int i = 0; i < PG_SHA256_DIGEST_LENGTH; i++)
+		snprintf(hex + 2 * i, 3, "%02x", digest[i]);
+
+	prefix = palloc(keep + 1);
+	memcpy(prefix, payload, keep);
+	prefix[keep] = '\0';
+	rec->payload = prefix;
+	rec->len = keep;
+	rec->raw = NULL;
+	txpipe_set_error(&rec->err, "too_large", "$",
+					 "the record has " INT64_FORMAT " bytes, more than txpipe.max_record_size (%d); the payload keeps its first %d bytes; sha256 of the record: %s",
+					 len, txpipe_max_record_size, keep, hex);
 }

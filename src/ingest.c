@@ -52,6 +52,7 @@ ingest_lines(FunctionCallInfo fcinfo, const char *pipeline, const char *buf, int
 	int			batch = Max(txpipe_batch_size, 1);
 	TxRecord   *recs = palloc0(sizeof(TxRecord) * batch);
 	int			n = 0;
+	Size		bytes = 0;
 	const char *p = buf;
 	const char *end = buf + len;
 
@@ -68,18 +69,27 @@ ingest_lines(FunctionCallInfo fcinfo, const char *pipeline, const char *buf, int
 		const char *lend = nl ? nl : end;
 		int			l = lend - p;
 
+		CHECK_FOR_INTERRUPTS();
 		if (l > 0 && p[l - 1] == '\r')
 			l--;
-		if (!blank(p, l))
+		if (l > txpipe_max_record_size)
+		{
+			/* neither checked nor copied whole: a prefix, a length, a hash */
+			txpipe_too_large(&recs[n], p, l, check_encoding);
+			bytes += recs[n].len;
+			n++;
+		}
+		else if (!blank(p, l))
 		{
 			recs[n].payload = p;
 			recs[n].len = l;
 			if (check_encoding)
 				(void) txpipe_check_encoding(&recs[n]);
+			bytes += l;
 			n++;
 		}
 		p = nl ? nl + 1 : end;
-		if (n == batch || (p >= end && n > 0))
+		if (n == batch || bytes >= TXPIPE_BATCH_BYTES || (p >= end && n > 0))
 		{
 			TxPlan	   *plan = txpipe_get_plan(pipeline);
 
@@ -87,6 +97,7 @@ ingest_lines(FunctionCallInfo fcinfo, const char *pipeline, const char *buf, int
 			MemoryContextReset(work);
 			memset(recs, 0, sizeof(TxRecord) * batch);
 			n = 0;
+			bytes = 0;
 		}
 	}
 	if (counts.received == 0)
@@ -140,7 +151,13 @@ txpipe_validate(PG_FUNCTION_ARGS)
 	txpipe_spi_connect();
 	txpipe_check_send(pipeline);
 	plan = txpipe_get_plan(pipeline);
-	if (!txpipe_decode(plan, &rec))
+	if (rec.len > txpipe_max_record_size)
+	{
+		txpipe_too_large(&rec, rec.payload, rec.len, false);
+		errors[0] = rec.err;
+		nerrors = 1;
+	}
+	else if (!txpipe_decode(plan, &rec))
 	{
 		errors[0] = rec.err;
 		nerrors = 1;

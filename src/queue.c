@@ -300,53 +300,79 @@ snapshot_has_xip(const char *snap)
  * *n on, counting them in got and moving the cursors of the classes in
  * taken (their strings in poscxt).  The rows of each class must come after
  * its cursor, in (xid, id) order: the cursor is what the next batch of the
- * pass starts after.
+ * pass starts after.  The rows are read through a cursor, a few at a time,
+ * and reading stops once the payloads taken reach TXPIPE_BATCH_BYTES
+ * (*bytes counts them, *cut says so): a batch never holds more than that
+ * and one record, whatever txpipe.batch_size is.
  */
+#define FETCH_CHUNK 64
+
 static void
 fetch_rows(SPIPlanPtr fetch, Datum *args, QueuePos **taken, int m, int *got,
-		   TxRecord *recs, char **src, int *n, int room, MemoryContext poscxt)
+		   TxRecord *recs, char **src, int *n, int room, MemoryContext poscxt,
+		   Size *bytes, bool *cut)
 {
-	int			rc;
-	uint64		rows;
+	MemoryContext cxt = CurrentMemoryContext;
+	Portal		portal;
+	uint64		k = 0;
 
-	rc = txpipe_spi_exec(fetch, args, NULL, false, 0);
-	if (rc != SPI_OK_SELECT)
-		elog(ERROR, "could not read the inbox: %s", SPI_result_code_string(rc));
-	rows = SPI_processed;
-	if (rows > (uint64) (room - *n))
-		elog(ERROR, "the inbox returned more rows than asked for");
-	for (uint64 i = 0, k = 0; i < rows; i++)
+	portal = SPI_cursor_open(NULL, fetch, args, NULL, false);
+	MemoryContextSwitchTo(cxt);
+	for (;;)
 	{
-		HeapTuple	tup = SPI_tuptable->vals[i];
-		TupleDesc	desc = SPI_tuptable->tupdesc;
-		bool		isnull;
-		int			c = DatumGetInt32(SPI_getbinval(tup, desc, 1, &isnull));
-		int64		id = DatumGetInt64(SPI_getbinval(tup, desc, 2, &isnull));
-		char	   *xid = getstr(tup, desc, 3);
-		uint64		x = strtou64(xid, NULL, 10);
-		uint64		lx;
-		QueuePos   *p;
-		MemoryContext o;
+		uint64		rows;
 
-		while (k < m && taken[k]->cls != c)
-			k++;
-		if (k >= m)
-			elog(ERROR, "inbox rows of class %d came out of order", c);
-		p = taken[k];
-		lx = strtou64(p->last_xid, NULL, 10);
-		if (x < lx || (x == lx && id <= p->last_id))
-			elog(ERROR, "inbox rows of class %d came out of order", c);
-		got[k]++;
-		src[*n] = getstr(tup, desc, 4);
-		recs[*n].payload = getstr(tup, desc, 5);
-		recs[*n].len = strlen(recs[*n].payload);
-		(*n)++;
-		p->last_id = id;
-		o = MemoryContextSwitchTo(poscxt);
-		p->last_xid = pstrdup(xid);
-		MemoryContextSwitchTo(o);
+		CHECK_FOR_INTERRUPTS();
+		SPI_cursor_fetch(portal, true, FETCH_CHUNK);
+		MemoryContextSwitchTo(cxt);
+		rows = SPI_processed;
+		if (rows == 0)
+			break;
+		if (rows > (uint64) (room - *n))
+			elog(ERROR, "the inbox returned more rows than asked for");
+		for (uint64 i = 0; i < rows; i++)
+		{
+			HeapTuple	tup = SPI_tuptable->vals[i];
+			TupleDesc	desc = SPI_tuptable->tupdesc;
+			bool		isnull;
+			int			c = DatumGetInt32(SPI_getbinval(tup, desc, 1, &isnull));
+			int64		id = DatumGetInt64(SPI_getbinval(tup, desc, 2, &isnull));
+			char	   *xid = getstr(tup, desc, 3);
+			uint64		x = strtou64(xid, NULL, 10);
+			uint64		lx;
+			QueuePos   *p;
+			MemoryContext o;
+
+			while (k < m && taken[k]->cls != c)
+				k++;
+			if (k >= m)
+				elog(ERROR, "inbox rows of class %d came out of order", c);
+			p = taken[k];
+			lx = strtou64(p->last_xid, NULL, 10);
+			if (x < lx || (x == lx && id <= p->last_id))
+				elog(ERROR, "inbox rows of class %d came out of order", c);
+			got[k]++;
+			src[*n] = getstr(tup, desc, 4);
+			recs[*n].payload = getstr(tup, desc, 5);
+			recs[*n].len = strlen(recs[*n].payload);
+			*bytes += recs[*n].len;
+			(*n)++;
+			p->last_id = id;
+			o = MemoryContextSwitchTo(poscxt);
+			p->last_xid = pstrdup(xid);
+			MemoryContextSwitchTo(o);
+			if (*bytes >= TXPIPE_BATCH_BYTES)
+			{
+				*cut = true;
+				break;
+			}
+		}
+		SPI_freetuptable(SPI_tuptable);
+		if (*cut)
+			break;
 	}
-	SPI_freetuptable(SPI_tuptable);
+	SPI_cursor_close(portal);
+	MemoryContextSwitchTo(cxt);
 }
 
 /*
@@ -377,6 +403,8 @@ take_rows(TxPlan *plan, QueuePos *pos, int npos, int start, int limit,
 	bool		running = false;
 	char	   *snap = NULL;
 	int			nest;
+	Size		bytes = 0;
+	bool		cut = false;
 	TxRecord   *recs;
 	char	  **src;
 	MemoryContext o;
@@ -439,11 +467,12 @@ take_rows(TxPlan *plan, QueuePos *pos, int npos, int start, int limit,
 		args[4] = text_array(lx, nonull, m);
 		args[5] = int_array(li, m, INT8OID);
 		args[6] = int_array(lim, m, INT4OID);
-		fetch_rows(fetch_running_plan, args, taken, m, got, recs, src, &n, room, poscxt);
+		fetch_rows(fetch_running_plan, args, taken, m, got, recs, src, &n, room, poscxt,
+				   &bytes, &cut);
 	}
 
 	/* then those that started after done, as many as there is room for */
-	if (n < room)
+	if (n < room && !cut)
 	{
 		for (int k = 0; k < m; k++)
 		{
@@ -454,7 +483,8 @@ take_rows(TxPlan *plan, QueuePos *pos, int npos, int start, int limit,
 		args[4] = text_array(lx, nonull, m);
 		args[5] = int_array(li, m, INT8OID);
 		args[6] = int_array(lim, m, INT4OID);
-		fetch_rows(fetch_new_plan, args, taken, m, got, recs, src, &n, room, poscxt);
+		fetch_rows(fetch_new_plan, args, taken, m, got, recs, src, &n, room, poscxt,
+				   &bytes, &cut);
 	}
 	AtEOXact_GUC(true, nest);
 
@@ -463,7 +493,8 @@ take_rows(TxPlan *plan, QueuePos *pos, int npos, int start, int limit,
 		QueuePos   *p = taken[k];
 
 		p->consumed += got[k];
-		if (got[k] < each)
+		/* a batch cut by its bytes says nothing of what is left */
+		if (got[k] < each && !cut)
 		{
 			/* the pass is through */
 			p->done = p->pass;
@@ -648,11 +679,11 @@ txpipe_queue_class(const char *key, int len)
 }
 
 /*
- * Puts recs[0..n-1] (payloads as received) into the inbox for the
- * workers, and wakes them at commit.  Inside an SPI connection.
+ * Puts recs[0..n-1] (payloads as received) into the inbox, in statements
+ * of at most QUEUE_PUT_CHUNK records or QUEUE_PUT_CHUNK_BYTES.
  */
-void
-txpipe_queue_put(TxPlan *plan, TxRecord *recs, int n, const char *source)
+static void
+put_rows(TxPlan *plan, TxRecord *recs, int n, const char *source)
 {
 	Datum	   *classes;
 	Datum	   *docs;
@@ -722,11 +753,46 @@ txpipe_queue_put(TxPlan *plan, TxRecord *recs, int n, const char *source)
 	txpipe_leave(&id);
 }
 
+/*
+ * Puts recs[0..n-1] (payloads as received) into the inbox for the
+ * workers, and wakes them at commit.  A record that failed already
+ * (too_large: only its prefix is left) becomes a reject now instead.
+ * Inside an SPI connection.
+ */
+void
+txpipe_queue_put(TxPlan *plan, TxRecord *recs, int n, const char *source)
+{
+	TxRecord   *failed = NULL;
+	int			nfailed = 0;
+	TxRecord   *ok = palloc(sizeof(TxRecord) * Max(n, 1));
+	int			nok = 0;
+
+	for (int i = 0; i < n; i++)
+	{
+		if (recs[i].err.code)
+		{
+			if (failed == NULL)
+				failed = palloc(sizeof(TxRecord) * n);
+			failed[nfailed++] = recs[i];
+		}
+		else
+			ok[nok++] = recs[i];
+	}
+	put_rows(plan, ok, nok, source);
+	if (nfailed > 0)
+	{
+		TxCounts	counts = {0};
+
+		txpipe_route(plan, failed, nfailed, source, &counts);
+	}
+}
+
 static Datum
 enqueue_texts(const char *pipeline, Datum *docs, bool *nulls, int n)
 {
 	TxRecord   *recs = palloc0(sizeof(TxRecord) * Max(n, 1));
 	TxPlan	   *plan;
+	int			queued = 0;
 
 	for (int i = 0; i < n; i++)
 	{
@@ -734,13 +800,20 @@ enqueue_texts(const char *pipeline, Datum *docs, bool *nulls, int n)
 		{
 			recs[i].payload = "null";
 			recs[i].len = 4;
+			queued++;
 		}
 		else
 		{
 			text	   *t = DatumGetTextPP(docs[i]);
 
-			recs[i].payload = VARDATA_ANY(t);
-			recs[i].len = VARSIZE_ANY_EXHDR(t);
+			if (VARSIZE_ANY_EXHDR(t) > txpipe_max_record_size)
+				txpipe_too_large(&recs[i], VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t), false);
+			else
+			{
+				recs[i].payload = VARDATA_ANY(t);
+				recs[i].len = VARSIZE_ANY_EXHDR(t);
+				queued++;
+			}
 		}
 	}
 	txpipe_spi_connect();
@@ -748,7 +821,7 @@ enqueue_texts(const char *pipeline, Datum *docs, bool *nulls, int n)
 	plan = txpipe_get_plan(pipeline);
 	txpipe_queue_put(plan, recs, n, "queue");
 	SPI_finish();
-	PG_RETURN_INT64(n);
+	PG_RETURN_INT64(queued);
 }
 
 /*

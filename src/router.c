@@ -895,6 +895,7 @@ txpipe_route(TxPlan *plan, TxRecord *recs, int nrecs, const char *source, TxCoun
 	{
 		TxRecord   *rec = &recs[i];
 
+		CHECK_FOR_INTERRUPTS();
 		rec->ids = palloc(sizeof(int64) * Max(plan->nroutes, 1));
 		rec->idnull = palloc(sizeof(bool) * Max(plan->nroutes, 1));
 		if (rec->err.code)

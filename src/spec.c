@@ -1017,7 +1017,7 @@ static TxPlan *
 compile(const char *name, Jsonb *spec, Oid owner, bool prepare_statements)
 {
 	static const char *const allowed[] = {"contract", "idempotency_key", "event_time",
-		"order_key", "mode", "routes", "refresh", "schema", "description", NULL};
+		"order_key", "mode", "routes", "refresh", "schema", "description", "notify", NULL};
 	JsonbValue	root;
 	JsonbValue *v;
 	JsonbValue *routes;
@@ -1078,6 +1078,10 @@ compile(const char *name, Jsonb *spec, Oid owner, bool prepare_statements)
 		else if (strcmp(mode, "sync") != 0)
 			spec_error("$.mode", "expected \"sync\" or \"async\", found \"%s\"", mode);
 	}
+
+	/* read by txpipe._notify_in; only its type is checked here */
+	if ((v = obj_get(&root, "notify")) != NULL)
+		(void) jbv_bool(v, "$.notify");
 
 	routes = obj_get(&root, "routes");
 	if (routes == NULL)

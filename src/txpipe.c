@@ -17,6 +17,7 @@ PG_MODULE_MAGIC;
 int			txpipe_batch_size = 2000;
 int			txpipe_max_record_size = 1024 * 1024;
 int			txpipe_max_depth = 64;
+int			txpipe_max_keys = 10000;
 int			txpipe_key_cache_size = 1000000;
 bool		txpipe_direct_write = true;
 bool		txpipe_flat_decoder = true;
@@ -60,22 +61,27 @@ _PG_init(void)
 							"Records routed together in one batch.",
 							"Larger batches amortize statement overhead; a refused row costs a bisection of its batch.",
 							&txpipe_batch_size, 2000, 1, 100000,
-							PGC_USERSET, 0, NULL, NULL, NULL);
+							PGC_SUSET, 0, NULL, NULL, NULL);
 	DefineCustomIntVariable("txpipe.max_record_size",
 							"Longest record accepted, in bytes; longer ones are rejected as too_large.",
 							NULL,
 							&txpipe_max_record_size, 1024 * 1024, 64, MaxAllocSize / 2,
-							PGC_USERSET, GUC_UNIT_BYTE, NULL, NULL, NULL);
+							PGC_SUSET, GUC_UNIT_BYTE, NULL, NULL, NULL);
 	DefineCustomIntVariable("txpipe.max_depth",
 							"Deepest nesting of arrays and objects accepted in a record; deeper ones are rejected as too_deep.",
 							NULL,
 							&txpipe_max_depth, 64, 1, 1000,
-							PGC_USERSET, 0, NULL, NULL, NULL);
+							PGC_SUSET, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("txpipe.max_keys",
+							"Most keys accepted in one object of a record; an object with more is rejected as too_many_keys.",
+							NULL,
+							&txpipe_max_keys, 10000, 1, INT_MAX,
+							PGC_SUSET, 0, NULL, NULL, NULL);
 	DefineCustomIntVariable("txpipe.key_cache_size",
 							"Keys each lookup route keeps in its per-backend cache before it starts afresh.",
 							NULL,
 							&txpipe_key_cache_size, 1000000, 0, INT_MAX,
-							PGC_USERSET, 0, NULL, NULL, NULL);
+							PGC_SUSET, 0, NULL, NULL, NULL);
 	DefineCustomBoolVariable("txpipe.direct_write",
 							 "Insert routes write their rows straight into their tables when the tables allow it.",
 							 "Off, every insert route runs a prepared INSERT per batch, with a foreign-key trigger query per row.",

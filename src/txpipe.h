@@ -28,9 +28,23 @@
 extern int	txpipe_batch_size;
 extern int	txpipe_max_record_size;
 extern int	txpipe_max_depth;
+extern int	txpipe_max_keys;
 extern int	txpipe_key_cache_size;
 extern bool txpipe_direct_write;
 extern bool txpipe_flat_decoder;
+
+/*
+ * A too_large reject keeps this many bytes of its record (cut on a
+ * character boundary), with the full length and a SHA-256 of the bytes.
+ */
+#define TXPIPE_REJECT_PREFIX 1000
+
+/*
+ * A batch is routed once its payloads reach this many bytes, whatever
+ * txpipe.batch_size says, so that the arrays a batch builds (rows, rejects,
+ * inbox rows) stay far below the 1 GB a single value may have.
+ */
+#define TXPIPE_BATCH_BYTES (64 * 1024 * 1024)
 
 /* txpipe.c */
 extern int	txpipe_plan_by_index(void);
@@ -263,6 +277,7 @@ extern int	txpipe_field_lookup(TxPlan *plan, const char *name);
 /* decoder.c */
 extern bool txpipe_decode(TxPlan *plan, TxRecord *rec);
 extern bool txpipe_check_encoding(TxRecord *rec);
+extern void txpipe_too_large(TxRecord *rec, const char *payload, int64 len, bool check_encoding);
 
 /* contract.c */
 extern int	txpipe_contract_check(TxPlan *plan, TxRecord *rec, TxError *errors,

@@ -56,6 +56,7 @@
 #include "utils/guc.h"
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
+#include "utils/timeout.h"
 #include "utils/timestamp.h"
 #include "utils/varlena.h"
 
@@ -75,6 +76,10 @@ int			txpipe_worker_max_attempts = 3;
 char	   *txpipe_databases = NULL;
 char	   *txpipe_worker_conninfo = NULL;
 int			txpipe_inbox_slot_seconds = 10;
+int			txpipe_worker_lock_timeout = 1000;
+int			txpipe_worker_statement_timeout = 60000;
+int			txpipe_notify_rate = 1000;
+int			txpipe_notify_max_records = 100;
 
 PGDLLEXPORT void txpipe_worker_main(Datum arg);
 PGDLLEXPORT void txpipe_launcher_main(Datum arg);
@@ -101,6 +106,23 @@ typedef struct FailState
 } FailState;
 
 static FailState *failures = NULL;
+
+/* this worker's number */
+static int	worker_index = 0;
+
+/*
+ * NOTIFY txpipe_ingest: records this database's worker 0 may still take
+ * (txpipe.notify_rate a second, at most a second's worth saved up), and
+ * the payloads dropped since the last LOG line about them.
+ */
+static double notify_tokens = 0;
+static TimestampTz notify_refilled = 0;
+static int64 notify_dropped_rate = 0;
+static int64 notify_dropped_off = 0;
+static TimestampTz notify_logged = 0;
+
+/* when the batch under way started, for telling its own timeout */
+static TimestampTz batch_started = 0;
 
 /* ----------------------------------------------------------------
  * registering workers
@@ -294,7 +316,8 @@ listen_collect(bool *woken)
 	while ((n = PQnotifies(listen_conn)) != NULL)
 	{
 		*woken = true;
-		if (strcmp(n->relname, "txpipe_ingest") == 0)
+		/* every worker listens; worker 0 alone takes the records */
+		if (strcmp(n->relname, "txpipe_ingest") == 0 && worker_index == 0)
 			payloads = lappend(payloads, pstrdup(n->extra));
 		PQfreemem(n);
 	}
@@ -421,31 +444,144 @@ pipeline_names(MemoryContext caller)
 	return names;
 }
 
+/*
+ * Timeouts for the worker's own transactions: txpipe.worker_lock_timeout
+ * and txpipe.worker_statement_timeout, as SET LOCAL would set them.  A
+ * background worker runs no client statements, so the statement timeout
+ * is armed here (with statement), for the whole transaction, and disarmed
+ * by end_timeouts().
+ */
+static void
+begin_timeouts(bool statement)
+{
+	(void) set_config_option("lock_timeout", psprintf("%d", txpipe_worker_lock_timeout),
+							 PGC_SUSET, PGC_S_SESSION, GUC_ACTION_LOCAL, true, 0, false);
+	(void) set_config_option("statement_timeout", psprintf("%d", txpipe_worker_statement_timeout),
+							 PGC_SUSET, PGC_S_SESSION, GUC_ACTION_LOCAL, true, 0, false);
+	batch_started = GetCurrentTimestamp();
+	if (statement && txpipe_worker_statement_timeout > 0)
+		enable_timeout_after(STATEMENT_TIMEOUT, txpipe_worker_statement_timeout);
+}
+
+static void
+end_timeouts(void)
+{
+	disable_timeout(STATEMENT_TIMEOUT, false);
+}
+
+/* the records NOTIFY may still bring now */
+static double
+notify_budget(void)
+{
+	TimestampTz now = GetCurrentTimestamp();
+
+	if (notify_refilled == 0)
+		notify_tokens = txpipe_notify_rate;
+	else
+		notify_tokens += (double) txpipe_notify_rate * (double) (now - notify_refilled) / 1000000.0;
+	notify_tokens = Min(notify_tokens, (double) Max(txpipe_notify_rate, 1));
+	notify_refilled = now;
+	return notify_tokens;
+}
+
+static void
+notify_log_drops(void)
+{
+	if ((notify_dropped_rate == 0 && notify_dropped_off == 0) ||
+		!TimestampDifferenceExceeds(notify_logged, GetCurrentTimestamp(), 10000))
+		return;
+	ereport(LOG,
+			(errmsg("txpipe worker dropped " INT64_FORMAT " NOTIFY txpipe_ingest payloads over txpipe.notify_rate and " INT64_FORMAT " for pipelines without \"notify\": true",
+					notify_dropped_rate, notify_dropped_off)));
+	notify_dropped_rate = 0;
+	notify_dropped_off = 0;
+	notify_logged = GetCurrentTimestamp();
+}
+
+/*
+ * Stores the payloads of a round, each in its own subtransaction: one that
+ * fails (whatever it holds) becomes a reject and costs no other.
+ */
 static void
 store_notifications(List *payloads)
 {
 	ListCell   *lc;
+	MemoryContext cxt;
 
 	if (payloads == NIL)
 		return;
 	SetCurrentStatementStartTimestamp();
 	StartTransactionCommand();
+	begin_timeouts(true);
 	SPI_connect();
 	PushActiveSnapshot(GetTransactionSnapshot());
 	pgstat_report_activity(STATE_RUNNING, "storing NOTIFY txpipe_ingest records");
+	cxt = CurrentMemoryContext;
 	foreach(lc, payloads)
 	{
-		Oid			t = TEXTOID;
-		Datum		a = CStringGetTextDatum(lfirst(lc));
+		Oid			t[2] = {TEXTOID, INT4OID};
+		Datum		a[2];
+		ResourceOwner owner = CurrentResourceOwner;
 
-		if (SPI_execute_with_args("SELECT txpipe._notify_in($1)", 1, &t, &a, NULL, false, 0) != SPI_OK_SELECT)
-			elog(ERROR, "could not store a NOTIFY payload");
+		CHECK_FOR_INTERRUPTS();
+		if (txpipe_notify_rate <= 0 || notify_budget() < 1)
+		{
+			notify_dropped_rate++;
+			continue;
+		}
+		a[0] = CStringGetTextDatum(lfirst(lc));
+		a[1] = Int32GetDatum(Max(txpipe_notify_max_records, 0));
+		BeginInternalSubTransaction(NULL);
+		MemoryContextSwitchTo(cxt);
+		PG_TRY();
+		{
+			bool		isnull;
+			int64		n;
+
+			if (SPI_execute_with_args("SELECT txpipe._notify_in($1, $2)", 2, t, a, NULL, false, 0) != SPI_OK_SELECT ||
+				SPI_processed != 1)
+				elog(ERROR, "could not store a NOTIFY payload");
+			n = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+			if (n < 0)
+				notify_dropped_off++;
+			/* a reject costs one record */
+			notify_tokens -= Max(n, 1);
+			ReleaseCurrentSubTransaction();
+			MemoryContextSwitchTo(cxt);
+			CurrentResourceOwner = owner;
+		}
+		PG_CATCH();
+		{
+			ErrorData  *edata;
+			Oid			rt[3] = {TEXTOID, TEXTOID, TEXTOID};
+			Datum		ra[3];
+
+			MemoryContextSwitchTo(cxt);
+			edata = CopyErrorData();
+			FlushErrorState();
+			RollbackAndReleaseCurrentSubTransaction();
+			MemoryContextSwitchTo(cxt);
+			CurrentResourceOwner = owner;
+			/* the worker's own stop, or its statement timeout: not the payload's fault */
+			if (got_sigterm || edata->sqlerrcode == ERRCODE_QUERY_CANCELED)
+				ReThrowError(edata);
+			notify_tokens -= 1;
+			ra[0] = a[0];
+			ra[1] = CStringGetTextDatum(edata->message);
+			ra[2] = CStringGetTextDatum(unpack_sql_state(edata->sqlerrcode));
+			if (SPI_execute_with_args("INSERT INTO txpipe.rejects (pipeline, source, payload, error_code, error_path, message, sqlstate)"
+									  " VALUES ('', 'notify', $1, 'db_refused', '$', $2, $3)",
+									  3, rt, ra, NULL, false, 0) != SPI_OK_INSERT)
+				elog(ERROR, "could not store a NOTIFY payload's reject");
+		}
+		PG_END_TRY();
 	}
 	PopActiveSnapshot();
 	SPI_finish();
+	end_timeouts();
 	CommitTransactionCommand();
+	notify_log_drops();
 }
-
 
 static void
 rotate_inbox(List *unused)
@@ -473,6 +609,7 @@ guarded(void (*fn) (List *), List *arg, MemoryContext keep)
 	PG_CATCH();
 	{
 		MemoryContextSwitchTo(keep);
+		end_timeouts();
 		EmitErrorReport();
 		FlushErrorState();
 		AbortCurrentTransaction();
@@ -510,6 +647,18 @@ is_pipeline_error(int sqlerrcode)
 	static const char *const classes[] = {"08", "25", "3D", "3F", "40", "42", "53", "55", "57", "58", "F0", NULL};
 	char	   *state = unpack_sql_state(sqlerrcode);
 
+	/*
+	 * The worker's own lock timeout, and its statement timeout (a cancel
+	 * that came after the batch ran that long; one from outside, or a stop,
+	 * comes sooner or sets got_sigterm): the batch's records are isolated
+	 * and one that keeps exceeding them alone becomes poison.
+	 */
+	if (sqlerrcode == ERRCODE_LOCK_NOT_AVAILABLE)
+		return false;
+	if (sqlerrcode == ERRCODE_QUERY_CANCELED && !got_sigterm && txpipe_worker_statement_timeout > 0 &&
+		TimestampDifferenceExceeds(batch_started, GetCurrentTimestamp(), txpipe_worker_statement_timeout))
+		return false;
+
 	for (int i = 0; classes[i]; i++)
 		if (strncmp(state, classes[i], 2) == 0)
 			return true;
@@ -537,17 +686,21 @@ run_batch(const char *pipeline, uint32 mask, int max, int start, const char *poi
 	{
 		TxCounts	counts = {0};
 
+		/* dead-lettering a record is not timed: it must get through */
+		begin_timeouts(poison == NULL);
 		SPI_connect();
 		PushActiveSnapshot(GetTransactionSnapshot());
 		pgstat_report_activity(STATE_RUNNING, psprintf("routing queued records of pipeline %s", pipeline));
 		n = txpipe_queue_drain(pipeline, mask, max, start, poison, &counts);
 		PopActiveSnapshot();
 		SPI_finish();
+		end_timeouts();
 		CommitTransactionCommand();
 	}
 	PG_CATCH();
 	{
 		MemoryContextSwitchTo(keep);
+		end_timeouts();
 		*edata = CopyErrorData();
 		EmitErrorReport();
 		FlushErrorState();
@@ -683,6 +836,7 @@ txpipe_worker_main(Datum arg)
 	MemoryContext names_cxt;
 	List	   *pipelines = NIL;
 
+	worker_index = index;
 	memcpy(&dboid, MyBgworkerEntry->bgw_extra, sizeof(Oid));
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
 	pqsignal(SIGTERM, worker_sigterm);
@@ -1107,6 +1261,26 @@ txpipe_worker_init(void)
 							"Times a record may fail alone before the worker moves it to txpipe.rejects as poison.",
 							NULL,
 							&txpipe_worker_max_attempts, 3, 1, 1000,
+							PGC_SIGHUP, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("txpipe.worker_lock_timeout",
+							"Longest a worker's batch waits for a lock; 0 waits for ever.",
+							"A batch that times out is routed again record by record; a record that keeps timing out alone becomes poison.",
+							&txpipe_worker_lock_timeout, 1000, 0, INT_MAX,
+							PGC_SIGHUP, GUC_UNIT_MS, NULL, NULL, NULL);
+	DefineCustomIntVariable("txpipe.worker_statement_timeout",
+							"Longest a worker's batch may run; 0 for no limit.",
+							"A batch that times out is routed again record by record; a record that keeps timing out alone becomes poison.",
+							&txpipe_worker_statement_timeout, 60000, 0, INT_MAX,
+							PGC_SIGHUP, GUC_UNIT_MS, NULL, NULL, NULL);
+	DefineCustomIntVariable("txpipe.notify_rate",
+							"Records a second a database's workers take from NOTIFY txpipe_ingest; payloads beyond it are dropped and counted.",
+							"0 drops every NOTIFY txpipe_ingest payload.",
+							&txpipe_notify_rate, 1000, 0, INT_MAX,
+							PGC_SIGHUP, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("txpipe.notify_max_records",
+							"Most records one NOTIFY txpipe_ingest payload may carry; a payload with more is rejected as too_large.",
+							NULL,
+							&txpipe_notify_max_records, 100, 0, 10000,
 							PGC_SIGHUP, 0, NULL, NULL, NULL);
 	DefineCustomStringVariable("txpipe.databases",
 							   "Databases where the launcher starts workers: * for every database, or a comma-separated list.",

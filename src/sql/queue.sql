@@ -115,8 +115,12 @@ COMMENT ON FUNCTION txpipe.enqueue(text, text[]) IS
 	'queues records exactly as received, in the caller''s transaction; returns how many';
 
 -- A NOTIFY txpipe_ingest payload, as the worker received it: its records go
--- to the inbox; a payload that cannot be read becomes a reject.
-CREATE FUNCTION txpipe._notify_in(payload text)
+-- to the inbox; a payload that cannot be read, or that has more than
+-- max_records records, becomes a reject.  Any role that can connect may
+-- send one, so it is taken only for a pipeline whose spec says
+-- "notify": true; for any other the payload is dropped (returns -1, the
+-- worker counts it).  Returns the records queued.
+CREATE FUNCTION txpipe._notify_in(payload text, max_records integer DEFAULT 100)
 RETURNS bigint
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
@@ -125,6 +129,7 @@ DECLARE
 	v jsonb;
 	v_pipeline text;
 	v_key text;
+	v_on boolean;
 	v_n bigint;
 	v_code text;
 	v_path text := '$';
@@ -132,7 +137,8 @@ DECLARE
 BEGIN
 	BEGIN
 		v := payload::jsonb;
-	EXCEPTION WHEN invalid_text_representation THEN
+	EXCEPTION WHEN data_exception THEN
+		-- not JSON, or JSON that jsonb cannot hold (\u0000, 1e1000000)
 		v_code := 'json_syntax';
 		v_msg := 'the NOTIFY payload is not JSON: ' || SQLERRM;
 	END;
@@ -145,14 +151,21 @@ BEGIN
 		IF jsonb_typeof(v->'pipeline') IS DISTINCT FROM 'string' THEN
 			v_code := 'required'; v_path := '$.pipeline';
 			v_msg := 'the NOTIFY payload needs "pipeline", a string';
-		ELSIF jsonb_typeof(v->'records') IS DISTINCT FROM 'array' THEN
-			v_code := 'required'; v_path := '$.records';
-			v_msg := 'the NOTIFY payload needs "records", an array of records';
 		ELSE
-			SELECT p.spec->>'order_key' INTO v_key FROM txpipe.pipelines p WHERE p.name = v_pipeline;
+			SELECT p.spec->>'order_key', p.spec->'notify' = 'true'::jsonb INTO v_key, v_on
+			  FROM txpipe.pipelines p WHERE p.name OPERATOR(pg_catalog.=) v_pipeline;
 			IF NOT FOUND THEN
 				v_code := 'unknown_pipeline'; v_path := '$.pipeline';
 				v_msg := format('pipeline "%s" does not exist', v_pipeline);
+			ELSIF v_on IS NOT TRUE THEN
+				RETURN -1;
+			ELSIF jsonb_typeof(v->'records') IS DISTINCT FROM 'array' THEN
+				v_code := 'required'; v_path := '$.records';
+				v_msg := 'the NOTIFY payload needs "records", an array of records';
+			ELSIF jsonb_array_length(v->'records') > max_records THEN
+				v_code := 'too_large'; v_path := '$.records';
+				v_msg := format('the NOTIFY payload has %s records, more than txpipe.notify_max_records (%s)',
+								jsonb_array_length(v->'records'), max_records);
 			END IF;
 		END IF;
 	END IF;

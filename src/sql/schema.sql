@@ -133,8 +133,9 @@ CREATE TABLE txpipe.reject_codes (
 );
 INSERT INTO txpipe.reject_codes VALUES
 	('invalid_utf8', 'decode', 'the bytes are not valid in the database encoding'),
-	('too_large', 'decode', 'the record is longer than txpipe.max_record_size'),
+	('too_large', 'decode', 'the record is longer than txpipe.max_record_size (or a NOTIFY payload has more than txpipe.notify_max_records records); the reject keeps a prefix, and the message the length and a SHA-256'),
 	('too_deep', 'decode', 'arrays and objects nest deeper than txpipe.max_depth'),
+	('too_many_keys', 'decode', 'an object has more keys than txpipe.max_keys'),
 	('json_syntax', 'decode', 'not JSON: a missing or unexpected token'),
 	('json_trailing_comma', 'decode', 'a comma before a closing brace or bracket'),
 	('json_trailing_garbage', 'decode', 'text after the end of the JSON value'),

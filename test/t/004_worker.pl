@@ -183,6 +183,8 @@ wait_for(q{SELECT count(*) FROM pg_stat_activity l, pg_stat_activity w
 			WHERE l.application_name = 'txpipe listener' AND l.query ~ 'LISTEN'
 			  AND w.backend_type = 'txpipe worker' AND l.backend_start > w.backend_start}, '1',
 	'the restarted worker LISTENs');
+# NOTIFY ingest is off unless the pipeline's spec turns it on
+$node->safe_psql('postgres', q{UPDATE txpipe.pipelines SET spec = spec || '{"notify": true}' WHERE name = 'cards'});
 $node->safe_psql('postgres', q{
 	CREATE TABLE one AS SELECT jsonb_set(doc::jsonb, '{trans_num}', '"00000000000000000000000000000abc"') AS doc
 	  FROM (SELECT pg_read_file('} . "$dir/four.ndjson" . q{') AS f) r,
