@@ -1,3 +1,4 @@
+\set SHOW_CONTEXT never
 -- Pipeline specs: creation, errors that name the spec path, templates.
 \set VERBOSITY default
 CREATE SCHEMA spec_t;

@@ -1,3 +1,4 @@
+\set SHOW_CONTEXT never
 -- Strict decoding: each malformed record gets its own code, path and
 -- message, and its good neighbours land.
 TRUNCATE txpipe.rejects;

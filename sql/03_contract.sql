@@ -1,3 +1,4 @@
+\set SHOW_CONTEXT never
 -- The contract: one code per rule, all errors from validate(), the first
 -- one in txpipe.rejects.
 TRUNCATE txpipe.rejects;

@@ -1,3 +1,4 @@
+\set SHOW_CONTEXT never
 -- Routing: lookups, idempotency, conditional routes, and rows the
 -- database refuses isolated while their batch lands.
 TRUNCATE txpipe.rejects, txpipe.batches;

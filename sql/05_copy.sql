@@ -1,3 +1,4 @@
+\set SHOW_CONTEXT never
 -- The COPY path: routed before COPY returns, in the COPY's transaction.
 TRUNCATE txpipe.rejects;
 CREATE TABLE events (id text PRIMARY KEY, n integer CHECK (n >= 0));

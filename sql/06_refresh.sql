@@ -1,3 +1,4 @@
+\set SHOW_CONTEXT never
 -- Star refresh: the spec's "refresh", the cards star (totals, SCD type 2,
 -- late events, partitions), full rebuild = incremental, recorded runs,
 -- reporting views, and scheduling without pg_cron in this database.
@@ -232,7 +233,7 @@ RESET ROLE;
 \set SHOW_CONTEXT never
 SELECT txpipe.schedule_refresh('star_t');
 SELECT txpipe.unschedule_refresh('star_t');
-\set SHOW_CONTEXT errors
+\set SHOW_CONTEXT never
 
 -- txpipe.stats shows the watermark and how long ago it moved
 SELECT pipeline, refresh_watermark = (SELECT max(transaction_id) FROM star_t.transaction) AS at_max,

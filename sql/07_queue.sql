@@ -1,3 +1,4 @@
+\set SHOW_CONTEXT never
 -- The queue path: enqueue, the inbox, txpipe.drain() (what a worker does),
 -- async COPY, NOTIFY payloads, poison-free rejects, slot truncation.
 -- This database's workers are stopped so that the test drains by itself.

@@ -1,3 +1,4 @@
+\set SHOW_CONTEXT never
 -- How insert routes write: directly into the table when it allows it,
 -- by their INSERT statement otherwise; both give the same rows, the same
 -- rejects and the same foreign-key guarantees.

@@ -1,3 +1,4 @@
+\set SHOW_CONTEXT never
 -- Patterns: plain ones (characters and ASCII classes with repeat counts)
 -- are matched without the regex engine; every pattern must give the
 -- engine's answer (PostgreSQL's ~ with the C collation, whatever the

@@ -1,3 +1,4 @@
+\set SHOW_CONTEXT never
 -- The retail template: invoice lines of an online shop.  Cancellations,
 -- guest sales and non-product codes are valid; real errors are rejected
 -- with a code and a path; the star refreshes incrementally and a full

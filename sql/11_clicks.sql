@@ -1,3 +1,4 @@
+\set SHOW_CONTEXT never
 -- The clicks template: behaviour events (REES46 columns plus an event id)
 -- into users, session, category, brand, product and event; what the
 -- contract accepts and rejects; the star and its refresh.

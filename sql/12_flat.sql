@@ -1,3 +1,4 @@
+\set SHOW_CONTEXT never
 -- Decoding edge cases around the common shape (one flat object of strings,
 -- numbers, booleans and nulls): each record decodes to the same values, or
 -- the same reject, whatever path the decoder takes.

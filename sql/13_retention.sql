@@ -1,3 +1,4 @@
+\set SHOW_CONTEXT never
 -- Retention: an identical reject is stored once and counted every time;
 -- txpipe.stats stays exact while batches are folded into txpipe.counters
 -- and pruned; txpipe.prune() removes only what is past retention.

@@ -1,3 +1,4 @@
+\set SHOW_CONTEXT never
 -- Each path tried as the least privileged role that reaches it: writers,
 -- admins and table owners never act with rights they do not hold.
 \set VERBOSITY terse

@@ -1,3 +1,4 @@
+\set SHOW_CONTEXT never
 -- Card numbers and txpipe_reader (what dashboards log in as): a reader
 -- reads no full card number anywhere, nor who a customer is, nor rejects'
 -- payloads; it sees the last four digits and a token that joins, and finds

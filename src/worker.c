@@ -597,6 +597,21 @@ rotate_inbox(List *unused)
 	CommitTransactionCommand();
 }
 
+/*
+ * Logs an error of the worker's own transaction without its DETAIL and
+ * CONTEXT: those can quote a record (a key's value, a statement's
+ * parameters), card numbers included.
+ */
+static void
+log_error_terse(ErrorData *edata)
+{
+	ereport(LOG,
+			(errcode(edata->sqlerrcode),
+			 errmsg("txpipe worker: %s", edata->message),
+			 errdetail("SQLSTATE %s; the error's detail and context are not logged, as they can quote a record.",
+					   unpack_sql_state(edata->sqlerrcode))));
+}
+
 /* runs fn in its own transaction; an error is logged and rolled back */
 static void
 guarded(void (*fn) (List *), List *arg, MemoryContext keep)
@@ -610,7 +625,7 @@ guarded(void (*fn) (List *), List *arg, MemoryContext keep)
 	{
 		MemoryContextSwitchTo(keep);
 		end_timeouts();
-		EmitErrorReport();
+		log_error_terse(CopyErrorData());
 		FlushErrorState();
 		AbortCurrentTransaction();
 	}
@@ -702,7 +717,7 @@ run_batch(const char *pipeline, uint32 mask, int max, int start, const char *poi
 		MemoryContextSwitchTo(keep);
 		end_timeouts();
 		*edata = CopyErrorData();
-		EmitErrorReport();
+		log_error_terse(*edata);
 		FlushErrorState();
 		AbortCurrentTransaction();
 		n = -1;
