@@ -184,6 +184,25 @@ ok(worker_listens('postgres'), 'the worker LISTENs');
 
 my ($rc, $out, $err, $tn, $line);
 
+# A superuser's pipeline over its own table that writers may send to on
+# any build: on builds that compile the plan with the caller's rights the
+# writers also get USAGE and INSERT, SELECT (txpipe.grant_send where it
+# exists).  The shipped templates are tried too.
+q1( q{CREATE SCHEMA s1; CREATE TABLE s1.t (k text PRIMARY KEY, n bigint, v text);
+	  SELECT txpipe.create_pipeline('p1', '{"schema": "s1", "idempotency_key": "k",
+		"contract": {"type": "object", "required": ["k"],
+					 "properties": {"k": {"type": "string"}, "n": {"type": "integer"}, "v": {"type": "string"}}},
+		"routes": [{"table": "t", "columns": {"k": "k", "n": "n", "v": "v"}}]}');
+	  GRANT USAGE ON SCHEMA s1 TO txpipe_writer; GRANT SELECT, INSERT ON s1.t TO txpipe_writer;});
+q1(q{SELECT txpipe.grant_send('p1', 'txpipe_writer')})
+  if q1(q{SELECT to_regproc('txpipe.grant_send') IS NOT NULL}) eq 't';
+
+sub p1_landed
+{
+	my (@k) = @_;
+	return q1('SELECT count(*) FROM s1.t WHERE k IN (' . join(',', map { "'$_'" } @k) . ')');
+}
+
 # ---- 1. writer with only TEMP: pg_temp.text domain calling pg_temp.evil
 {
 	my ($tn1, $l1) = card();
@@ -193,11 +212,21 @@ my ($rc, $out, $err, $tn, $line);
 		CREATE FUNCTION pg_temp.evil(text) RETURNS boolean @{[evil_body($writer_t, 'RETURN true')]};
 		CREATE DOMAIN pg_temp.text AS pg_catalog.text CHECK (pg_temp.evil(VALUE));
 		CREATE DOMAIN pg_temp.int8 AS pg_catalog.int8 CHECK (pg_temp.evil(VALUE::pg_catalog.text));
+		SELECT accepted FROM txpipe.ingest('p1', '{"k": "1a", "n": 1, "v": "x"}');
+		@{[copy_sql('p1', '{"k": "1b", "n": 2, "v": "y"}')]}});
+	is($rc, 0, '1. TEMP-only writer: ingest and COPY into p1 succeed with pg_temp shadows') or diag $err;
+	is(p1_landed('1a', '1b'), '2', '1. both records are routed into p1');
+	safe('1. pg_temp domain, p1', $writer_t, never => 1);
+	($rc, $out, $err) = as(
+		$writer_t, qq{
+		CREATE FUNCTION pg_temp.evil(text) RETURNS boolean @{[evil_body($writer_t, 'RETURN true')]};
+		CREATE DOMAIN pg_temp.text AS pg_catalog.text CHECK (pg_temp.evil(VALUE));
+		CREATE DOMAIN pg_temp.int8 AS pg_catalog.int8 CHECK (pg_temp.evil(VALUE::pg_catalog.text));
 		SELECT accepted FROM txpipe.ingest('cards', @{[lit($l1)]});
 		@{[copy_sql('cards', $l2)]}});
-	is($rc, 0, '1. TEMP-only writer: ingest and COPY succeed with pg_temp shadows') or diag $err;
-	is(landed($tn1) . landed($tn2), '11', '1. both records are routed');
-	safe('1. pg_temp domain', $writer_t, never => 1);
+	is($rc, 0, '1. TEMP-only writer: ingest and COPY into cards succeed with pg_temp shadows') or diag $err;
+	is(landed($tn1) . landed($tn2), '11', '1. both records are routed into cards');
+	safe('1. pg_temp domain, cards', $writer_t, never => 1);
 }
 
 # ---- 2. writer with its own schema: w.unnest(text[]), SET search_path
@@ -213,10 +242,13 @@ my ($rc, $out, $err, $tn, $line);
 		CREATE FUNCTION w.count(anyelement) RETURNS bigint
 			@{[evil_body($writer_s, 'RETURN 1')]};
 		SET search_path = w, public;
+		SELECT accepted FROM txpipe.ingest('p1', '{"k": "2a", "n": 1, "v": "x"}');
+		@{[copy_sql('p1', '{"k": "2b", "n": 2, "v": "y"}')]}
 		SELECT accepted FROM txpipe.ingest('cards', @{[lit($l1)]});
 		@{[copy_sql('cards', $l2)]}});
 	is($rc, 0, '2. writer with a schema: ingest and COPY succeed with search_path = w, public') or diag $err;
-	is(landed($tn1) . landed($tn2), '11', '2. both records are routed');
+	is(p1_landed('2a', '2b'), '2', '2. both records are routed into p1');
+	is(landed($tn1) . landed($tn2), '11', '2. both records are routed into cards');
 	safe('2. own schema unnest', $writer_s, never => 1);
 }
 
@@ -299,43 +331,44 @@ my ($rc, $out, $err, $tn, $line);
 		public.jsonb_build_object(text, text); REVOKE CREATE ON SCHEMA public FROM PUBLIC');
 }
 
-# ---- 5. a table owned by an ordinary role, with code on it, routed by a
-# superuser's pipeline
+# ---- 5. a table owned by an ordinary role, with code on it (a CHECK, a
+# default, an index expression, a trigger: one table each), routed by a
+# superuser's pipeline: refused, or run as the table's owner, never as the
+# superuser; on the direct paths and in the worker
 {
 	q1("CREATE SCHEMA s5 AUTHORIZATION $towner");
+	my %ddl = (
+		check   => 'CREATE TABLE s5.t_check (k text PRIMARY KEY CHECK (s5.ev(k)), w text)',
+		default => 'CREATE TABLE s5.t_default (k text PRIMARY KEY, w text, d boolean DEFAULT s5.ev(\'d\'))',
+		index   => 'CREATE TABLE s5.t_index (k text PRIMARY KEY, w text); CREATE INDEX ON s5.t_index (s5.ix(w))',
+		trigger => 'CREATE TABLE s5.t_trigger (k text PRIMARY KEY, w text);
+					CREATE TRIGGER tg BEFORE INSERT ON s5.t_trigger FOR EACH ROW EXECUTE FUNCTION s5.tg()');
 	($rc, $out, $err) = as(
 		$towner, qq{
-		CREATE FUNCTION s5.ck(text) RETURNS boolean @{[evil_body($towner, 'RETURN true')]};
-		CREATE FUNCTION s5.ix(text) RETURNS text IMMUTABLE @{[evil_body($towner, 'RETURN $1')]};
-		CREATE FUNCTION s5.df() RETURNS text @{[evil_body($towner, "RETURN 'd'")]};
+		CREATE FUNCTION s5.ev(text) RETURNS boolean @{[evil_body($towner, 'RETURN true')]};
+		CREATE FUNCTION s5.ix(text) RETURNS boolean IMMUTABLE LANGUAGE sql AS 'SELECT s5.ev(\$1)';
 		CREATE FUNCTION s5.tg() RETURNS trigger @{[evil_body($towner, 'RETURN NEW')]};
-		CREATE TABLE s5.routed (id text PRIMARY KEY CHECK (s5.ck(id)), v text DEFAULT s5.df(), w text);
-		CREATE INDEX ON s5.routed (s5.ix(w));
-		CREATE TRIGGER tg BEFORE INSERT ON s5.routed FOR EACH ROW EXECUTE FUNCTION s5.tg();});
-	is($rc, 0, '5. an ordinary role owns a table with a CHECK, a default, an index expression and a trigger')
+		@{[join(";\n", values %ddl)]};});
+	is($rc, 0, '5. an ordinary role owns tables with a CHECK, a default, an index expression, a trigger')
 	  or diag $err;
 	q1('TRUNCATE public.pwned');
-	my $spec = q{'{"schema": "s5", "idempotency_key": "id",
-		"contract": {"type": "object", "required": ["id"],
-					 "properties": {"id": {"type": "string"}, "w": {"type": "string"}}},
-		"routes": [{"table": "routed", "columns": {"id": "id", "w": "w"}}]}'};
-	my ($crc, $cout, $cerr) = su("SELECT txpipe.create_pipeline('p5', $spec)");
-	note "5. create_pipeline p5: rc $crc $cerr";
-	if ($crc == 0)
+	for my $kind (sort keys %ddl)
 	{
-		($rc, $out, $err) = su(q{SELECT txpipe.ingest('p5', '{"id": "a", "w": "x"}')});
-		note "5. ingest: rc $rc $out $err";
-		($rc, $out, $err) = su(copy_sql('p5', '{"id": "b", "w": "x"}'));
-		note "5. COPY: rc $rc $err";
-		($rc, $out, $err) = su(q{SELECT txpipe.enqueue('p5', '{"id": "c", "w": "x"}'::jsonb)});
-		note "5. enqueue: rc $rc $err";
-		wait_until(q{SELECT count(*) FROM txpipe.inbox WHERE pipeline = 'p5'}, '0', 10);
-		sleep(1);
-		note '5. routed: ' . q1('SELECT string_agg(id, \',\') FROM s5.routed');
-	}
-	else
-	{
-		pass('5. create_pipeline refuses a table another role owns');
+		my $p = "p5_$kind";
+		my ($crc, $cout, $cerr) = su(qq{SELECT txpipe.create_pipeline('$p', '{"schema": "s5", "idempotency_key": "k",
+			"contract": {"type": "object", "required": ["k"],
+						 "properties": {"k": {"type": "string"}, "w": {"type": "string"}}},
+			"routes": [{"table": "t_$kind", "columns": {"k": "k", "w": "w"}}]}')});
+		note "5. $kind: create_pipeline: rc $crc $cerr";
+		next if $crc != 0;
+		($rc, $out, $err) = su(qq{SELECT txpipe.ingest('$p', '{"k": "a", "w": "x"}')});
+		note "5. $kind: ingest: rc $rc $out $err";
+		($rc, $out, $err) = su(copy_sql($p, '{"k": "b", "w": "x"}'));
+		note "5. $kind: COPY: rc $rc $err";
+		($rc, $out, $err) = su(qq{SELECT txpipe.enqueue('$p', '{"k": "c", "w": "x"}'::jsonb)});
+		note "5. $kind: enqueue: rc $rc $err";
+		wait_until(qq{SELECT count(*) FROM txpipe.inbox WHERE pipeline = '$p'}, '0', 10);
+		note "5. $kind: routed: " . q1("SELECT string_agg(k, ',') FROM s5.t_$kind");
 	}
 	safe('5. table owner code (ingest, COPY, worker)', $towner);
 }
@@ -404,8 +437,11 @@ my ($rc, $out, $err, $tn, $line);
 		CREATE TABLE txpipe_in.p6c (doc text);
 		CREATE TRIGGER tg BEFORE INSERT ON txpipe_in.p6c FOR EACH ROW EXECUTE FUNCTION a6.tg();});
 	refused('6d. admin: CREATE TABLE in txpipe_in', $rc, $err, '42501');
-	q1('CREATE TABLE txpipe_in.p6d (doc text)');
-	($rc, $out, $err) = su(q{SELECT txpipe.create_pipeline('p6d', (SELECT spec FROM txpipe.pipelines WHERE name = 'p6'))});
+	q1('CREATE TABLE txpipe_in.p6d (doc text); CREATE SCHEMA s6; CREATE TABLE s6.events (k text PRIMARY KEY)');
+	($rc, $out, $err) = su(q{SELECT txpipe.create_pipeline('p6d', '{"schema": "s6", "idempotency_key": "k",
+			"contract": {"type": "object", "required": ["k"], "properties": {"k": {"type": "string"}}},
+			"routes": [{"table": "events", "columns": {"k": "k"}}]}')});
+	like($err, qr/txpipe_in/, '6d. the refusal names the txpipe_in table');
 	refused('6d. create_pipeline does not adopt a txpipe_in table it did not create', $rc, $err);
 	safe('6. txpipe_admin', $admin);
 }
@@ -425,7 +461,12 @@ my ($rc, $out, $err, $tn, $line);
 	q1('CREATE EXTENSION txpipe', 'squat');
 	($rc, $out, $err) = su(q{SELECT txpipe.install_template('cards')}, 'squat');
 	refused('7a. install_template refuses a schema it did not create', $rc, $err);
-	su(q{SELECT txpipe.refresh('cards')}, 'squat');
+	as($dbowner, qq{CREATE OR REPLACE FUNCTION cards.refresh_star(lo bigint, hi bigint) RETURNS bigint
+			@{[evil_body($dbowner, 'RETURN 0')]};}, 'squat');
+	($tn, $line) = card();
+	su("SELECT txpipe.ingest('cards', " . lit($line) . ')', 'squat');
+	($rc, $out, $err) = su(q{SELECT txpipe.refresh('cards')}, 'squat');
+	note "7a. superuser refresh(cards) in squat: rc $rc $err";
 	safe('7a. squatted cards', $dbowner, db => 'squat', never => 1);
 
 	q1("CREATE DATABASE squat2 OWNER $dbowner");
@@ -475,7 +516,8 @@ my ($rc, $out, $err, $tn, $line);
 		'INSERT INTO txpipe.inbox DEFAULT VALUES',
 		q{UPDATE txpipe.inbox SET pipeline = 'cards'},
 		'DELETE FROM txpipe.inbox',
-		q{INSERT INTO txpipe.inbox (pipeline, doc) VALUES ('cards', '{}')})
+		q{INSERT INTO txpipe.inbox (xid, pipeline, class, source, doc)
+		  VALUES ((pg_current_xact_id()::text::bigint + 1000000)::text::xid8, 'cards', 0, 'queue', '{}')})
 	{
 		($rc, $out, $err) = as($writer, $sql);
 		refused("9. writer: $sql", $rc, $err, '42501');
