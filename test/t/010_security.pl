@@ -188,12 +188,16 @@ my ($rc, $out, $err, $tn, $line);
 # any build: on builds that compile the plan with the caller's rights the
 # writers also get USAGE and INSERT, SELECT (txpipe.grant_send where it
 # exists).  The shipped templates are tried too.
-q1( q{CREATE SCHEMA s1; CREATE TABLE s1.t (k text PRIMARY KEY, n bigint, v text);
+q1( q{CREATE SCHEMA s1;
+	  CREATE TABLE s1.dim (dim_id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, v text NOT NULL UNIQUE);
+	  CREATE TABLE s1.t (k text PRIMARY KEY, n bigint, dim_id bigint REFERENCES s1.dim);
 	  SELECT txpipe.create_pipeline('p1', '{"schema": "s1", "idempotency_key": "k",
-		"contract": {"type": "object", "required": ["k"],
+		"contract": {"type": "object", "required": ["k", "v"],
 					 "properties": {"k": {"type": "string"}, "n": {"type": "integer"}, "v": {"type": "string"}}},
-		"routes": [{"table": "t", "columns": {"k": "k", "n": "n", "v": "v"}}]}');
-	  GRANT USAGE ON SCHEMA s1 TO txpipe_writer; GRANT SELECT, INSERT ON s1.t TO txpipe_writer;});
+		"routes": [{"table": "dim", "key": {"v": "v"}, "id": "dim_id"},
+				   {"table": "t", "columns": {"k": "k", "n": "n", "dim_id": "@dim"}}]}');
+	  GRANT USAGE ON SCHEMA s1 TO txpipe_writer; GRANT SELECT, INSERT ON ALL TABLES IN SCHEMA s1 TO txpipe_writer;
+	  GRANT USAGE ON ALL SEQUENCES IN SCHEMA s1 TO txpipe_writer;});
 q1(q{SELECT txpipe.grant_send('p1', 'txpipe_writer')})
   if q1(q{SELECT to_regproc('txpipe.grant_send') IS NOT NULL}) eq 't';
 
@@ -212,8 +216,8 @@ sub p1_landed
 		CREATE FUNCTION pg_temp.evil(text) RETURNS boolean @{[evil_body($writer_t, 'RETURN true')]};
 		CREATE DOMAIN pg_temp.text AS pg_catalog.text CHECK (pg_temp.evil(VALUE));
 		CREATE DOMAIN pg_temp.int8 AS pg_catalog.int8 CHECK (pg_temp.evil(VALUE::pg_catalog.text));
-		SELECT accepted FROM txpipe.ingest('p1', '{"k": "1a", "n": 1, "v": "x"}');
-		@{[copy_sql('p1', '{"k": "1b", "n": 2, "v": "y"}')]}});
+		SELECT accepted FROM txpipe.ingest('p1', '{"k": "1a", "n": 1, "v": "x1a"}');
+		@{[copy_sql('p1', '{"k": "1b", "n": 2, "v": "x1b"}')]}});
 	is($rc, 0, '1. TEMP-only writer: ingest and COPY into p1 succeed with pg_temp shadows') or diag $err;
 	is(p1_landed('1a', '1b'), '2', '1. both records are routed into p1');
 	safe('1. pg_temp domain, p1', $writer_t, never => 1);
@@ -242,8 +246,8 @@ sub p1_landed
 		CREATE FUNCTION w.count(anyelement) RETURNS bigint
 			@{[evil_body($writer_s, 'RETURN 1')]};
 		SET search_path = w, public;
-		SELECT accepted FROM txpipe.ingest('p1', '{"k": "2a", "n": 1, "v": "x"}');
-		@{[copy_sql('p1', '{"k": "2b", "n": 2, "v": "y"}')]}
+		SELECT accepted FROM txpipe.ingest('p1', '{"k": "2a", "n": 1, "v": "x2a"}');
+		@{[copy_sql('p1', '{"k": "2b", "n": 2, "v": "x2b"}')]}
 		SELECT accepted FROM txpipe.ingest('cards', @{[lit($l1)]});
 		@{[copy_sql('cards', $l2)]}});
 	is($rc, 0, '2. writer with a schema: ingest and COPY succeed with search_path = w, public') or diag $err;
