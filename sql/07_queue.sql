@@ -65,7 +65,7 @@ SELECT txpipe.enqueue('q_events', ARRAY['{"id": "e4", "k": "a", "n": 4}', '{"id"
 	'{"id": "e7", "k": "c", "n": 7}']::jsonb[]);
 SELECT txpipe.drain('q_events');
 SELECT id, n FROM q.event WHERE id IN ('e4', 'e7') ORDER BY id;
-SELECT source, error_code, error_path, payload, sqlstate FROM txpipe.rejects ORDER BY payload, error_code;
+SELECT source, error_code, error_path, payload, sqlstate, count FROM txpipe.rejects ORDER BY payload, error_code;
 SELECT source, sum(received) AS received, sum(accepted) AS accepted, sum(rejected) AS rejected,
 	   sum(duplicates) AS duplicates
   FROM txpipe.batches WHERE pipeline = 'q_events' GROUP BY source;

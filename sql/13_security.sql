@@ -57,6 +57,12 @@ UPDATE txpipe.pipelines SET owner = 'postgres' WHERE name = 'sec_items';
 UPDATE txpipe.templates SET ddl = 'SELECT 1';
 INSERT INTO txpipe.pipelines (name, spec) VALUES ('forged', '{}');
 CREATE TABLE txpipe_in.forged (doc text);
+RESET ROLE;
+-- nor does create_pipeline adopt a COPY target it did not make, even a superuser's
+CREATE TABLE txpipe_in.sec_forged (doc text);
+SELECT txpipe.create_pipeline('sec_forged', '{"routes": [{"table": "sec.item", "columns": {"id": "id"}}]}');
+DROP TABLE txpipe_in.sec_forged;
+SET ROLE sec_admin;
 -- nor changes another role's pipeline
 SELECT txpipe.create_pipeline('sec_items', '{"routes": [{"table": "sec.item", "columns": {"id": "id"}}]}', or_replace => true);
 SELECT txpipe.drop_pipeline('sec_items');

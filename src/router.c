@@ -34,13 +34,17 @@
 
 #include "access/xact.h"
 #include "catalog/pg_type.h"
+#include "common/cryptohash.h"
 #include "common/hashfn.h"
+#include "common/sha2.h"
 #include "lib/stringinfo.h"
 #include "miscadmin.h"
 #include "portability/instr_time.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
+#include "utils/lsyscache.h"
+#include "catalog/namespace.h"
 #include "utils/memutils.h"
 #include "utils/resowner.h"
 
@@ -614,66 +618,231 @@ route_set(TxPlan *plan, TxRecord *recs, int *idx, int n, int64 *deficit)
 	route_set(plan, recs, idx + n / 2, n - n / 2, deficit);
 }
 
-static void
-store_rejects(TxPlan *plan, TxRecord *recs, int nrecs, const char *source)
+/*
+ * Rejects are written in statements of at most REJECT_FLUSH_ROWS rows and
+ * about REJECT_FLUSH_BYTES of payload and message, so no array of a
+ * statement nears the 1 GB limit of a value whatever the batch holds.
+ */
+#define REJECT_FLUSH_ROWS	1000
+#define REJECT_FLUSH_BYTES	(64 * 1024 * 1024)
+#define REJECT_COLS			8
+
+typedef struct RejectBuf
 {
-	int			n = 0;
+	int			n;
+	Size		bytes;
+	Datum	   *cols[REJECT_COLS];	/* payload, raw, hash, code, path, message,
+									 * sqlstate, count */
+	bool	   *nulls[REJECT_COLS];
+	HTAB	   *seen;			/* identical rejects of this statement */
+	bool		legacy;			/* the tables are of a version before 0.3.0 */
+} RejectBuf;
+
+/* whether reject_plan is the statement for tables before 0.3.0 */
+static bool reject_plan_legacy = false;
+
+/*
+ * Between the install of this library and ALTER EXTENSION txpipe UPDATE,
+ * txpipe.rejects may still be of a version without payload_hash: then
+ * rejects are stored as that version did, one row each.
+ */
+static bool
+rejects_legacy(void)
+{
+	Oid			nsp = get_namespace_oid("txpipe", true);
+	Oid			rel = OidIsValid(nsp) ? get_relname_relid("rejects", nsp) : InvalidOid;
+
+	return !OidIsValid(rel) || get_attnum(rel, "payload_hash") == InvalidAttrNumber;
+}
+
+static void
+reject_buf_init(RejectBuf *buf)
+{
+	for (int c = 0; c < REJECT_COLS; c++)
+	{
+		buf->cols[c] = palloc(sizeof(Datum) * REJECT_FLUSH_ROWS);
+		buf->nulls[c] = palloc0(sizeof(bool) * REJECT_FLUSH_ROWS);
+	}
+}
+
+/* empties buf; its values and table live in row_cxt, reset here */
+static void
+reject_buf_reset(RejectBuf *buf, MemoryContext row_cxt)
+{
+	MemoryContextReset(row_cxt);
+	buf->n = 0;
+	buf->bytes = 0;
+	buf->seen = digest_table("txpipe identical rejects", sizeof(KeyEntry), REJECT_FLUSH_ROWS, row_cxt);
+}
+
+/*
+ * One statement for the buffered rejects.  A reject identical to a stored
+ * one (pipeline, payload bytes, error code and path) adds to its count and
+ * moves its last_received_at instead of storing the payload again;
+ * identical rejects within the statement were merged already.  A stored
+ * reject that another open transaction is updating is skipped, not waited
+ * for (SKIP LOCKED), and the reject is stored as a row of its own: no
+ * session, however long its transaction, makes another wait to reject the
+ * same record.  So an identical reject is stored once, or once more for
+ * each session that rejected it at the same time.
+ */
+static void
+reject_flush(TxPlan *plan, RejectBuf *buf, const char *source)
+{
+	Datum		args[2 + REJECT_COLS];
 	int			lb = 1;
-	Datum	   *cols[6];
-	bool	   *nulls[6];
-	Datum		args[8];
+	static const Oid elem[REJECT_COLS] = {TEXTOID, BYTEAOID, BYTEAOID, TEXTOID, TEXTOID, TEXTOID,
+	TEXTOID, INT8OID};
 
-	for (int i = 0; i < nrecs; i++)
-		if (recs[i].err.code)
-			n++;
-	if (n == 0)
+	if (buf->n == 0)
 		return;
-	for (int c = 0; c < 6; c++)
-	{
-		cols[c] = palloc(sizeof(Datum) * n);
-		nulls[c] = palloc0(sizeof(bool) * n);
-	}
-	n = 0;
-	for (int i = 0; i < nrecs; i++)
-	{
-		TxRecord   *rec = &recs[i];
-
-		if (!rec->err.code)
-			continue;
-		cols[0][n] = PointerGetDatum(cstring_to_text_with_len(rec->payload, rec->len));
-		if (rec->raw)
-			cols[1][n] = PointerGetDatum(rec->raw);
-		else
-			nulls[1][n] = true;
-		cols[2][n] = CStringGetTextDatum(rec->err.code);
-		cols[3][n] = CStringGetTextDatum(rec->err.path);
-		cols[4][n] = CStringGetTextDatum(rec->err.message);
-		if (rec->err.sqlstate)
-			cols[5][n] = CStringGetTextDatum(rec->err.sqlstate);
-		else
-			nulls[5][n] = true;
-		n++;
-	}
 	if (reject_plan == NULL)
 	{
-		Oid			types[8] = {TEXTOID, TEXTOID, TEXTARRAYOID, BYTEAARRAYOID, TEXTARRAYOID,
-		TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID};
+		Oid			types[2 + REJECT_COLS] = {TEXTOID, TEXTOID, TEXTARRAYOID, BYTEAARRAYOID, BYTEAARRAYOID,
+		TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID, INT8ARRAYOID};
 
-		reject_plan = txpipe_spi_keep("INSERT INTO txpipe.rejects (pipeline, source, payload, payload_raw, "
+		if (buf->legacy)
+			reject_plan = txpipe_spi_keep("INSERT INTO txpipe.rejects (pipeline, source, payload, payload_raw, "
 									  "error_code, error_path, message, sqlstate) "
-									  "SELECT $1, $2, u.* FROM ROWS FROM (pg_catalog.unnest($3), pg_catalog.unnest($4), pg_catalog.unnest($5), pg_catalog.unnest($6), pg_catalog.unnest($7), pg_catalog.unnest($8)) AS u",
-									  8, types);
+									  "SELECT $1, $2, u.payload, u.raw, u.code, u.path, u.message, u.sqlstate "
+									  "  FROM ROWS FROM (pg_catalog.unnest($3), pg_catalog.unnest($4), pg_catalog.unnest($5), "
+									  "    pg_catalog.unnest($6), pg_catalog.unnest($7), pg_catalog.unnest($8), "
+									  "    pg_catalog.unnest($9), pg_catalog.unnest($10)) "
+									  "       AS u(payload, raw, hash, code, path, message, sqlstate, n)",
+									  2 + REJECT_COLS, types);
+		else
+			reject_plan = txpipe_spi_keep("WITH u AS MATERIALIZED ("
+									  "  SELECT u.* FROM ROWS FROM (pg_catalog.unnest($3), pg_catalog.unnest($4), "
+									  "    pg_catalog.unnest($5), pg_catalog.unnest($6), pg_catalog.unnest($7), "
+									  "    pg_catalog.unnest($8), pg_catalog.unnest($9), pg_catalog.unnest($10)) WITH ORDINALITY "
+									  "    AS u(payload, raw, hash, code, path, message, sqlstate, n, ord)), "
+									  "t AS MATERIALIZED ("
+									  "  SELECT u.ord, (SELECT r.reject_id FROM ONLY txpipe.rejects r "
+									  "    WHERE r.pipeline OPERATOR(pg_catalog.=) $1 "
+									  "      AND r.payload_hash OPERATOR(pg_catalog.=) u.hash "
+									  "      AND r.error_code OPERATOR(pg_catalog.=) u.code "
+									  "      AND r.error_path OPERATOR(pg_catalog.=) u.path "
+									  "    LIMIT 1 FOR UPDATE SKIP LOCKED) AS reject_id "
+									  "  FROM u), "
+									  "s AS ("
+									  "  UPDATE ONLY txpipe.rejects r "
+									  "     SET count = r.count OPERATOR(pg_catalog.+) u.n, last_received_at = pg_catalog.now(), "
+									  "         message = u.message, sqlstate = u.sqlstate "
+									  "    FROM t JOIN u ON u.ord OPERATOR(pg_catalog.=) t.ord "
+									  "   WHERE r.reject_id OPERATOR(pg_catalog.=) t.reject_id) "
+									  "INSERT INTO txpipe.rejects (pipeline, source, payload, payload_raw, "
+									  "  payload_hash, error_code, error_path, message, sqlstate, count) "
+									  "SELECT $1, $2, u.payload, u.raw, u.hash, u.code, u.path, u.message, u.sqlstate, u.n "
+									  "  FROM u JOIN t ON t.ord OPERATOR(pg_catalog.=) u.ord "
+									  " WHERE t.reject_id IS NULL",
+									  2 + REJECT_COLS, types);
+		reject_plan_legacy = buf->legacy;
 	}
 	args[0] = CStringGetTextDatum(plan->name);
 	args[1] = CStringGetTextDatum(source);
-	for (int c = 0; c < 6; c++)
+	for (int c = 0; c < REJECT_COLS; c++)
 	{
-		bool		bytes = (c == 1);
+		int16		typlen;
+		bool		typbyval;
+		char		typalign;
 
-		args[2 + c] = PointerGetDatum(construct_md_array(cols[c], nulls[c], 1, &n, &lb,
-														 bytes ? BYTEAOID : TEXTOID, -1, false, TYPALIGN_INT));
+		get_typlenbyvalalign(elem[c], &typlen, &typbyval, &typalign);
+		args[2 + c] = PointerGetDatum(construct_md_array(buf->cols[c], buf->nulls[c], 1, &buf->n, &lb,
+														 elem[c], typlen, typbyval, typalign));
 	}
 	(void) txpipe_spi_run(reject_plan, args, NULL, false, 0, SPI_OK_INSERT, "store rejects");
+}
+
+/* SHA-256 of the bytes as received */
+static bytea *
+payload_hash(TxRecord *rec)
+{
+	bytea	   *h = palloc(VARHDRSZ + PG_SHA256_DIGEST_LENGTH);
+	pg_cryptohash_ctx *ctx = pg_cryptohash_create(PG_SHA256);
+	const uint8 *bytes = (const uint8 *) (rec->raw ? VARDATA_ANY(rec->raw) : rec->payload);
+	size_t		len = rec->raw ? VARSIZE_ANY_EXHDR(rec->raw) : rec->len;
+
+	if (pg_cryptohash_init(ctx) < 0 || pg_cryptohash_update(ctx, bytes, len) < 0 ||
+		pg_cryptohash_final(ctx, (uint8 *) VARDATA(h), PG_SHA256_DIGEST_LENGTH) < 0)
+		elog(ERROR, "could not compute the SHA-256 of a reject: %s", pg_cryptohash_error(ctx));
+	pg_cryptohash_free(ctx);
+	SET_VARSIZE(h, VARHDRSZ + PG_SHA256_DIGEST_LENGTH);
+	return h;
+}
+
+static void
+store_rejects(TxPlan *plan, TxRecord *recs, int nrecs, const char *source)
+{
+	RejectBuf	buf;
+	MemoryContext cxt;
+	MemoryContext row_cxt;
+	MemoryContext old = CurrentMemoryContext;
+	StringInfoData key;
+	bool		any = false;
+
+	for (int i = 0; i < nrecs && !any; i++)
+		any = recs[i].err.code != NULL;
+	if (!any)
+		return;
+	cxt = AllocSetContextCreate(CurrentMemoryContext, "txpipe rejects", ALLOCSET_DEFAULT_SIZES);
+	row_cxt = AllocSetContextCreate(cxt, "txpipe reject statement", ALLOCSET_DEFAULT_SIZES);
+	MemoryContextSwitchTo(cxt);
+	reject_buf_init(&buf);
+	buf.legacy = rejects_legacy();
+	if (reject_plan != NULL && reject_plan_legacy != buf.legacy)
+	{
+		SPI_freeplan(reject_plan);
+		reject_plan = NULL;
+	}
+	initStringInfo(&key);
+	reject_buf_reset(&buf, row_cxt);
+	MemoryContextSwitchTo(row_cxt);
+	for (int i = 0; i < nrecs; i++)
+	{
+		TxRecord   *rec = &recs[i];
+		bytea	   *hash;
+		KeyDigest	d;
+		KeyEntry   *e;
+		bool		found;
+		int			n;
+
+		if (!rec->err.code)
+			continue;
+		CHECK_FOR_INTERRUPTS();
+		hash = payload_hash(rec);
+		resetStringInfo(&key);
+		appendBinaryStringInfo(&key, VARDATA(hash), PG_SHA256_DIGEST_LENGTH);
+		appendBinaryStringInfo(&key, rec->err.code, strlen(rec->err.code) + 1);
+		appendBinaryStringInfo(&key, rec->err.path, strlen(rec->err.path) + 1);
+		d = digest(key.data, key.len);
+		e = hash_search(buf.seen, &d, HASH_ENTER, &found);
+		if (found && !buf.legacy)
+		{
+			buf.cols[7][e->id] = Int64GetDatum(DatumGetInt64(buf.cols[7][e->id]) + 1);
+			continue;
+		}
+		n = buf.n++;
+		e->id = n;
+		buf.cols[0][n] = PointerGetDatum(cstring_to_text_with_len(rec->payload, rec->len));
+		buf.nulls[1][n] = rec->raw == NULL;
+		buf.cols[1][n] = PointerGetDatum(rec->raw);
+		buf.cols[2][n] = PointerGetDatum(hash);
+		buf.cols[3][n] = CStringGetTextDatum(rec->err.code);
+		buf.cols[4][n] = CStringGetTextDatum(rec->err.path);
+		buf.cols[5][n] = CStringGetTextDatum(rec->err.message);
+		buf.nulls[6][n] = rec->err.sqlstate == NULL;
+		buf.cols[6][n] = rec->err.sqlstate ? CStringGetTextDatum(rec->err.sqlstate) : (Datum) 0;
+		buf.cols[7][n] = Int64GetDatum(1);
+		buf.bytes += rec->len + (rec->raw ? VARSIZE_ANY(rec->raw) : 0) + strlen(rec->err.message);
+		if (buf.n >= REJECT_FLUSH_ROWS || buf.bytes >= REJECT_FLUSH_BYTES)
+		{
+			reject_flush(plan, &buf, source);
+			reject_buf_reset(&buf, row_cxt);
+		}
+	}
+	reject_flush(plan, &buf, source);
+	MemoryContextSwitchTo(old);
+	MemoryContextDelete(cxt);
 }
 
 static void

@@ -87,6 +87,7 @@ _PG_init(void)
 							 &txpipe_flat_decoder, true,
 							 PGC_USERSET, GUC_NOT_IN_SAMPLE, NULL, NULL, NULL);
 	txpipe_worker_init();
+	txpipe_retention_init();
 	MarkGUCPrefixReserved("txpipe");
 
 	txpipe_spec_init();

@@ -308,4 +308,10 @@ extern int	txpipe_inbox_slot_seconds;
 extern void txpipe_worker_init(void);
 extern void txpipe_register_launcher(void);
 
+/* retention.c */
+extern int	txpipe_rejects_retention;
+extern int	txpipe_batches_retention;
+extern void txpipe_retention_init(void);
+extern void txpipe_retention_pass(List *unused);
+
 #endif							/* TXPIPE_H */

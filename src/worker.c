@@ -678,6 +678,7 @@ txpipe_worker_main(Datum arg)
 	bool		ok;
 	bool		explicit;
 	TimestampTz last_rotate = 0;
+	TimestampTz last_prune = 0;
 	TimestampTz last_round = 0;
 	MemoryContext names_cxt;
 	List	   *pipelines = NIL;
@@ -825,6 +826,14 @@ txpipe_worker_main(Datum arg)
 		{
 			last_rotate = GetCurrentTimestamp();
 			guarded(rotate_inbox, NULL, loop_cxt);
+		}
+
+		/* retention: counters folded, old batches and rejects pruned */
+		if (index == 0 && last_check == ROUND_OK && !got_sigterm &&
+			TimestampDifferenceExceeds(last_prune, GetCurrentTimestamp(), 60000))
+		{
+			last_prune = GetCurrentTimestamp();
+			guarded(txpipe_retention_pass, NULL, loop_cxt);
 		}
 
 		if (got_sigterm)

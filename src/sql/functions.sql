@@ -59,8 +59,9 @@ BEGIN
 		spec := spec OPERATOR(pg_catalog.||) pg_catalog.jsonb_build_object('schema', caller_schema);
 	END IF;
 
-	SELECT true, p.owner::pg_catalog.oid INTO v_exists, v_owner
+	SELECT p.owner::pg_catalog.oid INTO v_owner
 	  FROM ONLY txpipe.pipelines p WHERE p.name OPERATOR(pg_catalog.=) _create_pipeline.name FOR UPDATE;
+	v_exists := FOUND;
 	IF v_exists AND NOT or_replace THEN
 		RAISE EXCEPTION 'pipeline "%" already exists', name
 			USING ERRCODE = 'duplicate_object',

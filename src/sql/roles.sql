@@ -16,7 +16,8 @@ $$;
 -- INSERT, UPDATE or DELETE on them.  Sending to a pipeline is INSERT on
 -- its COPY target txpipe_in.<pipeline>, granted per pipeline
 -- (txpipe.grant_send).
-GRANT USAGE ON SCHEMA txpipe, txpipe_in TO txpipe_writer, txpipe_reader, txpipe_admin;
+GRANT USAGE ON SCHEMA txpipe TO txpipe_writer, txpipe_reader, txpipe_admin;
+GRANT USAGE ON SCHEMA txpipe_in TO txpipe_writer, txpipe_admin;
 REVOKE ALL ON ALL FUNCTIONS IN SCHEMA txpipe FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION txpipe.month_partitions(regclass, timestamp[], text),
 	txpipe.fill_dim_date(regclass, date[]) TO PUBLIC;
@@ -35,7 +36,8 @@ GRANT EXECUTE ON FUNCTION txpipe.create_pipeline(text, jsonb, boolean), txpipe.d
 	txpipe.grant_send(text, regrole), txpipe.revoke_send(text, regrole),
 	txpipe.install_template(text, text), txpipe.plan(text), txpipe.drain(text, integer),
 	txpipe.refresh(text, boolean), txpipe.schedule_refresh(text, text, text),
-	txpipe.unschedule_refresh(text, text), txpipe.start_worker(), txpipe.stop_worker()
+	txpipe.unschedule_refresh(text, text), txpipe.start_worker(), txpipe.stop_worker(),
+	txpipe.prune()
 	TO txpipe_admin;
 GRANT SELECT ON ALL TABLES IN SCHEMA txpipe TO txpipe_admin;
 -- the inbox's ids: nobody but txpipe (stated, as in databases updated

@@ -51,6 +51,8 @@ CREATE TABLE txpipe.templates (
 );
 
 -- Dead letters: every record that was not routed, exactly as received.
+-- Routing stores an identical reject (same pipeline, payload bytes, error
+-- code and path) once: a repeat adds to count and moves last_received_at.
 CREATE TABLE txpipe.rejects (
 	reject_id	bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
 	pipeline	text NOT NULL,
@@ -63,14 +65,28 @@ CREATE TABLE txpipe.rejects (
 	error_path	text NOT NULL,
 	message		text NOT NULL,
 	sqlstate	text,
-	replayed_at	timestamptz
+	replayed_at	timestamptz,
+	payload_hash bytea,
+	count		bigint NOT NULL DEFAULT 1 CHECK (count > 0),
+	last_received_at timestamptz NOT NULL DEFAULT now()
 );
 CREATE INDEX rejects_pipeline_received ON txpipe.rejects (pipeline, received_at);
+CREATE INDEX rejects_identical ON txpipe.rejects (pipeline, payload_hash, error_code, error_path)
+	WHERE payload_hash IS NOT NULL;
+CREATE INDEX rejects_last_received ON txpipe.rejects (last_received_at);
 COMMENT ON COLUMN txpipe.rejects.payload_raw IS
 	'the received bytes, set only when they are not valid text in the database encoding (payload then shows them with U+FFFD)';
+COMMENT ON COLUMN txpipe.rejects.payload_hash IS
+	'SHA-256 of the received bytes; an identical reject (pipeline, payload_hash, error_code, error_path) adds to the count of the stored one';
+COMMENT ON COLUMN txpipe.rejects.count IS
+	'times this reject was received; received_at is the first time, last_received_at the last';
 SELECT pg_catalog.pg_extension_config_dump('txpipe.rejects', '');
+SELECT pg_catalog.pg_extension_config_dump('txpipe.rejects_reject_id_seq', '');
 
--- One row per routed batch; txpipe.stats sums it.
+-- One row per routed batch, append-only.  txpipe.stats adds the batches
+-- not folded yet to txpipe.counters; a fold (the worker, txpipe.prune())
+-- adds committed batches to the counters and marks them folded in the same
+-- transaction; only folded batches are pruned.
 CREATE TABLE txpipe.batches (
 	batch_id	bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
 	pipeline	text NOT NULL,
@@ -82,12 +98,32 @@ CREATE TABLE txpipe.batches (
 	rejected	bigint NOT NULL,
 	duplicates	bigint NOT NULL,
 	duration	interval NOT NULL,
-	retries		integer NOT NULL DEFAULT 0
+	retries		integer NOT NULL DEFAULT 0,
+	folded		boolean NOT NULL DEFAULT false
 );
 COMMENT ON COLUMN txpipe.batches.retries IS
 	'attempts rolled back to a savepoint: isolating refused rows, or a concurrent insert of the same key';
+COMMENT ON COLUMN txpipe.batches.folded IS
+	'whether the batch is added to txpipe.counters already';
 CREATE INDEX batches_pipeline_finished ON txpipe.batches (pipeline, finished_at);
+CREATE INDEX batches_unfolded ON txpipe.batches (pipeline) WHERE NOT folded;
 SELECT pg_catalog.pg_extension_config_dump('txpipe.batches', '');
+SELECT pg_catalog.pg_extension_config_dump('txpipe.batches_batch_id_seq', '');
+
+-- Per pipeline: the sums of its folded batches.  Written only by the fold,
+-- never by routing, so concurrent batches never wait on it.
+CREATE TABLE txpipe.counters (
+	pipeline	text PRIMARY KEY,
+	received	bigint NOT NULL DEFAULT 0,
+	accepted	bigint NOT NULL DEFAULT 0,
+	rejected	bigint NOT NULL DEFAULT 0,
+	duplicates	bigint NOT NULL DEFAULT 0,
+	batches		bigint NOT NULL DEFAULT 0,
+	folded_at	timestamptz
+);
+COMMENT ON TABLE txpipe.counters IS
+	'per pipeline: the sums of its folded txpipe.batches rows (txpipe.stats adds the batches not folded yet)';
+SELECT pg_catalog.pg_extension_config_dump('txpipe.counters', '');
 
 -- Reject codes, documented in the database itself.
 CREATE TABLE txpipe.reject_codes (

@@ -65,8 +65,9 @@ BEGIN
 		spec := spec OPERATOR(pg_catalog.||) pg_catalog.jsonb_build_object('schema', caller_schema);
 	END IF;
 
-	SELECT true, p.owner::pg_catalog.oid INTO v_exists, v_owner
+	SELECT p.owner::pg_catalog.oid INTO v_owner
 	  FROM ONLY txpipe.pipelines p WHERE p.name OPERATOR(pg_catalog.=) _create_pipeline.name FOR UPDATE;
+	v_exists := FOUND;
 	IF v_exists AND NOT or_replace THEN
 		RAISE EXCEPTION 'pipeline "%" already exists', name
 			USING ERRCODE = 'duplicate_object',
@@ -545,6 +546,7 @@ REVOKE USAGE ON SEQUENCE txpipe.inbox_id_seq FROM txpipe_writer;
 REVOKE SELECT ON txpipe.pipelines FROM txpipe_reader;
 REVOKE INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA txpipe FROM txpipe_admin;
 REVOKE CREATE ON SCHEMA txpipe_in FROM txpipe_admin;
+REVOKE USAGE ON SCHEMA txpipe_in FROM txpipe_reader;
 REVOKE ALL ON ALL FUNCTIONS IN SCHEMA txpipe FROM txpipe_writer, txpipe_reader, txpipe_admin;
 REVOKE ALL ON ALL FUNCTIONS IN SCHEMA txpipe FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION txpipe.month_partitions(regclass, timestamp[], text),
@@ -568,3 +570,193 @@ GRANT EXECUTE ON FUNCTION txpipe.create_pipeline(text, jsonb, boolean), txpipe.d
 	TO txpipe_admin;
 GRANT SELECT ON ALL TABLES IN SCHEMA txpipe TO txpipe_admin;
 REVOKE ALL ON SEQUENCE txpipe.inbox_id_seq FROM PUBLIC;
+
+-- retention: counters, reject dedup, pruning, dump and restore of the
+-- catalog sequences
+ALTER TABLE txpipe.rejects
+	ADD COLUMN payload_hash bytea,
+	ADD COLUMN count bigint NOT NULL DEFAULT 1 CHECK (count > 0),
+	ADD COLUMN last_received_at timestamptz NOT NULL DEFAULT now();
+-- rejects stored before keep their own time (and no hash: they are not
+-- matched by later identical ones)
+UPDATE txpipe.rejects SET last_received_at = received_at;
+CREATE INDEX rejects_identical ON txpipe.rejects (pipeline, payload_hash, error_code, error_path)
+	WHERE payload_hash IS NOT NULL;
+CREATE INDEX rejects_last_received ON txpipe.rejects (last_received_at);
+COMMENT ON COLUMN txpipe.rejects.payload_hash IS
+	'SHA-256 of the received bytes; an identical reject (pipeline, payload_hash, error_code, error_path) adds to the count of the stored one';
+COMMENT ON COLUMN txpipe.rejects.count IS
+	'times this reject was received; received_at is the first time, last_received_at the last';
+SELECT pg_catalog.pg_extension_config_dump('txpipe.rejects_reject_id_seq', '');
+
+ALTER TABLE txpipe.batches ADD COLUMN folded boolean NOT NULL DEFAULT false;
+COMMENT ON COLUMN txpipe.batches.folded IS
+	'whether the batch is added to txpipe.counters already';
+CREATE INDEX batches_unfolded ON txpipe.batches (pipeline) WHERE NOT folded;
+SELECT pg_catalog.pg_extension_config_dump('txpipe.batches_batch_id_seq', '');
+
+CREATE TABLE txpipe.counters (
+	pipeline	text PRIMARY KEY,
+	received	bigint NOT NULL DEFAULT 0,
+	accepted	bigint NOT NULL DEFAULT 0,
+	rejected	bigint NOT NULL DEFAULT 0,
+	duplicates	bigint NOT NULL DEFAULT 0,
+	batches		bigint NOT NULL DEFAULT 0,
+	folded_at	timestamptz
+);
+COMMENT ON TABLE txpipe.counters IS
+	'per pipeline: the sums of its folded txpipe.batches rows (txpipe.stats adds the batches not folded yet)';
+SELECT pg_catalog.pg_extension_config_dump('txpipe.counters', '');
+GRANT SELECT ON txpipe.counters TO txpipe_admin;
+
+SELECT pg_catalog.pg_extension_config_dump('txpipe.refresh_runs_run_id_seq', '');
+
+CREATE OR REPLACE VIEW txpipe.stats AS
+SELECT p.name AS pipeline,
+	   coalesce(c.received, 0) OPERATOR(pg_catalog.+) coalesce(b.received, 0) AS received,
+	   coalesce(c.accepted, 0) OPERATOR(pg_catalog.+) coalesce(b.accepted, 0) AS accepted,
+	   coalesce(c.rejected, 0) OPERATOR(pg_catalog.+) coalesce(b.rejected, 0) AS rejected,
+	   coalesce(c.duplicates, 0) OPERATOR(pg_catalog.+) coalesce(b.duplicates, 0) AS duplicates,
+	   l.finished_at AS last_batch_at,
+	   l.received AS last_batch_rows,
+	   r.rows_per_s,
+	   coalesce(q.backlog, 0) AS backlog,
+	   now() - q.oldest AS backlog_age,
+	   f.watermark AS refresh_watermark,
+	   f.refreshed_at,
+	   now() - f.refreshed_at AS refresh_lag
+  FROM txpipe.pipelines p
+  LEFT JOIN txpipe.refresh_state f ON f.pipeline = p.name
+  LEFT JOIN txpipe.counters c ON c.pipeline = p.name
+  LEFT JOIN LATERAL (
+		SELECT count(*) AS backlog, min(w.enqueued_at) AS oldest
+		  FROM txpipe.queue w WHERE w.pipeline = p.name) q ON true
+  LEFT JOIN LATERAL (
+		SELECT sum(u.received)::bigint AS received, sum(u.accepted)::bigint AS accepted,
+			   sum(u.rejected)::bigint AS rejected, sum(u.duplicates)::bigint AS duplicates
+		  FROM txpipe.batches u WHERE u.pipeline = p.name AND NOT u.folded) b ON true
+  LEFT JOIN LATERAL (
+		SELECT finished_at, received FROM txpipe.batches
+		 WHERE pipeline = p.name ORDER BY finished_at DESC LIMIT 1) l ON true
+  LEFT JOIN LATERAL (
+		SELECT round(sum(received) / nullif(extract(epoch FROM sum(duration)), 0))::bigint AS rows_per_s
+		  FROM txpipe.batches
+		 WHERE pipeline = p.name AND finished_at > now() - interval '1 minute') r ON true;
+COMMENT ON VIEW txpipe.stats IS 'per pipeline: records received, accepted, rejected, duplicates; the last batch; routing rate over the last minute; records waiting in the inbox and the age of the oldest; star refresh watermark and lag';
+
+-- Adds up to max_batches committed, unfolded batches to txpipe.counters and
+-- marks them folded, in one statement.  A batch still being written is not
+-- visible yet and waits for a later fold, whatever its batch_id; rows
+-- another fold holds are skipped, never waited for or counted twice.
+-- Returns the batches folded.
+CREATE FUNCTION txpipe._fold(max_batches integer)
+RETURNS bigint
+LANGUAGE sql
+SET search_path = pg_catalog, pg_temp
+AS $$
+	WITH f AS (
+		UPDATE ONLY txpipe.batches b SET folded = true
+		 WHERE b.batch_id OPERATOR(pg_catalog.=) ANY (ARRAY(
+				SELECT x.batch_id FROM ONLY txpipe.batches x
+				 WHERE NOT x.folded
+				 LIMIT max_batches
+				   FOR UPDATE SKIP LOCKED))
+		   AND NOT b.folded
+		RETURNING b.pipeline, b.received, b.accepted, b.rejected, b.duplicates),
+	s AS (
+		INSERT INTO txpipe.counters AS c (pipeline, received, accepted, rejected, duplicates, batches, folded_at)
+		SELECT f.pipeline, pg_catalog.sum(f.received), pg_catalog.sum(f.accepted), pg_catalog.sum(f.rejected),
+			   pg_catalog.sum(f.duplicates), pg_catalog.count(*), pg_catalog.now()
+		  FROM f GROUP BY f.pipeline ORDER BY f.pipeline
+		ON CONFLICT (pipeline) DO UPDATE
+		   SET received = c.received OPERATOR(pg_catalog.+) excluded.received,
+			   accepted = c.accepted OPERATOR(pg_catalog.+) excluded.accepted,
+			   rejected = c.rejected OPERATOR(pg_catalog.+) excluded.rejected,
+			   duplicates = c.duplicates OPERATOR(pg_catalog.+) excluded.duplicates,
+			   batches = c.batches OPERATOR(pg_catalog.+) excluded.batches,
+			   folded_at = excluded.folded_at
+		RETURNING 1)
+	SELECT pg_catalog.count(*) FROM f
+$$;
+
+-- Retention: folds every committed batch, then deletes folded batches that
+-- finished before now() - batches_keep and rejects last received before
+-- now() - rejects_keep (NULL: keep), in statements of 1000 rows; at most
+-- max_rows (NULL: no limit) of each kind per call.  Unfolded batches are
+-- never deleted.  Returns what it did.
+CREATE FUNCTION txpipe._prune(rejects_keep interval, batches_keep interval, max_rows bigint,
+	OUT folded bigint, OUT batches bigint, OUT rejects bigint)
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	c_chunk constant integer := 1000;
+	v_limit bigint := coalesce(max_rows, 9223372036854775807);
+	v_cut timestamptz;
+	v_n bigint;
+	v_want bigint;
+	v_pipeline text;
+BEGIN
+	folded := 0;
+	batches := 0;
+	rejects := 0;
+	LOOP
+		v_n := txpipe._fold(least(10 * c_chunk, v_limit - folded)::integer);
+		folded := folded + v_n;
+		EXIT WHEN v_n < 10 * c_chunk OR folded >= v_limit;
+	END LOOP;
+
+	IF batches_keep IS NOT NULL THEN
+		v_cut := pg_catalog.now() - batches_keep;
+		-- every folded batch's pipeline has a counters row: walk the
+		-- (pipeline, finished_at) index pipeline by pipeline
+		FOR v_pipeline IN SELECT c.pipeline FROM txpipe.counters c ORDER BY c.pipeline LOOP
+			LOOP
+				v_want := least(c_chunk, v_limit - batches);
+				EXIT WHEN v_want <= 0;
+				DELETE FROM ONLY txpipe.batches b
+				 WHERE b.batch_id OPERATOR(pg_catalog.=) ANY (ARRAY(
+						SELECT x.batch_id FROM ONLY txpipe.batches x
+						 WHERE x.pipeline OPERATOR(pg_catalog.=) v_pipeline
+						   AND x.finished_at OPERATOR(pg_catalog.<) v_cut AND x.folded
+						 LIMIT v_want))
+				   AND b.finished_at OPERATOR(pg_catalog.<) v_cut AND b.folded;
+				GET DIAGNOSTICS v_n = ROW_COUNT;
+				batches := batches + v_n;
+				EXIT WHEN v_n < v_want;
+			END LOOP;
+		END LOOP;
+	END IF;
+
+	IF rejects_keep IS NOT NULL THEN
+		v_cut := pg_catalog.now() - rejects_keep;
+		LOOP
+			v_want := least(c_chunk, v_limit - rejects);
+			EXIT WHEN v_want <= 0;
+			-- the condition again on the row itself: a repeat of the reject
+			-- received meanwhile keeps it
+			DELETE FROM ONLY txpipe.rejects r
+			 WHERE r.reject_id OPERATOR(pg_catalog.=) ANY (ARRAY(
+					SELECT x.reject_id FROM ONLY txpipe.rejects x
+					 WHERE x.last_received_at OPERATOR(pg_catalog.<) v_cut
+					 LIMIT v_want))
+			   AND r.last_received_at OPERATOR(pg_catalog.<) v_cut;
+			GET DIAGNOSTICS v_n = ROW_COUNT;
+			rejects := rejects + v_n;
+			EXIT WHEN v_n < v_want;
+		END LOOP;
+	END IF;
+END;
+$$;
+
+-- What an administrator or a pg_cron job calls: the same as the worker's
+-- pass with the txpipe.rejects_retention and txpipe.batches_retention
+-- settings, without its per-pass bound.
+CREATE FUNCTION txpipe.prune(OUT folded bigint, OUT batches bigint, OUT rejects bigint)
+AS 'MODULE_PATHNAME', 'txpipe_prune'
+LANGUAGE C VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp;
+
+REVOKE ALL ON FUNCTION txpipe._fold(integer), txpipe._prune(interval, interval, bigint), txpipe.prune()
+	FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION txpipe.prune() TO txpipe_admin;
