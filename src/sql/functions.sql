@@ -11,20 +11,31 @@ RETURNS void
 AS 'MODULE_PATHNAME', 'txpipe_check_spec'
 LANGUAGE C STRICT;
 
--- May the caller change the pipeline owned by owner?  Its owner, a member
--- of that role, or a superuser.
-CREATE FUNCTION txpipe._require_owner(pipeline text, owner oid, caller oid, action text)
-RETURNS void
+-- The owner of a pipeline that the caller may change: its owner, a member
+-- of that role, or a superuser.  Raises otherwise, and for a pipeline that
+-- does not exist.
+CREATE FUNCTION txpipe._require_owner(pipeline text, caller oid, action text)
+RETURNS oid
 LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
+DECLARE
+	owner oid;
 BEGIN
+	SELECT p.owner::pg_catalog.oid INTO owner
+	  FROM ONLY txpipe.pipelines p WHERE p.name OPERATOR(pg_catalog.=) _require_owner.pipeline;
+	IF NOT FOUND THEN
+		RAISE EXCEPTION 'pipeline "%" does not exist', pipeline
+			USING ERRCODE = 'undefined_object',
+				  HINT = 'Create it with txpipe.create_pipeline() or txpipe.install_template().';
+	END IF;
 	IF NOT pg_catalog.pg_has_role(caller, owner, 'USAGE') THEN
 		RAISE EXCEPTION 'permission denied to % pipeline "%"', action, pipeline
 			USING ERRCODE = 'insufficient_privilege',
 				  DETAIL = pg_catalog.format('The pipeline belongs to role %s; only that role, its members or a superuser may %s it.',
 											 owner::pg_catalog.regrole, action);
 	END IF;
+	RETURN owner;
 END;
 $$;
 
@@ -68,7 +79,7 @@ BEGIN
 				  HINT = 'Use txpipe.create_pipeline(name, spec, or_replace => true) to redefine it, or txpipe.drop_pipeline(name) first.';
 	END IF;
 	IF v_exists THEN
-		PERFORM txpipe._require_owner(name, v_owner, caller, 'redefine');
+		PERFORM txpipe._require_owner(name, caller, 'redefine');
 	ELSE
 		v_owner := caller;
 	END IF;
@@ -128,16 +139,8 @@ RETURNS void
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
-DECLARE
-	v_owner oid;
 BEGIN
-	SELECT p.owner::pg_catalog.oid INTO v_owner
-	  FROM ONLY txpipe.pipelines p WHERE p.name OPERATOR(pg_catalog.=) _drop_pipeline.name FOR UPDATE;
-	IF NOT FOUND THEN
-		RAISE EXCEPTION 'pipeline "%" does not exist', name
-			USING ERRCODE = 'undefined_object';
-	END IF;
-	PERFORM txpipe._require_owner(name, v_owner, caller, 'drop');
+	PERFORM txpipe._require_owner(name, caller, 'drop');
 	DELETE FROM ONLY txpipe.pipelines p WHERE p.name OPERATOR(pg_catalog.=) _drop_pipeline.name;
 	DELETE FROM txpipe.inbox i WHERE i.pipeline OPERATOR(pg_catalog.=) _drop_pipeline.name;
 	EXECUTE pg_catalog.format('DROP TABLE IF EXISTS txpipe_in.%I', name);
@@ -160,19 +163,11 @@ RETURNS void
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
-DECLARE
-	v_owner oid;
 BEGIN
 	IF pipeline IS NULL OR role IS NULL THEN
 		RAISE EXCEPTION 'pipeline and role must not be null' USING ERRCODE = 'null_value_not_allowed';
 	END IF;
-	SELECT p.owner::pg_catalog.oid INTO v_owner
-	  FROM ONLY txpipe.pipelines p WHERE p.name OPERATOR(pg_catalog.=) _send_right.pipeline;
-	IF NOT FOUND THEN
-		RAISE EXCEPTION 'pipeline "%" does not exist', pipeline
-			USING ERRCODE = 'undefined_object';
-	END IF;
-	PERFORM txpipe._require_owner(pipeline, v_owner, caller,
+	PERFORM txpipe._require_owner(pipeline, caller,
 								  CASE WHEN on_off THEN 'grant sending to' ELSE 'revoke sending to' END);
 	IF on_off THEN
 		EXECUTE pg_catalog.format('GRANT INSERT ON txpipe_in.%I TO %I', pipeline, role::pg_catalog.text);

@@ -177,7 +177,7 @@ BEGIN
 			USING ERRCODE = 'undefined_object',
 				  HINT = 'Create it with txpipe.create_pipeline() or txpipe.install_template().';
 	END IF;
-	PERFORM txpipe._require_owner(_refresh.pipeline, v_owner, caller, 'refresh');
+	PERFORM txpipe._require_owner(_refresh.pipeline, caller, 'refresh');
 	IF NOT v_spec ? 'refresh' THEN
 		RAISE EXCEPTION 'pipeline "%" has no refresh', _refresh.pipeline
 			USING ERRCODE = 'object_not_in_prerequisite_state',
@@ -378,8 +378,6 @@ BEGIN
 		END IF;
 		-- the job runs as its scheduler: only who may refresh may schedule
 		PERFORM txpipe._require_owner(pipeline,
-			(SELECT p.owner::pg_catalog.oid FROM ONLY txpipe.pipelines p
-			  WHERE p.name OPERATOR(pg_catalog.=) schedule_refresh.pipeline),
 			(SELECT r.oid FROM pg_catalog.pg_roles r WHERE r.rolname OPERATOR(pg_catalog.=) CURRENT_USER),
 			'schedule the refresh of');
 		IF NOT EXISTS (SELECT 1 FROM txpipe.pipelines p
