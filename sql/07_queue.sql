@@ -89,6 +89,9 @@ SELECT k, array_agg(n ORDER BY seq) = array_agg(n ORDER BY n) AS in_order, count
 -- NOTIFY txpipe_ingest payloads, as the worker stores them: dropped (-1)
 -- unless the pipeline's spec says "notify": true
 SELECT txpipe._notify_in('{"pipeline": "q_events", "records": [{"id": "nt0", "k": "a", "n": 1}]}');
+-- and while no pipeline takes NOTIFY, not even an unreadable payload is stored
+SELECT txpipe._notify_in('not json'), txpipe._notify_in('{"pipeline": "nope", "records": []}');
+SELECT count(*) AS notify_rejects FROM txpipe.rejects WHERE source = 'notify';
 UPDATE txpipe.pipelines SET spec = spec || '{"notify": true}' WHERE name = 'q_events';
 SELECT txpipe._notify_in('{"pipeline": "q_events", "records": [{"id": "nt3", "k": "a", "n": 1}, {"id": "nt4", "k": "a", "n": 1}]}', 1);
 SELECT txpipe._notify_in('{"pipeline": "q_events", "records": [{"id": "nt5", "k": "a\u0000", "n": 1}]}');

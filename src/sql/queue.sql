@@ -135,6 +135,12 @@ DECLARE
 	v_path text := '$';
 	v_msg text;
 BEGIN
+	-- Any role that can connect may NOTIFY: where no pipeline takes NOTIFY
+	-- ingest, nothing it sends is stored, not even as a reject.
+	IF NOT EXISTS (SELECT 1 FROM ONLY txpipe.pipelines p
+					WHERE p.spec OPERATOR(pg_catalog.->) 'notify' OPERATOR(pg_catalog.=) 'true'::pg_catalog.jsonb) THEN
+		RETURN -1;
+	END IF;
 	BEGIN
 		v := payload::jsonb;
 	EXCEPTION WHEN data_exception THEN
