@@ -6,7 +6,9 @@
  *	  minLength/maxLength, format (date, timestamp), additionalProperties.
  *
  * Numbers are compared exactly on their decimal lexemes, never through a
- * double.  "integer" means a number lexeme without fraction or exponent.
+ * double.  "integer" means a number whose value is an integer, however it
+ * is written (1, 1.0, 1e0); one written with a fraction or an exponent is
+ * passed on in integer form, so an integer column takes it.
  * Rules apply to top-level fields; a nested object or array is checked
  * for its type only.
  *
@@ -171,6 +173,74 @@ is_integer_lexeme(const char *s)
 		if (*s == '.' || *s == 'e' || *s == 'E')
 			return false;
 	return true;
+}
+
+/* longest integer, in digits, that a fraction or exponent may stand for */
+#define INTEGRAL_MAX_DIGITS 1000
+
+/*
+ * A JSON number lexeme whose value is an integer although it is written
+ * with a fraction or an exponent (17850.0, 1.785e4, 1e2): JSON Schema has
+ * counted those as integers since draft 6.  Returns its digits as an
+ * integer lexeme (17850), or NULL when the value has a fraction, or would
+ * have more than INTEGRAL_MAX_DIGITS digits.
+ */
+static char *
+integral_lexeme(const char *s)
+{
+	bool		neg = (*s == '-');
+	const char *p = neg ? s + 1 : s;
+	StringInfoData digits;
+	int			intlen = 0;
+	long		exp = 0;
+	long		point;
+	StringInfoData out;
+	bool		nonzero = false;
+
+	initStringInfo(&digits);
+	for (; *p >= '0' && *p <= '9'; p++, intlen++)
+		appendStringInfoChar(&digits, *p);
+	if (*p == '.')
+		for (p++; *p >= '0' && *p <= '9'; p++)
+			appendStringInfoChar(&digits, *p);
+	if (*p == 'e' || *p == 'E')
+	{
+		bool		eneg;
+
+		p++;
+		eneg = (*p == '-');
+		if (*p == '-' || *p == '+')
+			p++;
+		for (; *p >= '0' && *p <= '9'; p++)
+		{
+			if (exp < 10L * INTEGRAL_MAX_DIGITS)
+				exp = exp * 10 + (*p - '0');
+		}
+		if (eneg)
+			exp = -exp;
+	}
+	/* the digits after the decimal point, the exponent applied, must be 0 */
+	point = intlen + exp;
+	for (int i = Max(point, 0); i < digits.len; i++)
+		if (digits.data[i] != '0')
+			return NULL;
+	if (point > INTEGRAL_MAX_DIGITS + digits.len)
+		return NULL;
+	initStringInfo(&out);
+	for (long i = 0; i < point; i++)
+	{
+		char		c = i < digits.len ? digits.data[i] : '0';
+
+		if (c != '0')
+			nonzero = true;
+		if (nonzero)
+			appendStringInfoChar(&out, c);
+	}
+	if (!nonzero)
+		return pstrdup("0");
+	if (out.len > INTEGRAL_MAX_DIGITS)
+		return NULL;
+	return neg ? psprintf("-%s", out.data) : out.data;
 }
 
 bool
@@ -604,8 +674,21 @@ type_ok(TxField *f, TxValue *v)
 		case TX_STRING:
 			return (f->types & TXT_STRING) != 0;
 		case TX_NUMBER:
-			return (f->types & TXT_NUMBER) != 0 ||
-				((f->types & TXT_INTEGER) != 0 && is_integer_lexeme(v->text));
+			if ((f->types & TXT_NUMBER) != 0 ||
+				((f->types & TXT_INTEGER) != 0 && is_integer_lexeme(v->text)))
+				return true;
+			if ((f->types & TXT_INTEGER) != 0)
+			{
+				/* an integer written as 17850.0 is stored as 17850 */
+				char	   *digits = integral_lexeme(v->text);
+
+				if (digits == NULL)
+					return false;
+				v->text = digits;
+				v->len = strlen(digits);
+				return true;
+			}
+			return false;
 		case TX_BOOL:
 			return (f->types & TXT_BOOLEAN) != 0;
 		case TX_OBJECT:
