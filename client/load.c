@@ -363,12 +363,13 @@ load_file(loader *L, const char *path, counts *total)
 	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode))
 		size = st.st_size;
 	if (is_csv(L->opt, path))
-	{
 		csv = csv_new(L->contract, L->file);
-		/* JSON is UTF-8 by definition; only CSV comes in other encodings */
-		if (L->opt->latin1)
-			conv = xmalloc(2 * READ_SIZE);
-	}
+	/*
+	 * JSON is UTF-8 by definition, but an NDJSON file that went through
+	 * other tools may not be: --encoding applies to it as to CSV
+	 */
+	if (L->opt->latin1)
+		conv = xmalloc(2 * READ_SIZE);
 
 	L->first_line = 1;
 	L->lines = 0;

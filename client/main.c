@@ -87,8 +87,9 @@ usage_load(FILE *f)
 		  "                          (default 0: one COPY per file)\n"
 		  "      --csv               read every file as CSV with a header\n"
 		  "      --ndjson            read every file as NDJSON\n"
-		  "      --encoding=ENC      encoding of the CSV files: utf8 (default) or\n"
-		  "                          latin1 (ISO-8859-1, converted to UTF-8)\n"
+		  "      --encoding=ENC      encoding of the files, CSV and NDJSON: utf8\n"
+		  "                          (default) or latin1 (ISO-8859-1, converted to\n"
+		  "                          UTF-8)\n"
 		  "      --progress          show progress even when stderr is not a terminal\n"
 		  "      --no-progress       never show progress\n"
 		  "  -h, --help              show this help, then exit\n", f);

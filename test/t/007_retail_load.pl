@@ -9,6 +9,7 @@ use warnings;
 use FindBin;
 use lib "$FindBin::RealBin/..";
 
+use IPC::Run;
 use PostgreSQL::Test::Utils;
 use Test::More;
 use TxpipeTest;
@@ -81,6 +82,29 @@ is( $st2->{duplicates} - $st->{duplicates},
 	$s->{valid} + $s->{dups},
 	'the second load counts every valid record as a duplicate');
 is($node->safe_psql('postgres', $totals), $expected, 'the totals are unchanged');
+
+# --encoding latin1 converts NDJSON as it converts CSV; without it the
+# ISO-8859-1 bytes are invalid_utf8 rejects
+$node->safe_psql('postgres', q{
+	CREATE TABLE enc (id text PRIMARY KEY, d text);
+	SELECT txpipe.create_pipeline('enc', '{"idempotency_key": "id",
+		"routes": [{"table": "enc", "columns": {"id": "id", "d": "d"}}]}');});
+my $latin1 = PostgreSQL::Test::Utils::tempdir() . '/latin1.ndjson';
+open my $lf, '>:raw', $latin1 or die $!;
+print $lf qq({"id": "l1", "d": "caf\xe9 \xa3 3"}\n);
+close $lf;
+ok(txpipe_load($node, 'enc', $latin1), 'an ISO-8859-1 NDJSON file loads without --encoding');
+is($node->safe_psql('postgres', q{SELECT count(*) || ' ' || max(error_code) FROM txpipe.rejects WHERE pipeline = 'enc'}),
+	'1 invalid_utf8', 'and its line is an invalid_utf8 reject');
+{
+	local $ENV{PGHOST}     = $node->host;
+	local $ENV{PGPORT}     = $node->port;
+	local $ENV{PGDATABASE} = 'postgres';
+	ok(IPC::Run::run([ txpipe_client(), 'load', 'enc', '--encoding', 'latin1', $latin1 ], '<', \undef, '>', \my $o, '2>', \my $e),
+		'with --encoding latin1 it loads');
+}
+is($node->safe_psql('postgres', q{SELECT d FROM enc WHERE id = 'l1'}), "caf\xc3\xa9 \xc2\xa3 3",
+	'converted to UTF-8: café £');
 
 $node->stop;
 done_testing();
