@@ -8,7 +8,8 @@
  * Numbers are compared exactly on their decimal lexemes, never through a
  * double.  "integer" means a number whose value is an integer, however it
  * is written (1, 1.0, 1e0); one written with a fraction or an exponent is
- * passed on in integer form, so an integer column takes it.
+ * passed on in integer form, so an integer column takes it, unless it has
+ * more significant digits than a double holds.
  * Rules apply to top-level fields; a nested object or array is checked
  * for its type only.
  *
@@ -177,13 +178,16 @@ is_integer_lexeme(const char *s)
 
 /* longest integer, in digits, that a fraction or exponent may stand for */
 #define INTEGRAL_MAX_DIGITS 1000
+/* significant digits a double holds exactly (DBL_DIG) */
+#define INTEGRAL_MAX_SIGNIFICANT 15
 
 /*
  * A JSON number lexeme whose value is an integer although it is written
  * with a fraction or an exponent (17850.0, 1.785e4, 1e2): JSON Schema has
  * counted those as integers since draft 6.  Returns its digits as an
- * integer lexeme (17850), or NULL when the value has a fraction, or would
- * have more than INTEGRAL_MAX_DIGITS digits.
+ * integer lexeme (17850), or NULL when the value has a fraction, has more
+ * than INTEGRAL_MAX_SIGNIFICANT significant digits, or would have more than
+ * INTEGRAL_MAX_DIGITS digits.
  */
 static char *
 integral_lexeme(const char *s)
@@ -218,6 +222,22 @@ integral_lexeme(const char *s)
 		}
 		if (eneg)
 			exp = -exp;
+	}
+	/*
+	 * More significant digits than a double holds exactly: written in float
+	 * form, the number has likely been through a double and lost digits
+	 * (a 19-digit id read as a float), so it is not taken as an integer.
+	 */
+	{
+		int			first = 0,
+					last = digits.len - 1;
+
+		while (first < digits.len && digits.data[first] == '0')
+			first++;
+		while (last >= first && digits.data[last] == '0')
+			last--;
+		if (last - first + 1 > INTEGRAL_MAX_SIGNIFICANT)
+			return NULL;
 	}
 	/* the digits after the decimal point, the exponent applied, must be 0 */
 	point = intlen + exp;
