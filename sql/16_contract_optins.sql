@@ -164,6 +164,33 @@ RESET ROLE;
 SELECT error_code, error_path, message FROM txpipe.rejects WHERE pipeline = 'fields' ORDER BY reject_id;
 SELECT event_id, price, product_id, brand, user_session FROM o.ev ORDER BY event_id;
 
+-- COPY into txpipe_in takes the simulator's lines the same way
+TRUNCATE o.ev;
+SET ROLE optin_sender;
+COPY txpipe_in.sim FROM STDIN WITH (FORMAT csv, QUOTE e'\x01', DELIMITER e'\x02');
+{"event_id": "c1", "event_type": "view", "price": "35.79", "product_id": "44600062", "category_id": "2103807459595387724", "category_code": "", "brand": "", "user_session": "", "txn_timestamp": "2023-03-05T10:11:12.123456"}
+{"event_id": "c2", "event_type": "view", "price": "35.79", "product_id": "446OOO62", "txn_timestamp": "2023-03-05T10:11:12.123456"}
+\.
+RESET ROLE;
+SELECT * FROM o.ev ORDER BY event_id;
+SELECT error_code, error_path, message FROM txpipe.rejects WHERE payload LIKE '%"c2"%';
+
+-- the contract's numbersAsStrings skips a field that may be a string, and a
+-- field may opt out of it
+SELECT txpipe.create_pipeline('optout', $spec$
+{
+  "schema": "o",
+  "contract": {
+    "numbersAsStrings": true,
+    "properties": {"a": {"type": "integer"}, "b": {"type": "integer", "numbersAsStrings": false},
+      "c": {"type": ["integer", "string"], "maxLength": 1}}
+  },
+  "routes": [{"table": "ev", "columns": {"event_id": "c"}}]
+}
+$spec$::jsonb);
+SELECT * FROM txpipe.validate('optout', '{"a": "1", "b": "2", "c": "30"}');
+SELECT * FROM txpipe.validate('optout', '{"a": 1, "b": 2, "c": 30}');
+
 -- ignore alone: the named fields pass additionalProperties false, others do not
 SELECT txpipe.create_pipeline('ign', $spec$
 {
@@ -211,6 +238,6 @@ SELECT txpipe.create_pipeline('bad', '{"schema": "o", "contract": {"ignore": ["t
 SELECT txpipe.create_pipeline('bad', '{"schema": "o", "contract": {"ignore": ["event_id"]}, "idempotency_key": "event_id",
   "routes": [{"table": "ev", "columns": {"brand": "brand"}}]}');
 
-SELECT txpipe.drop_pipeline(name) FROM unnest(ARRAY['strict', 'sim', 'sim_parser', 'fields', 'ign']) AS name;
+SELECT txpipe.drop_pipeline(name) FROM unnest(ARRAY['strict', 'sim', 'sim_parser', 'fields', 'ign', 'optout']) AS name;
 DROP SCHEMA o CASCADE;
 DROP ROLE optin_sender;
