@@ -339,7 +339,7 @@ compile_property(TxPlan *plan, TxField *f, JsonbValue *rules, const char *path)
 {
 	static const char *const allowed[] = {"type", "enum", "pattern", "minimum", "maximum",
 		"minLength", "maxLength", "format", "numbersAsStrings", "emptyIsAbsent",
-	"description", "title", NULL};
+		"description", "title", NULL};
 	JsonbValue *v;
 	char	   *p;
 
@@ -447,7 +447,7 @@ compile_contract(TxPlan *plan, JsonbValue *contract, int *capacity)
 {
 	static const char *const allowed[] = {"type", "required", "properties",
 		"additionalProperties", "numbersAsStrings", "emptyIsAbsent", "ignore",
-	"description", "title", "$schema", NULL};
+		"description", "title", "$schema", NULL};
 	JsonbValue *v;
 
 	if (!jbv_is_object(contract))
