@@ -11,7 +11,10 @@
  * passed on in integer form, so an integer column takes it, unless it has
  * more significant digits than a double holds.
  * Rules apply to top-level fields; a nested object or array is checked
- * for its type only.
+ * for its type only.  Opt-ins of the spec: numbersAsStrings takes a string
+ * holding a JSON number lexeme as that number, emptyIsAbsent takes "" as
+ * an absent field, and ignore drops top-level keys by name before
+ * additionalProperties is checked.
  *
  *-------------------------------------------------------------------------
  */
@@ -261,6 +264,46 @@ integral_lexeme(const char *s)
 	if (out.len > INTEGRAL_MAX_DIGITS)
 		return NULL;
 	return neg ? psprintf("-%s", out.data) : out.data;
+}
+
+/*
+ * Whether s[0..len) is exactly a JSON number lexeme: -?(0|[1-9][0-9]*),
+ * then an optional fraction and exponent; no sign +, no blanks.
+ */
+static bool
+json_number_lexeme(const char *s, int len)
+{
+	int			i = 0;
+
+	if (i < len && s[i] == '-')
+		i++;
+	if (i >= len)
+		return false;
+	if (s[i] == '0')
+		i++;
+	else if (s[i] >= '1' && s[i] <= '9')
+		while (i < len && s[i] >= '0' && s[i] <= '9')
+			i++;
+	else
+		return false;
+	if (i < len && s[i] == '.')
+	{
+		if (++i >= len || s[i] < '0' || s[i] > '9')
+			return false;
+		while (i < len && s[i] >= '0' && s[i] <= '9')
+			i++;
+	}
+	if (i < len && (s[i] == 'e' || s[i] == 'E'))
+	{
+		i++;
+		if (i < len && (s[i] == '+' || s[i] == '-'))
+			i++;
+		if (i >= len || s[i] < '0' || s[i] > '9')
+			return false;
+		while (i < len && s[i] >= '0' && s[i] <= '9')
+			i++;
+	}
+	return i == len;
 }
 
 bool
@@ -720,6 +763,18 @@ type_ok(TxField *f, TxValue *v)
 	}
 }
 
+/* a top-level key the contract's ignore lists */
+static bool
+key_ignored(TxPlan *plan, const char *key)
+{
+	ListCell   *lc;
+
+	foreach(lc, plan->ignored)
+		if (strcmp(lfirst(lc), key) == 0)
+			return true;
+	return false;
+}
+
 /*
  * Fills errors[] with up to maxerrors contract violations of rec, in the
  * order of the contract's fields; returns how many there are.
@@ -740,8 +795,23 @@ txpipe_contract_check(TxPlan *plan, TxRecord *rec, TxError *errors, int maxerror
 	{
 		TxField    *f = &plan->fields[i];
 		TxValue    *v = &rec->values[i];
+		bool		from_string = false;
 
 		CHECK_FOR_INTERRUPTS();
+		if (v->kind == TX_STRING)
+		{
+			/* the opt-ins: "" as absent, "35.79" as 35.79 */
+			if (v->len == 0 && f->empty_absent)
+			{
+				v->kind = TX_ABSENT;
+				v->text = NULL;
+			}
+			else if (f->numstr && json_number_lexeme(v->text, v->len))
+			{
+				v->kind = TX_NUMBER;
+				from_string = true;
+			}
+		}
 		if (v->kind == TX_ABSENT)
 		{
 			if (f->required)
@@ -750,6 +820,8 @@ txpipe_contract_check(TxPlan *plan, TxRecord *rec, TxError *errors, int maxerror
 		}
 		if (f->types != 0 && !type_ok(f, v))
 		{
+			if (from_string)
+				v->kind = TX_STRING;	/* shown as it came */
 			ADD_ERROR("type", f, "expected %s, found %s %s", types_list(f->types), kind_name(v), shown(v));
 			continue;
 		}
@@ -839,6 +911,8 @@ txpipe_contract_check(TxPlan *plan, TxRecord *rec, TxError *errors, int maxerror
 		{
 			char	   *key = lfirst(lc);
 
+			if (plan->ignored != NIL && key_ignored(plan, key))
+				continue;
 			if (n >= maxerrors)
 				break;			/* the count is enough past the maximum */
 			if (n < maxerrors)

@@ -256,6 +256,8 @@ field_add(TxPlan *plan, const char *name, const char *path, int *capacity)
 	f->name = pstrdup(name);
 	f->min_length = -1;
 	f->max_length = -1;
+	f->numbers_as_strings = -1;
+	f->empty_is_absent = -1;
 	e->field = plan->nfields++;
 	return e->field;
 }
@@ -336,7 +338,8 @@ static void
 compile_property(TxPlan *plan, TxField *f, JsonbValue *rules, const char *path)
 {
 	static const char *const allowed[] = {"type", "enum", "pattern", "minimum", "maximum",
-		"minLength", "maxLength", "format", "description", "title", NULL};
+		"minLength", "maxLength", "format", "numbersAsStrings", "emptyIsAbsent",
+		"description", "title", NULL};
 	JsonbValue *v;
 	char	   *p;
 
@@ -400,13 +403,51 @@ compile_property(TxPlan *plan, TxField *f, JsonbValue *rules, const char *path)
 		else
 			spec_error(p, "unknown format \"%s\"; formats are date and timestamp", fmt);
 	}
+	if ((v = obj_get(rules, "numbersAsStrings")) != NULL)
+	{
+		p = psprintf("%s.numbersAsStrings", path);
+		f->numbers_as_strings = jbv_bool(v, p);
+		if (f->numbers_as_strings &&
+			(f->types & (TXT_NUMBER | TXT_INTEGER)) == 0)
+			spec_error(p, "numbersAsStrings applies to a field of type number or integer; field \"%s\" %s",
+					   f->name, f->types ? "is neither" : "has no type");
+		if (f->numbers_as_strings && (f->types & TXT_STRING) != 0)
+			spec_error(p, "numbersAsStrings cannot apply to field \"%s\", which may be a string", f->name);
+	}
+	if ((v = obj_get(rules, "emptyIsAbsent")) != NULL)
+	{
+		p = psprintf("%s.emptyIsAbsent", path);
+		f->empty_is_absent = jbv_bool(v, p);
+	}
+}
+
+/* "" among a field's enum values, which emptyIsAbsent makes unreachable */
+static bool
+enum_has_empty(TxField *f)
+{
+	for (int e = 0; e < f->nenum; e++)
+		if (f->enumvals[e].kind == TX_STRING && f->enumvals[e].text[0] == '\0')
+			return true;
+	return false;
+}
+
+static bool
+field_ignored(TxPlan *plan, const char *name)
+{
+	ListCell   *lc;
+
+	foreach(lc, plan->ignored)
+		if (strcmp(lfirst(lc), name) == 0)
+			return true;
+	return false;
 }
 
 static void
 compile_contract(TxPlan *plan, JsonbValue *contract, int *capacity)
 {
 	static const char *const allowed[] = {"type", "required", "properties",
-		"additionalProperties", "description", "title", "$schema", NULL};
+		"additionalProperties", "numbersAsStrings", "emptyIsAbsent", "ignore",
+		"description", "title", "$schema", NULL};
 	JsonbValue *v;
 
 	if (!jbv_is_object(contract))
@@ -452,6 +493,60 @@ compile_contract(TxPlan *plan, JsonbValue *contract, int *capacity)
 			plan->fields[fno].required = true;
 		}
 	}
+	if ((v = obj_get(contract, "numbersAsStrings")) != NULL)
+		plan->numbers_as_strings = jbv_bool(v, "$.contract.numbersAsStrings");
+	if ((v = obj_get(contract, "emptyIsAbsent")) != NULL)
+		plan->empty_is_absent = jbv_bool(v, "$.contract.emptyIsAbsent");
+	for (int i = 0; i < plan->nfields; i++)
+	{
+		TxField    *f = &plan->fields[i];
+
+		if (f->empty_is_absent == 1 && enum_has_empty(f))
+			spec_error(psprintf("$.contract.properties.%s.emptyIsAbsent", f->name),
+					   "field \"%s\" lists \"\" in its enum, which emptyIsAbsent makes absent", f->name);
+		if (f->empty_is_absent == -1 && plan->empty_is_absent && enum_has_empty(f))
+			spec_error("$.contract.emptyIsAbsent",
+					   "field \"%s\" lists \"\" in its enum, which emptyIsAbsent makes absent; "
+					   "set \"emptyIsAbsent\": false on the field", f->name);
+	}
+	if ((v = obj_get(contract, "ignore")) != NULL)
+	{
+		int			n;
+
+		if (!jbv_is_array(v))
+			spec_error("$.contract.ignore", "expected an array of field names, found %s", jbv_type_name(v));
+		n = JsonContainerSize(v->val.binary.data);
+		for (int i = 0; i < n; i++)
+		{
+			char	   *path = psprintf("$.contract.ignore[%d]", i);
+			char	   *name = jbv_string(getIthJsonbValueFromContainer(v->val.binary.data, i), path);
+
+			if (txpipe_field_lookup(plan, name) >= 0)
+				spec_error(path, "field \"%s\" is in the contract (properties or required); a field is either checked or ignored",
+						   name);
+			if (field_ignored(plan, name))
+				spec_error(path, "field \"%s\" is listed twice", name);
+			plan->ignored = lappend(plan->ignored, name);
+		}
+	}
+}
+
+/* a field's numbersAsStrings and emptyIsAbsent, the contract's unless it says its own */
+static void
+resolve_optins(TxPlan *plan)
+{
+	for (int i = 0; i < plan->nfields; i++)
+	{
+		TxField    *f = &plan->fields[i];
+
+		if (f->numbers_as_strings >= 0)
+			f->numstr = f->numbers_as_strings;
+		else
+			f->numstr = plan->numbers_as_strings &&
+				(f->types & (TXT_NUMBER | TXT_INTEGER)) != 0 &&
+				(f->types & TXT_STRING) == 0;
+		f->empty_absent = f->empty_is_absent >= 0 ? f->empty_is_absent : plan->empty_is_absent;
+	}
 }
 
 /* ----------------------------------------------------------------
@@ -475,6 +570,8 @@ source_field(TxPlan *plan, const char *name, const char *path, int *capacity)
 
 	if (fno >= 0)
 		return fno;
+	if (field_ignored(plan, name))
+		spec_error(path, "field \"%s\" is ignored by $.contract.ignore", name);
 	if (!plan->additional_ok)
 		spec_error(path, "field \"%s\" is not in the contract's properties", name);
 	return field_add(plan, name, path, capacity);
@@ -1095,6 +1192,7 @@ compile(const char *name, Jsonb *spec, Oid owner, bool prepare_statements)
 		compile_route(plan, r, getIthJsonbValueFromContainer(routes->val.binary.data, r), schema, &capacity);
 		plan->nroutes = r + 1;
 	}
+	resolve_optins(plan);
 
 	if (plan->idem_field >= 0)
 	{

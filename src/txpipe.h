@@ -128,6 +128,13 @@ typedef struct TxField
 	int			min_length;		/* -1 = none */
 	int			max_length;
 	uint8		format;			/* TxFormat */
+	int8		numbers_as_strings; /* property's numbersAsStrings: -1 = unset,
+									 * 0, 1 */
+	int8		empty_is_absent;	/* property's emptyIsAbsent: -1 = unset,
+									 * 0, 1 */
+	bool		numstr;			/* resolved: a number lexeme in a string is
+								 * taken as that number */
+	bool		empty_absent;	/* resolved: "" is taken as absent */
 } TxField;
 
 typedef enum TxSourceKind
@@ -205,6 +212,10 @@ typedef struct TxPlan
 	int		   *field_after;	/* decoder: [f + 1] = the field that followed
 								 * field f (or came first, f = -1) last time */
 	bool		additional_ok;
+	bool		numbers_as_strings; /* contract's numbersAsStrings */
+	bool		empty_is_absent;	/* contract's emptyIsAbsent */
+	List	   *ignored;		/* contract's ignore: top-level field names
+								 * dropped before the contract */
 	int			idem_field;		/* -1 = none */
 	int			event_field;	/* -1 = none */
 	int			order_field;	/* queue order key; -1 = none */
