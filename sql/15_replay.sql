@@ -2,7 +2,11 @@
 -- Rejects re-run through a fixed contract: each lands once, is marked, and
 -- is never replayed again; one still failing gets its new reason.
 \set VERBOSITY terse
-CREATE SCHEMA rp;
+-- the pipeline's owner: an admin like another, owning its tables
+CREATE ROLE rp_owner LOGIN IN ROLE txpipe_admin;
+CREATE ROLE rp_admin LOGIN IN ROLE txpipe_admin;
+CREATE SCHEMA rp AUTHORIZATION rp_owner;
+SET ROLE rp_owner;
 CREATE TABLE rp.item (id text PRIMARY KEY, n integer, note text);
 SELECT txpipe.create_pipeline('rp_items', '{
   "contract": {"required": ["id"], "additionalProperties": false,
@@ -19,8 +23,11 @@ SELECT * FROM txpipe.ingest('rp_items', '{"id": "a", "n": 1, "note": "x"}
 {"id": "e", "n": 5, "note": "w"}
 {"id": "g", "n": 7, "note": 12}');
 SELECT * FROM txpipe.ingest_raw('rp_items', '\x7b226964223a2266ff227d'::bytea);
+RESET ROLE;
 SET txpipe.max_record_size = 64;
+SET ROLE rp_owner;
 SELECT * FROM txpipe.ingest('rp_items', '{"id": "long", "note": "a record that is longer than the sixty-four bytes allowed here"}');
+RESET ROLE;
 RESET txpipe.max_record_size;
 
 -- every error of a record, the first as error_code, error_path, message
@@ -29,6 +36,7 @@ SELECT payload, count, error_code, error_path, errors
 
 -- the contract now takes the note; replays in batches of two
 SET txpipe.batch_size = 2;
+SET ROLE rp_owner;
 SELECT txpipe.create_pipeline('rp_items', '{
   "contract": {"required": ["id"], "additionalProperties": false,
                "properties": {"id": {"type": "string"}, "n": {"type": "integer", "maximum": 100},
@@ -37,10 +45,9 @@ SELECT txpipe.create_pipeline('rp_items', '{
   "routes": [{"table": "rp.item", "columns": {"id": "id", "n": "n", "note": "note"}}]}', or_replace => true);
 
 -- only the pipeline's owner (a member of it, a superuser) replays
-CREATE ROLE rp_admin LOGIN IN ROLE txpipe_admin;
 SET ROLE rp_admin;
 SELECT * FROM txpipe.replay_rejects('rp_items');
-RESET ROLE;
+SET ROLE rp_owner;
 SELECT * FROM txpipe.replay_rejects('nope');
 
 -- filters that match nothing replay nothing
@@ -70,5 +77,7 @@ SELECT count(*) AS batches, max(received) AS largest, sum(received) AS received,
   FROM txpipe.batches WHERE pipeline = 'rp_items' AND source = 'replay';
 
 SELECT txpipe.drop_pipeline('rp_items');
+RESET ROLE;
+RESET txpipe.batch_size;
 DROP SCHEMA rp CASCADE;
-DROP ROLE rp_admin;
+DROP ROLE rp_admin, rp_owner;
