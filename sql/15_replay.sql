@@ -80,4 +80,6 @@ SELECT txpipe.drop_pipeline('rp_items');
 RESET ROLE;
 RESET txpipe.batch_size;
 DROP SCHEMA rp CASCADE;
+DELETE FROM txpipe.rejects WHERE pipeline = 'rp_items';
+DELETE FROM txpipe.batches WHERE pipeline = 'rp_items';
 DROP ROLE rp_admin, rp_owner;
