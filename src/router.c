@@ -43,6 +43,7 @@
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
+#include "utils/json.h"
 #include "utils/lsyscache.h"
 #include "catalog/namespace.h"
 #include "utils/memutils.h"
@@ -625,14 +626,14 @@ route_set(TxPlan *plan, TxRecord *recs, int *idx, int n, int64 *deficit)
  */
 #define REJECT_FLUSH_ROWS	1000
 #define REJECT_FLUSH_BYTES	(64 * 1024 * 1024)
-#define REJECT_COLS			8
+#define REJECT_COLS			9
 
 typedef struct RejectBuf
 {
 	int			n;
 	Size		bytes;
 	Datum	   *cols[REJECT_COLS];	/* payload, raw, hash, code, path, message,
-									 * sqlstate, count */
+									 * sqlstate, count, errors */
 	bool	   *nulls[REJECT_COLS];
 	HTAB	   *seen;			/* identical rejects of this statement */
 	bool		legacy;			/* the tables are of a version before 0.3.0 */
@@ -692,14 +693,14 @@ reject_flush(TxPlan *plan, RejectBuf *buf, const char *source)
 	Datum		args[2 + REJECT_COLS];
 	int			lb = 1;
 	static const Oid elem[REJECT_COLS] = {TEXTOID, BYTEAOID, BYTEAOID, TEXTOID, TEXTOID, TEXTOID,
-	TEXTOID, INT8OID};
+	TEXTOID, INT8OID, TEXTOID};
 
 	if (buf->n == 0)
 		return;
 	if (reject_plan == NULL)
 	{
 		Oid			types[2 + REJECT_COLS] = {TEXTOID, TEXTOID, TEXTARRAYOID, BYTEAARRAYOID, BYTEAARRAYOID,
-		TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID, INT8ARRAYOID};
+		TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID, INT8ARRAYOID, TEXTARRAYOID};
 
 		if (buf->legacy)
 			reject_plan = txpipe_spi_keep("INSERT INTO txpipe.rejects (pipeline, source, payload, payload_raw, "
@@ -707,32 +708,36 @@ reject_flush(TxPlan *plan, RejectBuf *buf, const char *source)
 									  "SELECT $1, $2, u.payload, u.raw, u.code, u.path, u.message, u.sqlstate "
 									  "  FROM ROWS FROM (pg_catalog.unnest($3), pg_catalog.unnest($4), pg_catalog.unnest($5), "
 									  "    pg_catalog.unnest($6), pg_catalog.unnest($7), pg_catalog.unnest($8), "
-									  "    pg_catalog.unnest($9), pg_catalog.unnest($10)) "
-									  "       AS u(payload, raw, hash, code, path, message, sqlstate, n)",
+									  "    pg_catalog.unnest($9), pg_catalog.unnest($10), pg_catalog.unnest($11)) "
+									  "       AS u(payload, raw, hash, code, path, message, sqlstate, n, errors)",
 									  2 + REJECT_COLS, types);
 		else
 			reject_plan = txpipe_spi_keep("WITH u AS MATERIALIZED ("
 									  "  SELECT u.* FROM ROWS FROM (pg_catalog.unnest($3), pg_catalog.unnest($4), "
 									  "    pg_catalog.unnest($5), pg_catalog.unnest($6), pg_catalog.unnest($7), "
-									  "    pg_catalog.unnest($8), pg_catalog.unnest($9), pg_catalog.unnest($10)) WITH ORDINALITY "
-									  "    AS u(payload, raw, hash, code, path, message, sqlstate, n, ord)), "
+									  "    pg_catalog.unnest($8), pg_catalog.unnest($9), pg_catalog.unnest($10), "
+									  "    pg_catalog.unnest($11)) WITH ORDINALITY "
+									  "    AS u(payload, raw, hash, code, path, message, sqlstate, n, errors, ord)), "
 									  "t AS MATERIALIZED ("
 									  "  SELECT u.ord, (SELECT r.reject_id FROM ONLY txpipe.rejects r "
 									  "    WHERE r.pipeline OPERATOR(pg_catalog.=) $1 "
 									  "      AND r.payload_hash OPERATOR(pg_catalog.=) u.hash "
 									  "      AND r.error_code OPERATOR(pg_catalog.=) u.code "
 									  "      AND r.error_path OPERATOR(pg_catalog.=) u.path "
+									  "      AND r.replayed_at IS NULL "
 									  "    LIMIT 1 FOR UPDATE SKIP LOCKED) AS reject_id "
 									  "  FROM u), "
 									  "s AS ("
 									  "  UPDATE ONLY txpipe.rejects r "
 									  "     SET count = r.count OPERATOR(pg_catalog.+) u.n, last_received_at = pg_catalog.now(), "
-									  "         message = u.message, sqlstate = u.sqlstate "
+									  "         message = u.message, sqlstate = u.sqlstate, "
+									  "         errors = CAST(u.errors AS pg_catalog.jsonb) "
 									  "    FROM t JOIN u ON u.ord OPERATOR(pg_catalog.=) t.ord "
 									  "   WHERE r.reject_id OPERATOR(pg_catalog.=) t.reject_id) "
 									  "INSERT INTO txpipe.rejects (pipeline, source, payload, payload_raw, "
-									  "  payload_hash, error_code, error_path, message, sqlstate, count) "
-									  "SELECT $1, $2, u.payload, u.raw, u.hash, u.code, u.path, u.message, u.sqlstate, u.n "
+									  "  payload_hash, error_code, error_path, message, sqlstate, count, errors) "
+									  "SELECT $1, $2, u.payload, u.raw, u.hash, u.code, u.path, u.message, u.sqlstate, u.n, "
+									  "       CAST(u.errors AS pg_catalog.jsonb) "
 									  "  FROM u JOIN t ON t.ord OPERATOR(pg_catalog.=) u.ord "
 									  " WHERE t.reject_id IS NULL",
 									  2 + REJECT_COLS, types);
@@ -768,6 +773,30 @@ payload_hash(TxRecord *rec)
 	pg_cryptohash_free(ctx);
 	SET_VARSIZE(h, VARHDRSZ + PG_SHA256_DIGEST_LENGTH);
 	return h;
+}
+
+/* errors[0..n-1] as the JSON array of txpipe.rejects.errors */
+static char *
+reject_errors(TxError *errors, int n)
+{
+	StringInfoData s;
+
+	initStringInfo(&s);
+	appendStringInfoChar(&s, '[');
+	for (int i = 0; i < n; i++)
+	{
+		if (i > 0)
+			appendStringInfoString(&s, ", ");
+		appendStringInfoString(&s, "{\"code\": ");
+		escape_json(&s, errors[i].code);
+		appendStringInfoString(&s, ", \"path\": ");
+		escape_json(&s, errors[i].path);
+		appendStringInfoString(&s, ", \"message\": ");
+		escape_json(&s, errors[i].message);
+		appendStringInfoChar(&s, '}');
+	}
+	appendStringInfoChar(&s, ']');
+	return s.data;
 }
 
 static void
@@ -833,7 +862,10 @@ store_rejects(TxPlan *plan, TxRecord *recs, int nrecs, const char *source)
 		buf.nulls[6][n] = rec->err.sqlstate == NULL;
 		buf.cols[6][n] = rec->err.sqlstate ? CStringGetTextDatum(rec->err.sqlstate) : (Datum) 0;
 		buf.cols[7][n] = Int64GetDatum(1);
-		buf.bytes += rec->len + (rec->raw ? VARSIZE_ANY(rec->raw) : 0) + strlen(rec->err.message);
+		buf.cols[8][n] = CStringGetTextDatum(rec->errors ? rec->errors :
+											 reject_errors(&rec->err, 1));
+		buf.bytes += rec->len + (rec->raw ? VARSIZE_ANY(rec->raw) : 0) + strlen(rec->err.message) +
+			(rec->errors ? strlen(rec->errors) : 0);
 		if (buf.n >= REJECT_FLUSH_ROWS || buf.bytes >= REJECT_FLUSH_BYTES)
 		{
 			reject_flush(plan, &buf, source);
@@ -904,7 +936,12 @@ txpipe_route(TxPlan *plan, TxRecord *recs, int nrecs, const char *source, TxCoun
 			continue;
 		if (txpipe_contract_check(plan, rec, &first, 1) > 0)
 		{
+			/* rejected: only then look for every error */
+			TxError		all[TXPIPE_REJECT_MAX_ERRORS];
+			int			nall = txpipe_contract_check(plan, rec, all, TXPIPE_REJECT_MAX_ERRORS);
+
 			rec->err = first;
+			rec->errors = reject_errors(all, Min(Max(nall, 1), TXPIPE_REJECT_MAX_ERRORS));
 			continue;
 		}
 		if (plan->idem_field >= 0)

@@ -243,6 +243,7 @@ typedef struct TxRecord
 	TxValue    *values;			/* plan->nfields slots */
 	List	   *unknown_keys;	/* top-level keys outside the contract */
 	TxError		err;
+	char	   *errors;			/* contract rejects: every error, a JSON array */
 	bool		duplicate;
 	bool		routed;
 	int64	   *ids;			/* per route: surrogate id */
@@ -300,6 +301,9 @@ extern bool txpipe_value_equals(TxValue *v, TxEnumValue *e);
 /* router.c */
 extern void txpipe_route(TxPlan *plan, TxRecord *recs, int nrecs,
 						 const char *source, TxCounts *counts);
+
+/* the errors of a contract reject kept in txpipe.rejects.errors */
+#define TXPIPE_REJECT_MAX_ERRORS 20
 extern void txpipe_set_error(TxError *err, const char *code, const char *path,
 							 const char *fmt,...) pg_attribute_printf(4, 5);
 extern bool txpipe_column_value(TxRecord *rec, TxColumn *col, const char **txt,

@@ -286,6 +286,15 @@ RETURNS TABLE (error_code text, error_path text, message text)
 AS 'MODULE_PATHNAME', 'txpipe_validate'
 LANGUAGE C STRICT;
 
+-- Re-runs the stored rejects of a pipeline through its current plan
+-- (src/replay.c); the pipeline's owner, a member of it or a superuser.
+CREATE FUNCTION txpipe.replay_rejects(pipeline text, error_code text DEFAULT NULL,
+	since timestamptz DEFAULT NULL, until timestamptz DEFAULT NULL, source text DEFAULT NULL,
+	OUT replayed bigint, OUT accepted bigint, OUT rejected bigint, OUT duplicates bigint,
+	OUT skipped bigint)
+AS 'MODULE_PATHNAME', 'txpipe_replay_rejects'
+LANGUAGE C;
+
 CREATE FUNCTION txpipe.plan(pipeline text)
 RETURNS TABLE (route text, kind text, target regclass, write_path text, note text)
 AS 'MODULE_PATHNAME', 'txpipe_plan_routes'

@@ -37,7 +37,7 @@ GRANT EXECUTE ON FUNCTION txpipe.create_pipeline(text, jsonb, boolean), txpipe.d
 	txpipe.install_template(text, text), txpipe.plan(text), txpipe.drain(text, integer),
 	txpipe.refresh(text, boolean), txpipe.schedule_refresh(text, text, text),
 	txpipe.unschedule_refresh(text, text), txpipe.start_worker(), txpipe.stop_worker(),
-	txpipe.prune()
+	txpipe.prune(), txpipe.replay_rejects(text, text, timestamptz, timestamptz, text)
 	TO txpipe_admin;
 GRANT SELECT ON ALL TABLES IN SCHEMA txpipe TO txpipe_admin;
 -- the inbox's ids: nobody but txpipe (stated, as in databases updated

@@ -68,7 +68,9 @@ CREATE TABLE txpipe.rejects (
 	replayed_at	timestamptz,
 	payload_hash bytea,
 	count		bigint NOT NULL DEFAULT 1 CHECK (count > 0),
-	last_received_at timestamptz NOT NULL DEFAULT now()
+	last_received_at timestamptz NOT NULL DEFAULT now(),
+	errors		jsonb,
+	replay_outcome text CHECK (replay_outcome IN ('accepted', 'rejected', 'duplicate'))
 );
 CREATE INDEX rejects_pipeline_received ON txpipe.rejects (pipeline, received_at);
 CREATE INDEX rejects_identical ON txpipe.rejects (pipeline, payload_hash, error_code, error_path)
@@ -80,6 +82,10 @@ COMMENT ON COLUMN txpipe.rejects.payload_hash IS
 	'SHA-256 of the received bytes; an identical reject (pipeline, payload_hash, error_code, error_path) adds to the count of the stored one';
 COMMENT ON COLUMN txpipe.rejects.count IS
 	'times this reject was received; received_at is the first time, last_received_at the last';
+COMMENT ON COLUMN txpipe.rejects.errors IS
+	'every error of the record (up to 20), an array of {code, path, message}; the first is error_code, error_path, message';
+COMMENT ON COLUMN txpipe.rejects.replay_outcome IS
+	'what txpipe.replay_rejects() made of it (accepted, rejected, duplicate), at replayed_at';
 SELECT pg_catalog.pg_extension_config_dump('txpipe.rejects', '');
 SELECT pg_catalog.pg_extension_config_dump('txpipe.rejects_reject_id_seq', '');
 

@@ -831,3 +831,22 @@ BEGIN
 END;
 $$;
 REVOKE ALL ON FUNCTION txpipe._notify_in(text, integer) FROM PUBLIC;
+
+-- replay
+ALTER TABLE txpipe.rejects ADD COLUMN errors jsonb,
+	ADD COLUMN replay_outcome text CHECK (replay_outcome IN ('accepted', 'rejected', 'duplicate'));
+COMMENT ON COLUMN txpipe.rejects.errors IS
+	'every error of the record (up to 20), an array of {code, path, message}; the first is error_code, error_path, message';
+COMMENT ON COLUMN txpipe.rejects.replay_outcome IS
+	'what txpipe.replay_rejects() made of it (accepted, rejected, duplicate), at replayed_at';
+
+-- Re-runs the stored rejects of a pipeline through its current plan
+-- (src/replay.c); the pipeline's owner, a member of it or a superuser.
+CREATE FUNCTION txpipe.replay_rejects(pipeline text, error_code text DEFAULT NULL,
+	since timestamptz DEFAULT NULL, until timestamptz DEFAULT NULL, source text DEFAULT NULL,
+	OUT replayed bigint, OUT accepted bigint, OUT rejected bigint, OUT duplicates bigint,
+	OUT skipped bigint)
+AS 'MODULE_PATHNAME', 'txpipe_replay_rejects'
+LANGUAGE C;
+REVOKE ALL ON FUNCTION txpipe.replay_rejects(text, text, timestamptz, timestamptz, text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION txpipe.replay_rejects(text, text, timestamptz, timestamptz, text) TO txpipe_admin;
