@@ -156,18 +156,15 @@ txpipe_call_refresh(PG_FUNCTION_ARGS)
 	int64		lo = PG_GETARG_INT64(1);
 	int64		hi = PG_GETARG_INT64(2);
 	Oid			owner = PG_GETARG_OID(3);
-	HeapTuple	tup = SearchSysCache1(PROCOID, ObjectIdGetDatum(func));
-	Oid			funcowner;
+	Oid			funcowner = txpipe_func_owner(func);
 	TxIdentity	id;
 	Datum		rows;
 
-	if (!HeapTupleIsValid(tup))
+	if (!OidIsValid(funcowner))
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_FUNCTION),
 				 errmsg("the refresh function %u does not exist", func)));
-	funcowner = ((Form_pg_proc) GETSTRUCT(tup))->proowner;
-	ReleaseSysCache(tup);
-	if (funcowner != owner && !is_member_of_role_nosuper(owner, funcowner))
+	if (!txpipe_owner_may_run(owner, funcowner))
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("refresh function %s belongs to role %s, not to the pipeline's owner %s",

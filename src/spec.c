@@ -708,31 +708,10 @@ rel_owner(Oid relid)
 	return owner;
 }
 
-static Oid
-func_owner(Oid fn)
-{
-	HeapTuple	tup = SearchSysCache1(PROCOID, ObjectIdGetDatum(fn));
-	Oid			owner;
-
-	if (!HeapTupleIsValid(tup))
-		elog(ERROR, "cache lookup failed for function %u", fn);
-	owner = ((Form_pg_proc) GETSTRUCT(tup))->proowner;
-	ReleaseSysCache(tup);
-	return owner;
-}
-
-/*
- * May code owned by role run while routing for the pipeline's owner?
- * Routing runs as the pipeline's owner, so whatever a routed table runs
- * (triggers, defaults, checks, index expressions) and the refresh function
- * run as that role: they must be the owner's own, or belong to a role the
- * owner is a member of.  Superuser rights do not count: a superuser's
- * pipeline never runs an ordinary role's code.
- */
 static bool
 owner_may_run(TxPlan *plan, Oid role)
 {
-	return role == plan->owner || is_member_of_role_nosuper(plan->owner, role);
+	return txpipe_owner_may_run(plan->owner, role);
 }
 
 static void
@@ -972,9 +951,9 @@ compile_refresh(TxPlan *plan, JsonbValue *refresh, const char *schema)
 	if (!OidIsValid(fn))
 		spec_error("$.refresh.function", "function %s(bigint, bigint) does not exist",
 				   NameListToString(names));
-	if (!owner_may_run(plan, func_owner(fn)))
+	if (!owner_may_run(plan, txpipe_func_owner(fn)))
 		owner_error(plan, "$.refresh.function", psprintf("function %s(bigint, bigint)", NameListToString(names)),
-					func_owner(fn));
+					txpipe_func_owner(fn));
 	if (get_func_rettype(fn) != INT8OID || get_func_retset(fn))
 		spec_error("$.refresh.function", "function %s(bigint, bigint) must return bigint, the number of rows it wrote",
 				   NameListToString(names));

@@ -30,7 +30,9 @@
 
 #include "catalog/namespace.h"
 #include "catalog/pg_namespace.h"
+#include "catalog/pg_proc.h"
 #include "miscadmin.h"
+#include "utils/acl.h"
 #include "utils/guc.h"
 #include "utils/syscache.h"
 
@@ -75,6 +77,34 @@ txpipe_catalog_owner(void)
 	if (!HeapTupleIsValid(tup))
 		elog(ERROR, "cache lookup failed for schema %u", nsp);
 	owner = ((Form_pg_namespace) GETSTRUCT(tup))->nspowner;
+	ReleaseSysCache(tup);
+	return owner;
+}
+
+/*
+ * May code owned by role run while txpipe acts for owner?  Routing and
+ * refresh run as a pipeline's owner, so whatever a routed table runs
+ * (triggers, defaults, checks, index expressions) and the refresh function
+ * run as that role: they must be the owner's own, or belong to a role the
+ * owner is a member of.  Superuser rights do not count: a superuser's
+ * pipeline never runs an ordinary role's code.
+ */
+bool
+txpipe_owner_may_run(Oid owner, Oid role)
+{
+	return role == owner || is_member_of_role_nosuper(owner, role);
+}
+
+/* the owner of a function; InvalidOid when it does not exist */
+Oid
+txpipe_func_owner(Oid fn)
+{
+	HeapTuple	tup = SearchSysCache1(PROCOID, ObjectIdGetDatum(fn));
+	Oid			owner;
+
+	if (!HeapTupleIsValid(tup))
+		return InvalidOid;
+	owner = ((Form_pg_proc) GETSTRUCT(tup))->proowner;
 	ReleaseSysCache(tup);
 	return owner;
 }
