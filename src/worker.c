@@ -1176,15 +1176,19 @@ txpipe_register_launcher(void)
 Datum
 txpipe_start_worker(PG_FUNCTION_ARGS)
 {
+	TxIdentity	id;
 	BackgroundWorkerHandle *handle;
 	pid_t		pid;
 	List	   *running;
 	BgwHandleStatus status;
 
 	SPI_connect();
-	if (SPI_execute("UPDATE txpipe.worker_state SET enabled = true, changed_at = now() WHERE NOT enabled",
+	/* txpipe's table, as its owner: nobody else writes it */
+	txpipe_enter_catalog(&id);
+	if (SPI_execute("UPDATE ONLY txpipe.worker_state SET enabled = true, changed_at = pg_catalog.now() WHERE NOT enabled",
 					false, 0) != SPI_OK_UPDATE)
 		elog(ERROR, "could not update txpipe.worker_state");
+	txpipe_leave(&id);
 	SPI_finish();
 
 	running = worker_pids(MyDatabaseId);
@@ -1208,12 +1212,16 @@ txpipe_start_worker(PG_FUNCTION_ARGS)
 Datum
 txpipe_stop_worker(PG_FUNCTION_ARGS)
 {
+	TxIdentity	id;
 	int			n;
 
 	SPI_connect();
-	if (SPI_execute("UPDATE txpipe.worker_state SET enabled = false, changed_at = now() WHERE enabled",
+	/* txpipe's table, as its owner: nobody else writes it */
+	txpipe_enter_catalog(&id);
+	if (SPI_execute("UPDATE ONLY txpipe.worker_state SET enabled = false, changed_at = pg_catalog.now() WHERE enabled",
 					false, 0) != SPI_OK_UPDATE)
 		elog(ERROR, "could not update txpipe.worker_state");
+	txpipe_leave(&id);
 	SPI_finish();
 	n = signal_workers(MyDatabaseId, SIGUSR2);
 
