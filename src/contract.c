@@ -3,7 +3,8 @@
  * contract.c
  *	  Checks a decoded record against its pipeline's contract, a subset of
  *	  JSON Schema: type, required, enum, pattern, minimum/maximum,
- *	  minLength/maxLength, format (date, timestamp), additionalProperties.
+ *	  minLength/maxLength, format (date, timestamp) with a declared
+ *	  inputFormat (datefmt.c), additionalProperties.
  *
  * Numbers are compared exactly on their decimal lexemes, never through a
  * double.  "integer" means a number whose value is an integer, however it
@@ -127,6 +128,54 @@ decimal_digit(const Decimal *d, int i)
 	if (d->point && p >= d->point)
 		p++;
 	return *p;
+}
+
+/*
+ * A number lexeme's value in one form: a plain decimal without leading or
+ * trailing zeros ("2.5" for 2.50 and 25e-1, "17850" for 1.785e4), or, far
+ * from 1, the significant digits with an exponent ("0.12e400").
+ */
+char *
+txpipe_number_canonical(const char *lexeme)
+{
+	Decimal		d;
+	StringInfoData out;
+	int			n;
+
+	decimal_parse(lexeme, &d);
+	if (d.sign == 0)
+		return "0";
+	n = d.ndigits;
+	while (n > 0 && decimal_digit(&d, n - 1) == '0')
+		n--;
+	initStringInfo(&out);
+	if (d.sign < 0)
+		appendStringInfoChar(&out, '-');
+	if (d.exponent > 40 || d.exponent < -40)
+	{
+		appendStringInfoString(&out, "0.");
+		for (int i = 0; i < n; i++)
+			appendStringInfoChar(&out, decimal_digit(&d, i));
+		appendStringInfo(&out, "e%ld", d.exponent);
+	}
+	else if (d.exponent <= 0)
+	{
+		appendStringInfoString(&out, "0.");
+		for (long i = d.exponent; i < 0; i++)
+			appendStringInfoChar(&out, '0');
+		for (int i = 0; i < n; i++)
+			appendStringInfoChar(&out, decimal_digit(&d, i));
+	}
+	else
+	{
+		for (long i = 0; i < Max(d.exponent, n); i++)
+		{
+			if (i == d.exponent)
+				appendStringInfoChar(&out, '.');
+			appendStringInfoChar(&out, decimal_digit(&d, i));
+		}
+	}
+	return out.data;
 }
 
 /* exact comparison of a parsed JSON number with a number lexeme */
@@ -589,16 +638,6 @@ txpipe_value_matches(TxValue *v, TxPattern *pattern)
 }
 
 static int
-days_in_month(int y, int m)
-{
-	static const int days[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-
-	if (m == 2 && ((y % 4 == 0 && y % 100 != 0) || y % 400 == 0))
-		return 29;
-	return days[m - 1];
-}
-
-static int
 digits(const char *s, int n)
 {
 	int			v = 0;
@@ -625,7 +664,7 @@ valid_date(const char *s, int len)
 	y = digits(s, 4);
 	m = digits(s + 5, 2);
 	d = digits(s + 8, 2);
-	return y >= 1 && m >= 1 && m <= 12 && d >= 1 && d <= days_in_month(y, m);
+	return y >= 1 && m >= 1 && m <= 12 && d >= 1 && d <= txpipe_days_in_month(y, m);
 }
 
 /*
@@ -870,17 +909,33 @@ txpipe_contract_check(TxPlan *plan, TxRecord *rec, TxError *errors, int maxerror
 						  text_to_cstring(f->pattern->source));
 				continue;
 			}
-			if (f->format == TXF_DATE && !valid_date(v->text, v->len))
+			if (f->input_format)
+			{
+				/* parsed by its format once; a second pass sees the ISO form */
+				char	   *iso = v->normalized ? v->text :
+					txpipe_datefmt_parse(f->input_format, v->text, v->len);
+
+				if (iso == NULL)
+				{
+					ADD_ERROR("format", f, "%s does not match the input format %s", shown(v),
+							  txpipe_datefmt_source(f->input_format));
+					continue;
+				}
+				v->text = iso;
+				v->len = strlen(iso);
+				v->normalized = true;
+			}
+			else if (f->format == TXF_DATE && !valid_date(v->text, v->len))
 			{
 				ADD_ERROR("format", f, "%s is not a valid date (YYYY-MM-DD)", shown(v));
 				continue;
 			}
-			if (f->format == TXF_DATE && v->len != 10)
+			else if (f->format == TXF_DATE && v->len != 10)
 			{
 				ADD_ERROR("format", f, "%s is not a valid date (YYYY-MM-DD)", shown(v));
 				continue;
 			}
-			if (f->format == TXF_TIMESTAMP && !valid_timestamp(v->text, v->len))
+			else if (f->format == TXF_TIMESTAMP && !valid_timestamp(v->text, v->len))
 			{
 				ADD_ERROR("format", f, "%s is not a valid timestamp (YYYY-MM-DD HH:MM:SS)", shown(v));
 				continue;

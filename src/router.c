@@ -444,6 +444,17 @@ route_insert(TxPlan *plan, int r, TxRecord *recs, int *idx, int n, int *napplied
 						  SPI_OK_INSERT, "insert routed rows");
 }
 
+/* a key conflict found in the batch or against a stored row, as rec's reject */
+static void
+set_conflict_error(TxPlan *plan, TxRecord *rec)
+{
+	TxRoute    *g = &plan->routes[plan->grain_route];
+
+	txpipe_set_error(&rec->err, "key_conflict",
+					 psprintf("$.%s", plan->fields[g->cols[g->idem_col].field].name),
+					 "%s", rec->conflict_message);
+}
+
 /* marks records whose idempotency key is already in the grain table */
 static void
 mark_stored_duplicates(TxPlan *plan, TxRecord *recs, int *idx, int n)
@@ -474,8 +485,18 @@ mark_stored_duplicates(TxPlan *plan, TxRecord *recs, int *idx, int n)
 	{
 		bool		isnull;
 		int64		o = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull));
+		TxRecord   *rec = &recs[idx[map[o - 1]]];
 
-		recs[idx[map[o - 1]]].duplicate = true;
+		rec->duplicate = true;
+		if (plan->nconflict > 0)
+		{
+			Datum	   *stored = palloc(sizeof(Datum) * plan->nconflict);
+			bool	   *nulls = palloc(sizeof(bool) * plan->nconflict);
+
+			for (int c = 0; c < plan->nconflict; c++)
+				stored[c] = SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, c + 2, &nulls[c]);
+			(void) txpipe_stored_conflict(plan, rec, stored, nulls);
+		}
 	}
 	SPI_freetuptable(SPI_tuptable);
 }
@@ -490,6 +511,7 @@ route_attempt(TxPlan *plan, TxRecord *recs, int *idx, int n, bool last_try, int6
 		TxRecord   *rec = &recs[idx[i]];
 
 		rec->duplicate = false;
+		rec->conflict = false;
 		rec->routed = false;
 		for (int r = 0; r < plan->nroutes; r++)
 			rec->idnull[r] = true;
@@ -944,6 +966,8 @@ txpipe_route(TxPlan *plan, TxRecord *recs, int nrecs, const char *source, TxCoun
 			rec->errors = reject_errors(all, Min(Max(nall, 1), TXPIPE_REJECT_MAX_ERRORS));
 			continue;
 		}
+		if (plan->nkey_fields > 0)
+			txpipe_content_key(plan, rec);
 		if (plan->idem_field >= 0)
 		{
 			TxValue    *v = &rec->values[plan->idem_field];
@@ -952,16 +976,23 @@ txpipe_route(TxPlan *plan, TxRecord *recs, int nrecs, const char *source, TxCoun
 			{
 				KeyDigest	d = digest(v->text, v->len);
 				bool		found;
+				KeyEntry   *e;
 
 				if (seen == NULL)
 					seen = digest_table("txpipe batch keys", sizeof(KeyEntry), nrecs, CurrentMemoryContext);
-				hash_search(seen, &d, HASH_ENTER, &found);
+				e = hash_search(seen, &d, HASH_ENTER, &found);
+				if (found && txpipe_batch_conflict(plan, &recs[e->id], rec))
+				{
+					set_conflict_error(plan, rec);
+					continue;
+				}
 				if (found)
 				{
 					rec->duplicate = true;
 					duplicates++;
 					continue;
 				}
+				e->id = i;
 			}
 		}
 		idx[n++] = i;
@@ -977,7 +1008,9 @@ txpipe_route(TxPlan *plan, TxRecord *recs, int nrecs, const char *source, TxCoun
 	{
 		TxRecord   *rec = &recs[idx[i]];
 
-		if (rec->duplicate)
+		if (rec->conflict)
+			set_conflict_error(plan, rec);
+		else if (rec->duplicate)
 			duplicates++;
 		else if (rec->routed)
 			c.accepted++;

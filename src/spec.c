@@ -338,7 +338,7 @@ static void
 compile_property(TxPlan *plan, TxField *f, JsonbValue *rules, const char *path)
 {
 	static const char *const allowed[] = {"type", "enum", "pattern", "minimum", "maximum",
-		"minLength", "maxLength", "format", "numbersAsStrings", "emptyIsAbsent",
+		"minLength", "maxLength", "format", "inputFormat", "numbersAsStrings", "emptyIsAbsent",
 		"description", "title", NULL};
 	JsonbValue *v;
 	char	   *p;
@@ -402,6 +402,20 @@ compile_property(TxPlan *plan, TxField *f, JsonbValue *rules, const char *path)
 			f->format = TXF_TIMESTAMP;
 		else
 			spec_error(p, "unknown format \"%s\"; formats are date and timestamp", fmt);
+	}
+	if ((v = obj_get(rules, "inputFormat")) != NULL)
+	{
+		char	   *problem;
+
+		p = psprintf("%s.inputFormat", path);
+		if (f->format == TXF_NONE)
+			spec_error(p, "inputFormat applies to a field of format date or timestamp; field \"%s\" has no format",
+					   f->name);
+		if (f->types != 0 && (f->types & TXT_STRING) == 0)
+			spec_error(p, "inputFormat reads strings; field \"%s\" may not be a string", f->name);
+		f->input_format = txpipe_datefmt_compile(jbv_string(v, p), f->format == TXF_TIMESTAMP, &problem);
+		if (f->input_format == NULL)
+			spec_error(p, "invalid input format \"%s\": %s", jbv_string(v, p), problem);
 	}
 	if ((v = obj_get(rules, "numbersAsStrings")) != NULL)
 	{
@@ -566,8 +580,16 @@ route_lookup(TxPlan *plan, int upto, const char *name)
 static int
 source_field(TxPlan *plan, const char *name, const char *path, int *capacity)
 {
-	int			fno = txpipe_field_lookup(plan, name);
+	int			fno;
 
+	if (strcmp(name, "$key") == 0)
+	{
+		if (plan->nkey_fields == 0)
+			spec_error(path, "\"$key\" is the digest of the fields an array idempotency_key lists; "
+					   "this spec has %s", plan->idem_field >= 0 ? "a key field" : "no idempotency_key");
+		return plan->idem_field;
+	}
+	fno = txpipe_field_lookup(plan, name);
 	if (fno >= 0)
 		return fno;
 	if (field_ignored(plan, name))
@@ -575,6 +597,49 @@ source_field(TxPlan *plan, const char *name, const char *path, int *capacity)
 	if (!plan->additional_ok)
 		spec_error(path, "field \"%s\" is not in the contract's properties", name);
 	return field_add(plan, name, path, capacity);
+}
+
+/*
+ * "idempotency_key": ["f1", ...]: the key is a digest of those fields
+ * (identity.c), kept in a slot of its own that the decoder never fills: it
+ * is not in the field index, and no record's key can reach it.
+ */
+static void
+compile_content_key(TxPlan *plan, JsonbValue *list, int *capacity)
+{
+	int			n = JsonContainerSize(list->val.binary.data);
+	TxField    *f;
+
+	if (n == 0)
+		spec_error("$.idempotency_key", "expected a field name or a non-empty array of field names");
+	plan->key_fields = palloc(sizeof(int) * n);
+	for (int i = 0; i < n; i++)
+	{
+		char	   *path = psprintf("$.idempotency_key[%d]", i);
+		char	   *name = jbv_string(getIthJsonbValueFromContainer(list->val.binary.data, i), path);
+		int			fno;
+
+		if (strcmp(name, "$key") == 0)
+			spec_error(path, "\"$key\" is the key itself");
+		fno = source_field(plan, name, path, capacity);
+		for (int j = 0; j < plan->nkey_fields; j++)
+			if (plan->key_fields[j] == fno)
+				spec_error(path, "field \"%s\" is listed twice", name);
+		plan->key_fields[plan->nkey_fields++] = fno;
+	}
+	if (plan->nfields == *capacity)
+	{
+		*capacity *= 2;
+		plan->fields = repalloc(plan->fields, sizeof(TxField) * *capacity);
+	}
+	f = &plan->fields[plan->nfields];
+	memset(f, 0, sizeof(TxField));
+	f->name = "$key";
+	f->min_length = -1;
+	f->max_length = -1;
+	f->numbers_as_strings = 0;
+	f->empty_is_absent = 0;
+	plan->idem_field = plan->nfields++;
 }
 
 static void
@@ -1076,7 +1141,11 @@ prepare_route(TxPlan *plan, TxRoute *route)
 			Oid			t = TEXTARRAYOID;
 
 			resetStringInfo(&sql);
-			appendStringInfo(&sql, "SELECT u.o FROM pg_catalog.unnest($1::pg_catalog.text[]) WITH ORDINALITY AS u(k, o) "
+			appendStringInfoString(&sql, "SELECT u.o");
+			/* with the values a key conflict compares */
+			for (int i = 0; i < plan->nconflict; i++)
+				appendStringInfo(&sql, ", t.%s", quote_identifier(txpipe_conflict_column_name(plan, i)));
+			appendStringInfo(&sql, " FROM pg_catalog.unnest($1::pg_catalog.text[]) WITH ORDINALITY AS u(k, o) "
 							 "JOIN %s t ON t.%s OPERATOR(pg_catalog.=) u.k::%s",
 							 route->relname, quote_identifier(kc->name), kc->typname);
 			route->dup_plan = prepare(sql.data, 1, &t);
@@ -1140,7 +1209,12 @@ compile(const char *name, Jsonb *spec, Oid owner, bool prepare_statements)
 		compile_contract(plan, v, &capacity);
 	}
 	if ((v = obj_get(&root, "idempotency_key")) != NULL)
-		plan->idem_field = source_field(plan, jbv_string(v, "$.idempotency_key"), "$.idempotency_key", &capacity);
+	{
+		if (jbv_is_array(v))
+			compile_content_key(plan, v, &capacity);
+		else
+			plan->idem_field = source_field(plan, jbv_string(v, "$.idempotency_key"), "$.idempotency_key", &capacity);
+	}
 	if ((v = obj_get(&root, "event_time")) != NULL)
 		plan->event_field = source_field(plan, jbv_string(v, "$.event_time"), "$.event_time", &capacity);
 	if ((v = obj_get(&root, "order_key")) != NULL)
@@ -1192,7 +1266,10 @@ compile(const char *name, Jsonb *spec, Oid owner, bool prepare_statements)
 					break;
 				}
 		}
-		if (plan->grain_route < 0)
+		if (plan->grain_route < 0 && plan->nkey_fields > 0)
+			spec_error("$.idempotency_key", "no unconditional insert route has a column from \"$key\", "
+					   "the key the array idempotency_key makes");
+		else if (plan->grain_route < 0)
 			spec_error("$.idempotency_key", "no unconditional insert route has a column from field \"%s\"",
 					   plan->fields[plan->idem_field].name);
 		else
@@ -1213,6 +1290,7 @@ compile(const char *name, Jsonb *spec, Oid owner, bool prepare_statements)
 	if (!prepare_statements && (v = obj_get(&root, "refresh")) != NULL)
 		compile_refresh(plan, v, schema);
 
+	txpipe_conflict_compile(plan);
 	if (prepare_statements)
 	{
 		MemoryContext cxt = CurrentMemoryContext;

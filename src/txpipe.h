@@ -80,6 +80,7 @@ typedef enum TxFormat
 typedef struct TxValue
 {
 	uint8		kind;			/* TxKind */
+	bool		normalized;		/* text is the ISO form an inputFormat made */
 	int			len;
 	char	   *text;			/* de-escaped string, number lexeme,
 								 * true/false, or raw JSON of a container */
@@ -114,6 +115,13 @@ typedef struct TxEnumValue
 	char	   *text;
 } TxEnumValue;
 
+/* datefmt.c: a compiled inputFormat */
+typedef struct TxDateFormat TxDateFormat;
+extern TxDateFormat *txpipe_datefmt_compile(const char *fmt, bool timestamp, char **problem);
+extern char *txpipe_datefmt_parse(const TxDateFormat *f, const char *s, int len);
+extern const char *txpipe_datefmt_source(const TxDateFormat *f);
+extern int	txpipe_days_in_month(int y, int m);
+
 /* a top-level field: its contract rules */
 typedef struct TxField
 {
@@ -128,6 +136,7 @@ typedef struct TxField
 	int			min_length;		/* -1 = none */
 	int			max_length;
 	uint8		format;			/* TxFormat */
+	TxDateFormat *input_format; /* NULL = ISO, as format says */
 	int8		numbers_as_strings; /* property's numbersAsStrings: -1 = unset,
 									 * 0, 1 */
 	int8		empty_is_absent;	/* property's emptyIsAbsent: -1 = unset,
@@ -217,12 +226,18 @@ typedef struct TxPlan
 	List	   *ignored;		/* contract's ignore: top-level field names
 								 * dropped before the contract */
 	int			idem_field;		/* -1 = none */
+	int			nkey_fields;	/* > 0: the key is a digest of these fields
+								 * (idem_field is then a slot of its own,
+								 * "$key", that no record can fill) */
+	int		   *key_fields;
 	int			event_field;	/* -1 = none */
 	int			order_field;	/* queue order key; -1 = none */
 	bool		async;			/* COPY goes to the inbox */
 	int			nroutes;
 	TxRoute    *routes;
 	int			grain_route;	/* -1 = none */
+	int			nconflict;		/* grain columns a key conflict compares */
+	struct TxConflictCol *conflict;
 	List	   *relids;			/* every routed relation */
 } TxPlan;
 
@@ -245,6 +260,8 @@ typedef struct TxRecord
 	TxError		err;
 	char	   *errors;			/* contract rejects: every error, a JSON array */
 	bool		duplicate;
+	bool		conflict;		/* key stored (or earlier) with other content */
+	char	   *conflict_message;
 	bool		routed;
 	int64	   *ids;			/* per route: surrogate id */
 	bool	   *idnull;
@@ -299,6 +316,15 @@ extern int	txpipe_contract_check(TxPlan *plan, TxRecord *rec, TxError *errors,
 extern bool txpipe_value_matches(TxValue *v, TxPattern *pattern);
 extern TxPattern *txpipe_pattern_compile(text *source);
 extern bool txpipe_value_equals(TxValue *v, TxEnumValue *e);
+extern char *txpipe_number_canonical(const char *lexeme);
+
+/* identity.c */
+extern void txpipe_content_key(TxPlan *plan, TxRecord *rec);
+extern void txpipe_conflict_compile(TxPlan *plan);
+extern int	txpipe_conflict_column(TxPlan *plan, int i);
+extern const char *txpipe_conflict_column_name(TxPlan *plan, int i);
+extern bool txpipe_batch_conflict(TxPlan *plan, TxRecord *first, TxRecord *rec);
+extern bool txpipe_stored_conflict(TxPlan *plan, TxRecord *rec, Datum *stored, bool *isnull);
 
 /* router.c */
 extern void txpipe_route(TxPlan *plan, TxRecord *recs, int nrecs,

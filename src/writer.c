@@ -719,9 +719,13 @@ txpipe_writer_find_stored(TxPlan *plan, TxRoute *route, TxRecord *recs, int *idx
 	IndexScanDesc scan;
 	TupleTableSlot *slot;
 	ScanKeyData sk;
+	Datum	   *stored;
+	bool	   *storednull;
 
 	if (w == NULL || !OidIsValid(w->probe_index) || !txpipe_direct_write)
 		return false;
+	stored = palloc(sizeof(Datum) * Max(plan->nconflict, 1));
+	storednull = palloc(sizeof(bool) * Max(plan->nconflict, 1));
 	kc = &route->cols[route->idem_col];
 	wc = &w->cols[route->idem_col];
 	rel = table_open(route->relid, AccessShareLock);
@@ -755,7 +759,16 @@ txpipe_writer_find_stored(TxPlan *plan, TxRoute *route, TxRecord *recs, int *idx
 							   w->probe_collation, w->probe_eqproc, key);
 		index_rescan(scan, &sk, 1, NULL, 0);
 		if (index_getnext_slot(scan, ForwardScanDirection, slot))
+		{
 			rec->duplicate = true;
+			if (plan->nconflict > 0)
+			{
+				for (int c = 0; c < plan->nconflict; c++)
+					stored[c] = slot_getattr(slot, w->cols[txpipe_conflict_column(plan, c)].attnum,
+											 &storednull[c]);
+				(void) txpipe_stored_conflict(plan, rec, stored, storednull);
+			}
+		}
 		ExecClearTuple(slot);
 	}
 	ExecDropSingleTupleTableSlot(slot);

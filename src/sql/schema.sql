@@ -161,8 +161,9 @@ INSERT INTO txpipe.reject_codes VALUES
 	('maximum', 'contract', 'a number is above the maximum'),
 	('min_length', 'contract', 'a string is shorter than minLength'),
 	('max_length', 'contract', 'a string is longer than maxLength'),
-	('format', 'contract', 'a string is not a valid date or timestamp'),
+	('format', 'contract', 'a string is not a valid date or timestamp, or does not match the field''s inputFormat'),
 	('additional_property', 'contract', 'a field the contract does not allow'),
 	('poison', 'route', 'a queued record failed alone txpipe.worker_max_attempts times with an error that is not a refused row; message has the last error'),
 	('unknown_pipeline', 'decode', 'a NOTIFY txpipe_ingest payload names a pipeline that does not exist'),
-	('db_refused', 'route', 'the database refused a row (constraint, type); sqlstate and message are the database''s');
+	('db_refused', 'route', 'the database refused a row (constraint, type); sqlstate and message are the database''s'),
+	('key_conflict', 'route', 'the idempotency key is stored already (or came earlier in the batch) with other content; message names the first value that differs');

@@ -850,3 +850,11 @@ AS 'MODULE_PATHNAME', 'txpipe_replay_rejects'
 LANGUAGE C;
 REVOKE ALL ON FUNCTION txpipe.replay_rejects(text, text, timestamptz, timestamptz, text) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION txpipe.replay_rejects(text, text, timestamptz, timestamptz, text) TO txpipe_admin;
+
+-- ---------------------------------------------------------------------
+-- real data: declared input formats, content keys, key conflicts
+UPDATE txpipe.reject_codes
+   SET description = 'a string is not a valid date or timestamp, or does not match the field''s inputFormat'
+ WHERE error_code = 'format';
+INSERT INTO txpipe.reject_codes VALUES
+	('key_conflict', 'route', 'the idempotency key is stored already (or came earlier in the batch) with other content; message names the first value that differs');
