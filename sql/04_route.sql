@@ -29,7 +29,7 @@ SELECT order_id, c.email, qty, code FROM shop.orders o LEFT JOIN shop.customer c
 
 -- re-sent records are duplicates, within a batch and across batches
 SELECT * FROM txpipe.ingest('shop_orders', concat_ws(E'\n',
-	'{"id": "o1", "email": "ann@example.com", "qty": 1}',
+	'{"id": "o1", "email": "ann@example.com", "name": "Ann", "qty": 1, "code": 42}',
 	'{"id": "o5", "email": "cy@example.com", "qty": 5}',
 	'{"id": "o5", "email": "cy@example.com", "qty": 5}'));
 SELECT count(*) AS orders, (SELECT count(*) FROM shop.customer) AS customers FROM shop.orders;

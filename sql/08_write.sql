@@ -36,7 +36,7 @@ CREATE FUNCTION w.docs() RETURNS text LANGUAGE sql AS $$
 	'{"code": "e", "kind": "k3", "price": 10000}',
 	'{"code": "f", "kind": "k1", "seen": "yesterday noon"}',
 	'{"code": "g", "kind": "k1", "tags": [true, null]}',
-	'{"code": "a", "kind": "k1"}',
+	'{"code": "a", "kind": "k1", "label": "abcdef", "price": 1.005, "tags": {"x": [1, 2]}, "seen": "2020-02-03 04:05:06"}',
 	'{"code": "h"}')
 $$;
 
@@ -70,8 +70,10 @@ SELECT (SELECT array_agg(payload ORDER BY reject_id) FROM txpipe.rejects WHERE p
 -- re-sent records are duplicates across batches, written directly
 SET txpipe.batch_size = 2;
 SELECT * FROM txpipe.ingest('w_direct', concat_ws(E'\n',
-	'{"code": "a", "kind": "k1"}', '{"code": "m1", "kind": "k1"}', '{"code": "m2", "kind": "k2"}',
-	'{"code": "m1", "kind": "k1"}', '{"code": "b", "kind": "k2"}', '{"code": "m3", "kind": "k4"}'));
+	'{"code": "a", "kind": "k1", "label": "abcdef", "price": 1.005, "tags": {"x": [1, 2]}, "seen": "2020-02-03 04:05:06"}',
+	'{"code": "m1", "kind": "k1"}', '{"code": "m2", "kind": "k2"}',
+	'{"code": "m1", "kind": "k1"}', '{"code": "b", "kind": "k2", "parent": "k1", "price": "12"}',
+	'{"code": "m3", "kind": "k4"}'));
 RESET txpipe.batch_size;
 SELECT code FROM w.item WHERE code LIKE 'm%' ORDER BY code;
 

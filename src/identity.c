@@ -34,6 +34,7 @@
 #include "common/cryptohash.h"
 #include "common/sha2.h"
 #include "lib/stringinfo.h"
+#include "parser/parse_coerce.h"
 #include "port/pg_bswap.h"
 #include "utils/builtins.h"
 #include "utils/datum.h"
@@ -51,6 +52,8 @@ typedef struct TxConflictCol
 	FmgrInfo	in;
 	Oid			ioparam;
 	FmgrInfo	out;
+	bool		typmod_coerce;	/* the length coercion the insert applies */
+	FmgrInfo	typmod_fn;
 	bool		has_eq;
 	FmgrInfo	eq;
 	int16		typlen;
@@ -152,6 +155,16 @@ txpipe_conflict_compile(TxPlan *plan)
 		getTypeOutputInfo(col->typid, &out, &varlena);
 		fmgr_info_cxt(out, &cc->out, CurrentMemoryContext);
 		get_typlenbyval(col->typid, &cc->typlen, &cc->typbyval);
+		if (col->typmod >= 0)
+		{
+			Oid			funcid;
+
+			if (find_typmod_coercion_function(col->typid, &funcid) == COERCION_PATH_FUNC)
+			{
+				cc->typmod_coerce = true;
+				fmgr_info_cxt(funcid, &cc->typmod_fn, CurrentMemoryContext);
+			}
+		}
 		tce = lookup_type_cache(getBaseType(col->typid), TYPECACHE_EQ_OPR_FINFO);
 		cc->has_eq = OidIsValid(tce->eq_opr_finfo.fn_oid);
 		if (cc->has_eq)
@@ -269,7 +282,11 @@ txpipe_stored_conflict(TxPlan *plan, TxRecord *rec, Datum *stored, bool *isnull)
 			same = false;
 		else
 		{
-			Datum		d = InputFunctionCall(&cc->in, pnstrdup(t, len), cc->ioparam, cc->typmod);
+			/* as the insert converts it: input, then the length coercion */
+			Datum		d = InputFunctionCall(&cc->in, pnstrdup(t, len), cc->ioparam, -1);
+
+			if (cc->typmod_coerce)
+				d = FunctionCall3(&cc->typmod_fn, d, Int32GetDatum(cc->typmod), BoolGetDatum(true));
 
 			if (cc->has_eq)
 				same = DatumGetBool(FunctionCall2Coll(&cc->eq, cc->collation, d, stored[i]));
