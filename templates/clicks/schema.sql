@@ -3,6 +3,23 @@
 -- @schema@ is replaced by the quoted target schema.
 CREATE SCHEMA IF NOT EXISTS @schema@;
 
+-- The tables txpipe 0.2.0's clicks template made hold its events identified by an event_id field; this template
+-- identifies them by their content, and nothing in the old tables tells
+-- what that content was.  They are left as they are, and keep working with
+-- the pipeline they have.
+DO $shape$
+BEGIN
+	IF EXISTS (SELECT 1 FROM pg_catalog.pg_attribute a
+				WHERE a.attrelid OPERATOR(pg_catalog.=) pg_catalog.to_regclass('@schema@.event')
+				  AND a.attname OPERATOR(pg_catalog.=) 'event_id' AND NOT a.attisdropped) THEN
+		RAISE EXCEPTION 'schema @schema@ holds the clicks tables of txpipe 0.2.0, with its events identified by an event_id field'
+			USING ERRCODE = 'object_not_in_prerequisite_state',
+				  DETAIL = 'This version''s clicks template identifies a record by its content, which those tables do not keep; they and their pipeline are left as they are.',
+				  HINT = 'Install the template into another schema, e.g. txpipe.install_template(''clicks'', ''clicks_v3''), or drop the old pipeline and schema first.';
+	END IF;
+END;
+$shape$;
+
 -- An enum sorts in funnel order and takes 4 bytes a row.
 DO $do$
 BEGIN
