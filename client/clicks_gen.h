@@ -91,6 +91,7 @@ typedef struct click_event
 	uint64_t	session_hi;
 	uint64_t	session_lo;
 	int64_t		price_cents;
+	int			twin;			/* logged twice: a copy of the event before it */
 } click_event;
 
 /* what makes a bad record fail the contract */
@@ -100,7 +101,7 @@ typedef enum click_bad_kind
 	CBAD_MISSING_FIELD,
 	CBAD_EVENT_TYPE,
 	CBAD_TIME_FORMAT,
-	CBAD_PRICE_STRING,
+	CBAD_PRICE_TEXT,
 	CBAD_PRICE_NEGATIVE,
 	CBAD_CATEGORY_DOUBLE,
 	CBAD_SESSION_PATTERN,
@@ -119,10 +120,9 @@ extern const char *const click_bad_kind_names[N_CLICK_BAD_KINDS];
 
 /*
  * Writes x as one line of compact JSON (no newline) into sb, replacing its
- * contents; event_id is the record's id in the source.  variant picks
- * among the ways of making a bad kind.
+ * contents.  variant picks among the ways of making a bad kind.
  */
-void		write_click(strbuf *sb, const catalog *c, const click_event *x, uint64_t event_id,
+void		write_click(strbuf *sb, const catalog *c, const click_event *x,
 						click_bad_kind bad, int variant);
 
 #endif

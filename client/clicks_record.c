@@ -8,7 +8,7 @@
 
 const char *const click_bad_kind_names[N_CLICK_BAD_KINDS] = {
 	"truncated", "missing_field", "event_type_enum", "time_format",
-	"price_string", "price_negative", "category_id_double", "session_pattern",
+	"price_text", "price_negative", "category_id_double", "session_pattern",
 	"brand_case", "user_id_zero", "extra_field", "trailing_comma",
 	"price_nan", "not_object", "invalid_utf8",
 };
@@ -83,14 +83,13 @@ put_session(strbuf *sb, uint64_t hi, uint64_t lo, int upper)
 }
 
 /*
- * One record as a line of compact JSON, keys in the order of the CSV file
- * after the event id.  A missing category_code, brand or user_session is
- * left out, as a loader of the CSV file leaves out empty cells.  A bad
- * kind changes exactly what makes the record fail the contract.
+ * One record as a line of compact JSON, exactly the columns of the CSV file
+ * in its order.  A missing category_code, brand or user_session is left
+ * out, as "txpipe load" leaves out empty cells.  A bad kind changes exactly
+ * what makes the record fail the contract.
  */
 void
-write_click(strbuf *sb, const catalog *c, const click_event *x, uint64_t event_id,
-			click_bad_kind bad, int variant)
+write_click(strbuf *sb, const catalog *c, const click_event *x, click_bad_kind bad, int variant)
 {
 	const click_product *p = &c->products[x->product];
 	const click_category *k = &c->categories[p->category];
@@ -101,16 +100,16 @@ write_click(strbuf *sb, const catalog *c, const click_event *x, uint64_t event_i
 	sb->len = 0;
 	if (bad == CBAD_NOT_OBJECT)
 		sb_putc(sb, '[');
-	PUT_LIT(sb, "{\"event_id\":");
-	sb_put_u64(sb, event_id);
+	sb_putc(sb, '{');
 	if (missing != 0)
 	{
-		PUT_LIT(sb, ",\"event_time\":");
+		PUT_LIT(sb, "\"event_time\":");
 		put_time(sb, x->t, bad, variant);
+		sb_putc(sb, ',');
 	}
 	if (missing != 1)
 	{
-		PUT_LIT(sb, ",\"event_type\":\"");
+		PUT_LIT(sb, "\"event_type\":\"");
 		if (bad == CBAD_EVENT_TYPE)
 		{
 			static const char *const wrong[] = {"wishlist", "View", "add_to_cart", ""};
@@ -119,9 +118,9 @@ write_click(strbuf *sb, const catalog *c, const click_event *x, uint64_t event_i
 		}
 		else
 			sb_puts(sb, event_type_names[x->type]);
-		sb_putc(sb, '"');
+		PUT_LIT(sb, "\",");
 	}
-	PUT_LIT(sb, ",\"product_id\":");
+	PUT_LIT(sb, "\"product_id\":");
 	sb_put_u64(sb, p->id);
 	PUT_LIT(sb, ",\"category_id\":");
 	if (bad == CBAD_CATEGORY_DOUBLE)
@@ -174,16 +173,28 @@ write_click(strbuf *sb, const catalog *c, const click_event *x, uint64_t event_i
 	if (missing != 2)
 	{
 		PUT_LIT(sb, ",\"price\":");
-		if (bad == CBAD_PRICE_STRING)
+		if (bad == CBAD_PRICE_TEXT)
+		{
+			/*
+			 * A string that is no number (the contract takes "35.79"): a
+			 * decimal comma, or a currency sign.
+			 */
 			sb_putc(sb, '"');
-		else if (bad == CBAD_PRICE_NEGATIVE)
-			sb_putc(sb, '-');
-		if (bad == CBAD_PRICE_NAN)
+			if (variant % 2)
+				sb_putc(sb, '$');
+			sb_put_fixed(sb, x->price_cents, 2);
+			if (variant % 2 == 0)
+				sb->data[sb->len - 3] = ',';
+			sb_putc(sb, '"');
+		}
+		else if (bad == CBAD_PRICE_NAN)
 			PUT_LIT(sb, "NaN");
 		else
+		{
+			if (bad == CBAD_PRICE_NEGATIVE)
+				sb_putc(sb, '-');
 			sb_put_fixed(sb, x->price_cents, 2);
-		if (bad == CBAD_PRICE_STRING)
-			sb_putc(sb, '"');
+		}
 	}
 	if (missing != 3)
 	{

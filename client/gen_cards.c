@@ -349,7 +349,7 @@ cmp_int(const void *a, const void *b)
 static void
 summarize(generator *g)
 {
-	json_object *o = mix_summary(&g->mix, g->opt->rows);
+	json_object *o = mix_summary(&g->mix, g->opt->rows, 0);
 	strbuf		sum;
 
 	sb_init(&sum, 32);

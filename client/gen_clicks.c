@@ -6,8 +6,14 @@
  *
  * Traffic is made of sessions: a user (drawn by activity, so that users
  * come back in several sessions) views products one after another, now and
- * then puts one of them in the cart or buys one.  Each event carries its
- * line number in the file as event_id; a re-sent line keeps it.
+ * then puts one of them in the cart or buys one.  The file has no event id:
+ * an event's identity is its content, so an event logged twice (as the
+ * real file has them) is an exact duplicate and counted with the re-sends.
+ * Sessions (random UUIDs), users and products are drawn per seed, so two
+ * files of different seeds share no event.  An event's time is strictly
+ * later than its session's previous one, so only an event without a
+ * session could repeat another by chance: those are checked, and a repeat
+ * is counted as a duplicate too.
  */
 #include <math.h>
 #include <stdlib.h>
@@ -23,7 +29,7 @@
 #define EVENTS_PER_PRODUCT 40.0 /* scaled down from ~255 of the real file */
 #define GAP_SECONDS 45.0		/* mean time between a session's events */
 #define NO_SESSION 0.0005		/* sessions whose events carry no user_session */
-#define TWIN 0.004				/* events logged twice, each with its own id */
+#define TWIN 0.004				/* events logged twice: exact duplicates */
 #define REVIEW 0.3				/* a view of a product seen earlier in the session */
 
 /* October 2019: view 96.07%, cart 2.18%, purchase 1.75%; no removals */
@@ -67,7 +73,9 @@ typedef struct generator
 	uint64_t	no_brand;
 	uint64_t	no_category_code;
 	uint64_t	no_session;
-	uint64_t	twins;
+	uint64_t	twins;			/* events logged twice, as made */
+	uint64_t	duplicates;		/* valid lines that repeat an earlier one */
+	hashset		no_session_seen;	/* contents of the events without a session */
 	uint64_t	sessions;
 	uint64_t	bad_counts[N_CLICK_BAD_KINDS];
 } generator;
@@ -138,6 +146,7 @@ make_session(generator *g, int d, size_t budget)
 		x->session_hi = hi;
 		x->session_lo = lo;
 		x->price_cents = product_price(&g->c.products[x->product], t);
+		x->twin = 0;
 		if (x->type == EV_VIEW)
 			seen_push(g, x->product);
 		made++;
@@ -147,6 +156,7 @@ make_session(generator *g, int d, size_t budget)
 
 			*twin = g->day[g->day_len - 2];
 			twin->seq = (int) g->day_len;
+			twin->twin = 1;
 			g->twins++;
 			made++;
 		}
@@ -191,12 +201,31 @@ write_bad(generator *g, int t)
 	x.session_hi = rng_next(r);
 	x.session_lo = rng_next(r);
 	x.price_cents = product_price(&g->c.products[x.product], t);
-	write_click(&g->line, &g->c, &x, mix_line_number(&g->mix), kind, variant);
+	write_click(&g->line, &g->c, &x, kind, variant);
 	mix_put_bad(&g->mix, &g->line);
 	g->bad_counts[kind]++;
 }
 
-/* writes the next valid event, preceded by the bad records and re-sends that fall before it */
+/* an event without a session that repeats an earlier one to the second */
+static int
+repeats_by_chance(generator *g, const click_event *x)
+{
+	uint64_t	h;
+
+	if (x->has_session)
+		return 0;
+	h = mix64((uint64_t) x->t ^ ((uint64_t) x->type << 32));
+	h = mix64(h ^ g->c.products[x->product].id);
+	h = mix64(h ^ g->c.users[x->user].id);
+	h = mix64(h ^ (uint64_t) x->price_cents);
+	return !hs_add(&g->no_session_seen, h);
+}
+
+/*
+ * Writes the next valid event, preceded by the bad records and re-sends
+ * that fall before it.  A twin, or a repeat by chance, is written but adds
+ * nothing to the figures of the stored events.
+ */
 static void
 write_valid(generator *g, const click_event *x)
 {
@@ -210,8 +239,13 @@ write_valid(generator *g, const click_event *x)
 		else
 			mix_put_dup(&g->mix);
 	}
-	write_click(mix_valid_slot(&g->mix), &g->c, x, mix_line_number(&g->mix), CLICK_NOT_BAD, 0);
+	write_click(mix_valid_slot(&g->mix), &g->c, x, CLICK_NOT_BAD, 0);
 	mix_put_valid(&g->mix);
+	if (x->twin || repeats_by_chance(g, x))
+	{
+		g->duplicates++;
+		return;
+	}
 
 	p->used = 1;
 	g->by_type[x->type]++;
@@ -240,7 +274,7 @@ cents_string(int64_t cents)
 static void
 summarize(generator *g)
 {
-	json_object *o = mix_summary(&g->mix, g->opt->rows);
+	json_object *o = mix_summary(&g->mix, g->opt->rows, g->duplicates);
 	uint64_t	users = 0,
 				products = 0,
 				categories = 0,
@@ -312,6 +346,7 @@ gen_clicks(const gen_options *opt)
 	alias_init(&g->pick_hour, hour_weights, 24);
 	alias_init(&g->pick_bad, bad_kind_weights, N_CLICK_BAD_KINDS);
 	sb_init(&g->line, 1024);
+	hs_init(&g->no_session_seen, (size_t) (n_valid * NO_SESSION * 2) + 16);
 
 	for (d = 0; d < CLICKS_DAYS; d++)
 	{
@@ -341,6 +376,7 @@ gen_clicks(const gen_options *opt)
 		summarize(g);
 
 	sb_free(&g->line);
+	hs_free(&g->no_session_seen);
 	mix_free(&g->mix);
 	free(g->day);
 	free(g->seen);

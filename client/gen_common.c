@@ -115,14 +115,15 @@ mix_free(line_mix *m)
 }
 
 json_object *
-mix_summary(const line_mix *m, uint64_t rows)
+mix_summary(const line_mix *m, uint64_t rows, uint64_t own_dups)
 {
 	json_object *o = json_object_new_object();
 
 	json_object_object_add(o, "rows", json_object_new_int64((int64_t) rows));
-	json_object_object_add(o, "valid", json_object_new_int64((int64_t) m->n_valid));
+	json_object_object_add(o, "valid", json_object_new_int64((int64_t) (m->n_valid - own_dups)));
 	json_object_object_add(o, "bad", json_object_new_int64((int64_t) m->n_bad));
-	json_object_object_add(o, "dups", json_object_new_int64((int64_t) m->n_dups));
+	json_object_object_add(o, "dups", json_object_new_int64((int64_t) (m->n_dups + own_dups)));
+	json_object_object_add(o, "resent", json_object_new_int64((int64_t) m->n_dups));
 	return o;
 }
 

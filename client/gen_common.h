@@ -83,8 +83,15 @@ void		mix_put_valid(line_mix *m);
 void		mix_finish(line_mix *m);
 void		mix_free(line_mix *m);
 
-/* a summary object with rows, valid, bad and dups; the generator adds its own */
-json_object *mix_summary(const line_mix *m, uint64_t rows);
+/*
+ * A summary object with rows, valid, bad, dups and resent; the generator
+ * adds its own.  Records are identified by their content (or by a key
+ * unique to each), so the figures are those a loader counts: valid, the
+ * distinct valid records it stores; dups, every line that repeats one, the
+ * re-sends (resent) and the own_dups valid lines the generator made as
+ * exact copies of earlier ones.  rows = valid + bad + dups.
+ */
+json_object *mix_summary(const line_mix *m, uint64_t rows, uint64_t own_dups);
 
 /* adds the counts of the bad kinds, writes the summary to path, frees it */
 void		write_summary(json_object *summary, const char *path,

@@ -3,9 +3,19 @@
  * file (see DATA.md), optionally mixed with bad records and re-sent
  * duplicates, with a summary of what a loader must find.
  *
- * Each record has the file's columns plus the line's identity: LineNo, its
- * number within the invoice, and id, "<InvoiceNo>/<LineNo>".  Dates are
- * ISO ("2010-12-01 08:26:00"), not the file's "12/1/2010 8:26".
+ * Each record has exactly the file's eight columns, as "txpipe load" makes
+ * of a row of the CSV file: InvoiceDate in the file's own form
+ * ("12/1/2010 8:26"), Description and CustomerID left out when the cell is
+ * empty.  The file has no line id: a line's identity is its content, so an
+ * exact copy of a line is a duplicate.  The file's own share of exact
+ * duplicate rows is made on purpose (the same item entered twice on an
+ * invoice) and counted with the re-sends; any other repeat of a line's
+ * content is avoided.
+ *
+ * Invoice numbers and times are drawn per seed: numbers are spread over the
+ * file's range (536365 .. 581587) with random gaps, so that two files of
+ * different seeds share a line only by a coincidence of invoice number,
+ * minute, stock code, quantity, price, customer and country.
  */
 #include <math.h>
 #include <stdio.h>
@@ -22,6 +32,8 @@
 #define N_MERCHANDISE 4050		/* with the special codes, 4,070 stock codes */
 #define PERIOD_DAYS 374			/* 2010-12-01 .. 2011-12-09 */
 #define FIRST_INVOICE 536365
+#define LAST_INVOICE 581587
+#define ROWS_PER_INVOICE 20.92	/* 541,909 rows, 25,900 invoices */
 
 /* shares of all rows, steered exactly (see plan_day) */
 #define CANCEL_SHARE 0.01714	/* 9,288 of 541,909 */
@@ -30,6 +42,8 @@
 /* a guest invoice has twice the lines: 14.6% of invoices, ~25% of rows */
 #define GUEST_SHARE 0.146
 #define ZERO_PRICE_SHARE 0.0022 /* sale lines given away (samples) */
+#define DUPLICATE_SHARE 0.009721	/* exact duplicate rows: 5,268 of 541,909 */
+#define MAX_LINES 1000			/* of one invoice: a guest sale of 500 */
 
 typedef enum invoice_kind
 {
@@ -47,7 +61,7 @@ typedef enum retail_bad
 	BAD_QUANTITY_FRACTION,
 	BAD_PRICE_STRING,
 	BAD_PRICE_NAN,
-	BAD_DATE_FILE_FORMAT,
+	BAD_DATE_ISO,
 	BAD_DATE_INVALID,
 	BAD_INVOICE_PATTERN,
 	BAD_CUSTOMER_STRING,
@@ -62,7 +76,7 @@ typedef enum retail_bad
 
 static const char *const retail_bad_names[N_RETAIL_BAD] = {
 	"truncated", "missing_field", "quantity_string", "quantity_fraction",
-	"price_string", "price_nan", "date_file_format", "date_invalid",
+	"price_string", "price_nan", "date_iso", "date_invalid",
 	"invoice_pattern", "customer_string", "country_empty", "stock_code_empty",
 	"extra_field", "trailing_comma", "control_char", "invalid_utf8",
 };
@@ -90,14 +104,17 @@ typedef struct customer
 typedef struct line
 {
 	char		invoice_no[12];
-	int			line_no;
 	int			product;
 	int			quantity;
 	int64_t		price;			/* thousandths */
 	int			has_description;
 	int			customer;		/* -1: guest */
 	int			country;
-	char		date[32];		/* YYYY-MM-DD HH:MM:SS */
+	int			year,
+				month,
+				day,
+				hour,
+				minute;
 } line;
 
 typedef struct invoice_plan
@@ -137,6 +154,9 @@ typedef struct generator
 	uint64_t	planned_adjust;
 	uint64_t	planned_bad_debt;
 	line		cur;			/* the valid line about to be written */
+	line		invoice_lines[MAX_LINES];	/* the lines of the current invoice */
+	uint64_t	n_lines;		/* valid lines written, duplicates included */
+	uint64_t	n_duplicates;	/* of them, exact copies of an earlier line */
 	/* what was written */
 	uint64_t	n_invoices;
 	uint64_t	n_cancel_lines;
@@ -457,14 +477,10 @@ static void
 write_line(strbuf *sb, const generator *g, const line *x, int bad, int variant, uint64_t cut)
 {
 	const product *p = &g->products[x->product];
-	char		date[24];
+	char		date[32];
 
 	sb->len = 0;
-	PUT_LIT(sb, "{\"id\":\"");
-	sb_puts(sb, x->invoice_no);
-	sb_putc(sb, '/');
-	sb_put_i64(sb, x->line_no);
-	PUT_LIT(sb, "\",\"InvoiceNo\":\"");
+	PUT_LIT(sb, "{\"InvoiceNo\":\"");
 	if (bad == BAD_INVOICE_PATTERN)
 	{
 		/* seven digits, or a lower-case prefix */
@@ -474,8 +490,7 @@ write_line(strbuf *sb, const generator *g, const line *x, int bad, int variant, 
 			sb_putc(sb, 'c');
 	}
 	sb_puts(sb, x->invoice_no);
-	PUT_LIT(sb, "\",\"LineNo\":");
-	sb_put_i64(sb, x->line_no);
+	sb_putc(sb, '"');
 
 	if (!(bad == BAD_MISSING_FIELD && variant % 3 == 0))
 	{
@@ -519,26 +534,22 @@ write_line(strbuf *sb, const generator *g, const line *x, int bad, int variant, 
 	if (!(bad == BAD_MISSING_FIELD && variant % 3 == 2))
 	{
 		PUT_LIT(sb, ",\"InvoiceDate\":\"");
-		if (bad == BAD_DATE_FILE_FORMAT)
-		{
-			/* the file's own format: 12/1/2010 8:26 */
-			int			y = atoi(x->date),
-						m = atoi(x->date + 5),
-						d = atoi(x->date + 8),
-						hh = atoi(x->date + 11);
-
-			snprintf(date, sizeof(date), "%d/%d/%d %d:%.2s", m, d, y, hh, x->date + 14);
-			sb_puts(sb, date);
-		}
-		else if (bad == BAD_DATE_INVALID)
-		{
+		if (bad == BAD_DATE_ISO)
+			/* ISO, as another export would write it: not the file's form */
+			snprintf(date, sizeof(date), "%04d-%02d-%02d %02d:%02d:00",
+					 x->year, x->month, x->day, x->hour, x->minute);
+		else if (bad == BAD_DATE_INVALID && variant % 2 == 0)
 			/* February 30th */
-			sb_put(sb, x->date, 5);
-			PUT_LIT(sb, "02-30");
-			sb_puts(sb, x->date + 10);
-		}
+			snprintf(date, sizeof(date), "2/30/%d %d:%02d", x->year, x->hour, x->minute);
+		else if (bad == BAD_DATE_INVALID)
+			/* no such hour */
+			snprintf(date, sizeof(date), "%d/%d/%d %d:%02d",
+					 x->month, x->day, x->year, 24 + x->hour % 6, x->minute);
 		else
-			sb_puts(sb, x->date);
+			/* the file's own form: 12/1/2010 8:26 */
+			snprintf(date, sizeof(date), "%d/%d/%d %d:%02d",
+					 x->month, x->day, x->year, x->hour, x->minute);
+		sb_puts(sb, date);
 		sb_putc(sb, '"');
 	}
 	PUT_LIT(sb, ",\"UnitPrice\":");
@@ -554,9 +565,9 @@ write_line(strbuf *sb, const generator *g, const line *x, int bad, int variant, 
 		put_price(sb, x->price);
 	if (bad == BAD_CUSTOMER_STRING)
 	{
+		/* digits in a string; a guest line gets a number too, as "" is absent */
 		PUT_LIT(sb, ",\"CustomerID\":\"");
-		if (x->customer >= 0)
-			sb_put_i64(sb, g->customers[x->customer].no);
+		sb_put_i64(sb, g->customers[x->customer >= 0 ? x->customer : variant].no);
 		sb_putc(sb, '"');
 	}
 	else if (x->customer >= 0)
@@ -618,14 +629,24 @@ lines_before_valid(generator *g)
 	}
 }
 
+/*
+ * Writes g->cur.  A duplicate repeats a line already written and counted:
+ * it is written, but adds nothing to the figures of the stored lines.
+ */
 static void
-write_valid(generator *g)
+write_valid(generator *g, int duplicate)
 {
 	const line *x = &g->cur;
 
 	lines_before_valid(g);
 	write_line(mix_valid_slot(&g->mix), g, x, -1, 0, 0);
 	mix_put_valid(&g->mix);
+	g->n_lines++;
+	if (duplicate)
+	{
+		g->n_duplicates++;
+		return;
+	}
 
 	g->sum_quantity += x->quantity;
 	g->sum_revenue += (int64_t) x->quantity * x->price;
@@ -656,16 +677,104 @@ write_valid(generator *g)
 	}
 }
 
+/* the next invoice number: gaps spread the invoices left over the numbers left */
 static void
-write_invoice(generator *g, const invoice_plan *p, const char *day)
+next_invoice_no(generator *g)
+{
+	double		invoices_left = (double) (g->mix.left_valid) / ROWS_PER_INVOICE;
+	double		gap = (LAST_INVOICE - g->next_invoice) / fmax(invoices_left, 1.0);
+	uint64_t	span = gap > 1.5 ? (uint64_t) llround(2 * gap - 1) : 2;
+
+	g->next_invoice += 1 + (int) rng_below(&g->traffic, span);
+}
+
+/* what varies between the lines of one invoice, and so tells them apart */
+static int
+same_line(const line *a, const line *b)
+{
+	return a->product == b->product && a->quantity == b->quantity &&
+		a->price == b->price && a->has_description == b->has_description;
+}
+
+/* the product, quantity and price of one line of an invoice of kind k */
+static void
+draw_line(generator *g, invoice_kind k, line *x)
+{
+	rng		   *r = &g->traffic;
+	const product *pr;
+	double		special = k == INVOICE_CANCEL ? g->cancel_special_share :
+		g->sale_special_share;
+
+	x->has_description = 1;
+	if (k == INVOICE_BAD_DEBT)
+		x->product = g->bad_debt_product;
+	else if (k != INVOICE_ADJUST && rng_chance(r, special))
+		x->product = N_MERCHANDISE + alias_draw(k == INVOICE_CANCEL ?
+												&g->pick_cancel_special :
+												&g->pick_sale_special, r);
+	else
+		x->product = alias_draw(&g->pick_merchandise, r);
+	pr = &g->products[x->product];
+
+	switch (k)
+	{
+		case INVOICE_SALE:
+			if (pr->special >= 0)
+			{
+				x->quantity = 1 + (rng_chance(r, 0.1) ? (int) rng_below(r, 3) : 0);
+				x->price = special_price(r, &special_codes[pr->special]);
+			}
+			else
+			{
+				x->quantity = quantity_values[alias_draw(&g->pick_quantity, r)];
+				/* wholesale orders: a few in ten thousand lines, rarely huge */
+				if (rng_chance(r, 0.0004))
+					x->quantity = (int) exp(log(1000.0) + rng_unit(r) * log(5.0));
+				else if (rng_chance(r, 0.000005))
+					x->quantity = (int) rng_range(r, 5000, 80995);
+				x->price = pr->price;
+				/* bulk price */
+				if (x->quantity >= 1000)
+					x->price = (pr->price / 4) / 10 * 10 + 10;
+				else if (x->quantity >= 24 && rng_chance(r, 0.5))
+					x->price = (pr->price * 85 / 100) / 10 * 10;
+				if (rng_chance(r, ZERO_PRICE_SHARE))
+				{
+					x->price = 0;
+					x->has_description = !rng_chance(r, 0.1);
+				}
+			}
+			break;
+		case INVOICE_CANCEL:
+			x->quantity = -(pr->special >= 0 ? 1 :
+							quantity_values[alias_draw(&g->pick_quantity, r)]);
+			x->price = pr->special >= 0 ? special_price(r, &special_codes[pr->special]) :
+				pr->price;
+			break;
+		case INVOICE_ADJUST:
+			/* stock written off or found: no customer, no price, rarely a note */
+			x->quantity = -(int) (1 + rng_below(r, rng_chance(r, 0.2) ? 400 : 24));
+			x->price = 0;
+			x->has_description = 0;
+			break;
+		case INVOICE_BAD_DEBT:
+			x->quantity = 1;
+			x->price = -(int64_t) rng_range(r, 100000, 15000000) / 10 * 10;
+			break;
+	}
+}
+
+static void
+write_invoice(generator *g, const invoice_plan *p, int year, int month, int day)
 {
 	rng		   *r = &g->traffic;
 	line	   *x = &g->cur;
 	int			customer = -1;
 	int			country;
-	int			i;
+	int			i,
+				j;
 
-	g->next_invoice += 1 + (int) rng_below(r, 2);
+	next_invoice_no(g);
 	if (!p->guest)
 		customer = alias_draw(&g->pick_customer, r);
 	country = customer >= 0 ? g->customers[customer].country :
@@ -674,75 +783,55 @@ write_invoice(generator *g, const invoice_plan *p, const char *day)
 	snprintf(x->invoice_no, sizeof(x->invoice_no), "%s%d",
 			 p->kind == INVOICE_CANCEL ? "C" : p->kind == INVOICE_BAD_DEBT ? "A" : "",
 			 g->next_invoice);
-	snprintf(x->date, sizeof(x->date), "%.10s %02d:%02d:00", day, (p->sod / 3600) % 24, p->sod / 60 % 60);
+	x->year = year;
+	x->month = month;
+	x->day = day;
+	x->hour = (p->sod / 3600) % 24;
+	x->minute = p->sod / 60 % 60;
 	x->customer = customer;
 	x->country = country;
 
 	for (i = 0; i < p->lines; i++)
 	{
-		const product *pr;
-		double		special = p->kind == INVOICE_CANCEL ? g->cancel_special_share :
-			g->sale_special_share;
+		int			tries = 0;
 
-		x->line_no = i + 1;
-		x->has_description = 1;
-		if (p->kind == INVOICE_BAD_DEBT)
-			x->product = g->bad_debt_product;
-		else if (p->kind != INVOICE_ADJUST && rng_chance(r, special))
-			x->product = N_MERCHANDISE + alias_draw(p->kind == INVOICE_CANCEL ?
-													&g->pick_cancel_special :
-													&g->pick_sale_special, r);
-		else
-			x->product = alias_draw(&g->pick_merchandise, r);
-		pr = &g->products[x->product];
-
-		switch (p->kind)
+		/* the file's exact duplicates, steered to its share of the lines */
+		if (i > 0 &&
+			(double) g->n_duplicates + 1 <= DUPLICATE_SHARE * (double) (g->n_lines + 1))
 		{
-			case INVOICE_SALE:
-				if (pr->special >= 0)
-				{
-					x->quantity = 1 + (rng_chance(r, 0.1) ? (int) rng_below(r, 3) : 0);
-					x->price = special_price(r, &special_codes[pr->special]);
-				}
-				else
-				{
-					x->quantity = quantity_values[alias_draw(&g->pick_quantity, r)];
-					/* wholesale orders: a few in ten thousand lines, rarely huge */
-					if (rng_chance(r, 0.0004))
-						x->quantity = (int) exp(log(1000.0) + rng_unit(r) * log(5.0));
-					else if (rng_chance(r, 0.000005))
-						x->quantity = (int) rng_range(r, 5000, 80995);
-					x->price = pr->price;
-					/* bulk price */
-					if (x->quantity >= 1000)
-						x->price = (pr->price / 4) / 10 * 10 + 10;
-					else if (x->quantity >= 24 && rng_chance(r, 0.5))
-						x->price = (pr->price * 85 / 100) / 10 * 10;
-					if (rng_chance(r, ZERO_PRICE_SHARE))
-					{
-						x->price = 0;
-						x->has_description = !rng_chance(r, 0.1);
-					}
-				}
-				break;
-			case INVOICE_CANCEL:
-				x->quantity = -(pr->special >= 0 ? 1 :
-								quantity_values[alias_draw(&g->pick_quantity, r)]);
-				x->price = pr->special >= 0 ? special_price(r, &special_codes[pr->special]) :
-					pr->price;
-				break;
-			case INVOICE_ADJUST:
-				/* stock written off or found: no customer, no price, rarely a note */
-				x->quantity = -(int) (1 + rng_below(r, rng_chance(r, 0.2) ? 400 : 24));
-				x->price = 0;
-				x->has_description = 0;
-				break;
-			case INVOICE_BAD_DEBT:
-				x->quantity = 1;
-				x->price = -(int64_t) rng_range(r, 100000, 15000000) / 10 * 10;
-				break;
+			const line *orig = &g->invoice_lines[rng_below(r, (uint64_t) i)];
+
+			x->product = orig->product;
+			x->quantity = orig->quantity;
+			x->price = orig->price;
+			x->has_description = orig->has_description;
+			g->invoice_lines[i] = *x;
+			write_valid(g, 1);
+			continue;
 		}
-		write_valid(g);
+
+		/* any other line differs from the invoice's earlier ones */
+		for (;;)
+		{
+			draw_line(g, p->kind, x);
+			for (j = 0; j < i && !same_line(x, &g->invoice_lines[j]); j++)
+				;
+			if (j == i)
+				break;
+			if (++tries >= 100)
+			{
+				/* a line the draws keep repeating: one more (or one fewer) */
+				while (j < i)
+				{
+					x->quantity += x->quantity < 0 ? -1 : 1;
+					for (j = 0; j < i && !same_line(x, &g->invoice_lines[j]); j++)
+						;
+				}
+				break;
+			}
+		}
+		g->invoice_lines[i] = *x;
+		write_valid(g, 0);
 	}
 	g->n_invoices++;
 	if (p->kind == INVOICE_CANCEL)
@@ -752,12 +841,13 @@ write_invoice(generator *g, const invoice_plan *p, const char *day)
 static void
 write_retail_summary(generator *g)
 {
-	json_object *o = mix_summary(&g->mix, g->opt->rows);
+	json_object *o = mix_summary(&g->mix, g->opt->rows, g->n_duplicates);
 	strbuf		sum;
 
 	sb_init(&sum, 32);
 	sb_put_fixed(&sum, g->sum_revenue, 3);
 	sb_putc(&sum, '\0');
+	json_object_object_add(o, "duplicate_rows", json_object_new_int64((int64_t) g->n_duplicates));
 	json_object_object_add(o, "invoices", json_object_new_int64((int64_t) g->n_invoices));
 	json_object_object_add(o, "cancelled_invoices", json_object_new_int64((int64_t) g->n_cancel_invoices));
 	json_object_object_add(o, "cancellations", json_object_new_int64((int64_t) g->n_cancel_lines));
@@ -816,8 +906,6 @@ gen_retail(const gen_options *opt)
 					d,
 					k,
 					i;
-		char		date[16];
-
 		cum += w[day];
 		upto = day == last ? n_valid : (uint64_t) llround((double) n_valid * cum / total);
 		if (upto <= g->planned)
@@ -825,9 +913,8 @@ gen_retail(const gen_options *opt)
 		k = plan_day(g, &plans, &plans_cap, upto - g->planned, n_valid - g->planned);
 		qsort(plans, (size_t) k, sizeof(invoice_plan), cmp_plan);
 		civil_from_days(day0 + day, &y, &m, &d);
-		snprintf(date, sizeof(date), "%04d-%02d-%02d", y, m, d);
 		for (i = 0; i < k; i++)
-			write_invoice(g, &plans[i], date);
+			write_invoice(g, &plans[i], y, m, d);
 	}
 
 	/* the bad and re-sent lines still due */

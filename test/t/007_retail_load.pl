@@ -1,6 +1,7 @@
 # Generated retail invoice lines, loaded with the client, end up in the
 # database exactly as the generator says: valid lines routed (cancellations
-# and guest sales kept), bad ones dead-lettered, re-sends counted once; the
+# and guest sales kept), bad ones dead-lettered, re-sends and the file's own
+# exact duplicate lines counted once (a line's identity is its content); the
 # star holds the same totals, after an incremental and a full refresh; a
 # second load changes nothing.
 use strict;
@@ -10,6 +11,7 @@ use FindBin;
 use lib "$FindBin::RealBin/..";
 
 use IPC::Run;
+use JSON::PP;
 use PostgreSQL::Test::Utils;
 use Test::More;
 use TxpipeTest;
@@ -23,7 +25,7 @@ my $file = PostgreSQL::Test::Utils::tempdir() . '/retail.ndjson';
 my $s = txpipe_gen('retail', $file, '--rows', 10000, '--seed', 11,
 	'--bad', '0.02', '--dups', '0.02');
 cmp_ok($s->{$_}, '>', 0, "the generator made $_")
-  for qw(valid bad dups cancellations guest_lines zero_price no_description);
+  for qw(valid bad dups duplicate_rows cancellations guest_lines zero_price no_description);
 is(scalar(grep { $s->{bad_kinds}{$_} > 0 } keys %{ $s->{bad_kinds} }),
 	scalar(keys %{ $s->{bad_kinds} }), 'every kind of bad record is in the file');
 
@@ -32,7 +34,9 @@ ok(txpipe_load($node, 'retail', $file), 'txpipe load succeeds');
 my $st = txpipe_stats($node, 'retail');
 is($st->{accepted},   $s->{valid}, 'stats: accepted = valid records');
 is($st->{rejected},   $s->{bad},   'stats: rejected = bad records');
-is($st->{duplicates}, $s->{dups},  'stats: duplicates = re-sent records');
+is($st->{duplicates}, $s->{dups},  'stats: duplicates = re-sent records and duplicate lines');
+is($s->{dups}, $s->{resent} + $s->{duplicate_rows},
+	'the generator\'s duplicates are its re-sends and the file\'s duplicate lines');
 is( $node->safe_psql(
 		'postgres', q{
 		SELECT count(*) FROM txpipe.rejects
@@ -82,6 +86,36 @@ is( $st2->{duplicates} - $st->{duplicates},
 	$s->{valid} + $s->{dups},
 	'the second load counts every valid record as a duplicate');
 is($node->safe_psql('postgres', $totals), $expected, 'the totals are unchanged');
+
+# The generator's records are what "txpipe load" makes of the CSV file's
+# rows: the lines of another file written as CSV, as the file has them
+# (empty cells for a missing Description or CustomerID), then loaded as
+# NDJSON, are all duplicates the second time.
+my $small = PostgreSQL::Test::Utils::tempdir() . '/small.ndjson';
+my $ss    = txpipe_gen('retail', $small, '--rows', 300, '--seed', 12);
+my @cols  = qw(InvoiceNo StockCode Description Quantity InvoiceDate UnitPrice CustomerID Country);
+my $csv   = PostgreSQL::Test::Utils::tempdir() . '/small.csv';
+open my $in,  '<:raw', $small or die $!;
+open my $out, '>:raw', $csv   or die $!;
+print $out join(',', @cols), "\r\n";
+while (my $l = <$in>)
+{
+	my $r = JSON::PP->new->decode($l);
+	print $out join(',',
+		map { my $v = $r->{$_} // ''; $v =~ /[",]/ ? '"' . ($v =~ s/"/""/gr) . '"' : $v } @cols),
+	  "\r\n";
+}
+close $in;
+close $out;
+ok(txpipe_load($node, 'retail', $csv), 'a generated file written as CSV loads');
+my $st3 = txpipe_stats($node, 'retail');
+is($st3->{accepted} - $st2->{accepted},     $ss->{valid}, 'its distinct lines are accepted');
+is($st3->{duplicates} - $st2->{duplicates}, $ss->{dups},  'its duplicate lines are duplicates');
+is($st3->{rejected} - $st2->{rejected},     0,            'and nothing is rejected');
+ok(txpipe_load($node, 'retail', $small), 'the same file as NDJSON loads');
+my $st4 = txpipe_stats($node, 'retail');
+is($st4->{accepted} - $st3->{accepted}, 0, 'the NDJSON lines add nothing to the CSV rows');
+is($st4->{duplicates} - $st3->{duplicates}, 300, 'every NDJSON line is a duplicate of its CSV row');
 
 # --encoding latin1 converts NDJSON as it converts CSV; without it the
 # ISO-8859-1 bytes are invalid_utf8 rejects

@@ -1,8 +1,9 @@
 # Generated click events, loaded with the client, end up in the database
 # exactly as the generator says: valid events routed (with their users,
 # sessions, products, categories and brands), bad ones dead-lettered,
-# re-sent ones counted once; the star refreshed from them has the same
-# totals; a second load changes nothing.
+# re-sent ones and events logged twice counted once (an event's identity is
+# its content); the star refreshed from them has the same totals; a second
+# load changes nothing.
 use strict;
 use warnings;
 
@@ -23,7 +24,7 @@ my $file = "$dir/clicks.ndjson";
 my @args = ('--rows', 10000, '--seed', 7, '--bad', '0.02', '--dups', '0.02');
 my $s = txpipe_gen('clicks', $file, @args);
 cmp_ok($s->{$_}, '>', 0, "the generator made $_")
-  for qw(valid bad dups views carts purchases no_brand no_category_code);
+  for qw(valid bad dups twins views carts purchases no_brand no_category_code);
 is($s->{views} + $s->{carts} + $s->{removals} + $s->{purchases},
 	$s->{valid}, 'every valid record is one event of a type');
 
@@ -36,7 +37,8 @@ ok(txpipe_load($node, 'clicks', $file), 'txpipe load succeeds');
 my $st = txpipe_stats($node, 'clicks');
 is($st->{accepted},   $s->{valid}, 'stats: accepted = valid records');
 is($st->{rejected},   $s->{bad},   'stats: rejected = bad records');
-is($st->{duplicates}, $s->{dups},  'stats: duplicates = re-sent records');
+is($st->{duplicates}, $s->{dups},  'stats: duplicates = re-sent records and events logged twice');
+is($s->{dups}, $s->{resent} + $s->{twins}, 'the generator\'s duplicates are its re-sends and twins');
 
 is( $node->safe_psql('postgres', q{
 		SELECT count(*) FROM txpipe.rejects
@@ -50,7 +52,7 @@ cmp_ok( $node->safe_psql('postgres',
 	'>=', 10, 'the bad records fail in at least 10 different ways');
 
 is( $node->safe_psql('postgres', q{
-		SELECT count(*) || '/' || count(DISTINCT event_id)
+		SELECT count(*) || '/' || count(DISTINCT event_key)
 			   || '/' || count(*) FILTER (WHERE event_type = 'view')
 			   || '/' || count(*) FILTER (WHERE event_type = 'cart')
 			   || '/' || count(*) FILTER (WHERE event_type = 'purchase')
@@ -60,7 +62,7 @@ is( $node->safe_psql('postgres', q{
 		  FROM clicks.event}),
 	join('/', $s->{valid}, $s->{valid}, $s->{views}, $s->{carts}, $s->{purchases},
 		$s->{purchase_amount}, $s->{sum_price}, $s->{no_session}),
-	'events, event ids, views, carts, purchases, purchase amount, prices, events without a session');
+	'events, event keys, views, carts, purchases, purchase amount, prices, events without a session');
 is( $node->safe_psql('postgres', q{
 		SELECT count(*) FILTER (WHERE p.brand_id IS NULL) || '/'
 			   || count(*) FILTER (WHERE c.category_code IS NULL)
