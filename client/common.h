@@ -131,6 +131,13 @@ typedef enum input_format
 	INPUT_CSV
 } input_format;
 
+typedef enum file_encoding
+{
+	ENCODING_AUTO,				/* UTF-8 unless the file is not: then ISO-8859-1 */
+	ENCODING_UTF8,
+	ENCODING_LATIN1
+} file_encoding;
+
 typedef struct load_options
 {
 	const char *conninfo;
@@ -139,7 +146,7 @@ typedef struct load_options
 	int			n_files;
 	uint64_t	batch_lines;	/* lines per COPY statement; 0: one per file */
 	input_format format;
-	int			latin1;
+	file_encoding encoding;
 	int			progress;		/* -1: on a terminal only */
 } load_options;
 

@@ -181,6 +181,44 @@ flush_raw(loader *L)
 }
 
 /*
+ * Length of the UTF-8 sequence at p[i]: 1 to 4, 0 when it is not valid
+ * UTF-8 (overlong forms, surrogates and code points above U+10FFFF are
+ * not), -1 when the n bytes end inside a sequence that may be valid.
+ */
+static int
+utf8_sequence(const unsigned char *p, size_t i, size_t n)
+{
+	unsigned char c = p[i];
+	int			len,
+				k;
+
+	if (c < 0x80)
+		return 1;
+	if (c >= 0xC2 && c <= 0xDF)
+		len = 2;
+	else if (c >= 0xE0 && c <= 0xEF)
+		len = 3;
+	else if (c >= 0xF0 && c <= 0xF4)
+		len = 4;
+	else
+		return 0;
+	for (k = 1; k < len; k++)
+	{
+		if (i + k >= n)
+			return -1;
+		if ((p[i + k] & 0xC0) != 0x80)
+			return 0;
+	}
+	if ((c == 0xE0 && p[i + 1] < 0xA0) || (c == 0xF0 && p[i + 1] < 0x90))
+		return 0;				/* overlong */
+	if (c == 0xED && p[i + 1] >= 0xA0)
+		return 0;				/* surrogate */
+	if (c == 0xF4 && p[i + 1] >= 0x90)
+		return 0;				/* above U+10FFFF */
+	return len;
+}
+
+/*
  * True when COPY in CSV mode with QUOTE 0x01 and DELIMITER 0x02 hands the
  * line to the server byte for byte: valid UTF-8, no control byte but TAB
  * (this also excludes the quote and delimiter bytes), and not the end
@@ -197,6 +235,7 @@ copy_safe(const char *s, size_t n)
 	while (i < n)
 	{
 		unsigned char c = p[i];
+		int			len;
 
 		if (c >= 0x20 && c < 0x80)
 		{
@@ -210,35 +249,10 @@ copy_safe(const char *s, size_t n)
 			i++;
 			continue;
 		}
-		if (c >= 0xC2 && c <= 0xDF)
-		{
-			if (i + 1 >= n || (p[i + 1] & 0xC0) != 0x80)
-				return 0;
-			i += 2;
-		}
-		else if (c >= 0xE0 && c <= 0xEF)
-		{
-			if (i + 2 >= n || (p[i + 1] & 0xC0) != 0x80 || (p[i + 2] & 0xC0) != 0x80)
-				return 0;
-			if (c == 0xE0 && p[i + 1] < 0xA0)
-				return 0;		/* overlong */
-			if (c == 0xED && p[i + 1] >= 0xA0)
-				return 0;		/* surrogate */
-			i += 3;
-		}
-		else if (c >= 0xF0 && c <= 0xF4)
-		{
-			if (i + 3 >= n || (p[i + 1] & 0xC0) != 0x80 ||
-				(p[i + 2] & 0xC0) != 0x80 || (p[i + 3] & 0xC0) != 0x80)
-				return 0;
-			if (c == 0xF0 && p[i + 1] < 0x90)
-				return 0;		/* overlong */
-			if (c == 0xF4 && p[i + 1] >= 0x90)
-				return 0;		/* above U+10FFFF */
-			i += 4;
-		}
-		else
+		len = utf8_sequence(p, i, n);
+		if (len <= 0)
 			return 0;
+		i += len;
 	}
 	return 1;
 }
@@ -334,6 +348,118 @@ print_counts(const char *label, const counts *c, double seconds)
 	fflush(stdout);
 }
 
+/*
+ * The decoding of one file.  Under --encoding auto a CSV file is UTF-8
+ * until a byte that is not UTF-8 comes before any non-ASCII UTF-8: what
+ * came before it was ASCII, the same in ISO-8859-1, and the file is read as
+ * ISO-8859-1 from that byte on.  Once a non-ASCII UTF-8 sequence has been
+ * read the file stays UTF-8, and a line that is not valid UTF-8 becomes an
+ * invalid_utf8 reject.
+ */
+typedef enum sniff_state
+{
+	SNIFF_ASCII,				/* auto, and only ASCII so far */
+	SNIFF_UTF8,
+	SNIFF_LATIN1
+} sniff_state;
+
+#define CARRY_MAX 4				/* a UTF-8 sequence split between reads */
+
+typedef struct decoder
+{
+	sniff_state state;
+	int			ncarry;
+	int64_t		offset;			/* of the first byte not yet decoded */
+	char		carry[CARRY_MAX];
+	char	   *conv;			/* 2 * (READ_SIZE + CARRY_MAX) bytes */
+} decoder;
+
+static void
+decoder_switch(loader *L, decoder *d, int64_t at, unsigned char byte)
+{
+	d->state = SNIFF_LATIN1;
+	fprintf(stderr, "txpipe: %s: byte 0x%02X at offset %lld is not UTF-8: reading the file as ISO-8859-1 (--encoding utf8 or latin1 says which)\n",
+			L->file, byte, (long long) at);
+}
+
+/*
+ * Decodes the n bytes at in, which has CARRY_MAX bytes of room before it
+ * for what the last call carried, into UTF-8: *out and the returned length
+ * are what to parse.  At the end of the file (eof) an incomplete sequence
+ * is not UTF-8.
+ */
+static size_t
+decoder_run(loader *L, decoder *d, char *in, size_t n, int eof, const char **out)
+{
+	const unsigned char *p;
+	size_t		i = 0,
+				len;
+
+	if (d->state == SNIFF_LATIN1)
+	{
+		len = latin1_to_utf8(in, n, d->conv);
+		d->offset += n;
+		*out = d->conv;
+		return len;
+	}
+	if (d->state == SNIFF_UTF8)
+	{
+		d->offset += n;
+		*out = in;
+		return n;
+	}
+	/* the carried bytes go just before in */
+	memcpy(in - d->ncarry, d->carry, d->ncarry);
+	in -= d->ncarry;
+	n += d->ncarry;
+	d->ncarry = 0;
+	p = (const unsigned char *) in;
+	while (i < n)
+	{
+		uint64_t	word;
+		int			seq;
+
+		if (i + 8 <= n)
+		{
+			memcpy(&word, p + i, 8);
+			if ((word & UINT64_C(0x8080808080808080)) == 0)
+			{
+				i += 8;
+				continue;
+			}
+		}
+		if (p[i] < 0x80)
+		{
+			i++;
+			continue;
+		}
+		seq = utf8_sequence(p, i, n);
+		if (seq > 0)
+		{
+			d->state = SNIFF_UTF8;
+			break;
+		}
+		if (seq < 0 && !eof)
+		{
+			/* carry the start of the sequence into the next read */
+			d->ncarry = (int) (n - i);
+			memcpy(d->carry, in + i, d->ncarry);
+			d->offset += i;
+			*out = in;
+			return i;
+		}
+		decoder_switch(L, d, d->offset + (int64_t) i, p[i]);
+		memcpy(d->conv, in, i);
+		len = i + latin1_to_utf8(in + i, n - i, d->conv + i);
+		d->offset += n;
+		*out = d->conv;
+		return len;
+	}
+	d->offset += n;
+	*out = in;
+	return n;
+}
+
 static void
 load_file(loader *L, const char *path, counts *total)
 {
@@ -341,8 +467,8 @@ load_file(loader *L, const char *path, counts *total)
 	struct stat st;
 	int64_t		size = -1;
 	int64_t		done = 0;
-	char	   *buf = xmalloc(READ_SIZE);
-	char	   *conv = NULL;
+	char	   *buf = xmalloc(CARRY_MAX + READ_SIZE);
+	decoder		dec;
 	csv_converter *csv = NULL;
 	progress	prog;
 	double		started;
@@ -365,11 +491,16 @@ load_file(loader *L, const char *path, counts *total)
 	if (is_csv(L->opt, path))
 		csv = csv_new(L->contract, L->file);
 	/*
-	 * JSON is UTF-8 by definition, but an NDJSON file that went through
-	 * other tools may not be: --encoding applies to it as to CSV
+	 * JSON is UTF-8 by definition (RFC 8259), so under auto an NDJSON file
+	 * is read as UTF-8 and a line that is not becomes an invalid_utf8
+	 * reject; a file that went through other tools may be ISO-8859-1, and
+	 * --encoding latin1 says so.  A CSV file under auto is sniffed.
 	 */
-	if (L->opt->latin1)
-		conv = xmalloc(2 * READ_SIZE);
+	memset(&dec, 0, sizeof(dec));
+	dec.state = L->opt->encoding == ENCODING_LATIN1 ? SNIFF_LATIN1 :
+		L->opt->encoding == ENCODING_UTF8 || !csv ? SNIFF_UTF8 : SNIFF_ASCII;
+	if (dec.state != SNIFF_UTF8)
+		dec.conv = xmalloc(2 * (CARRY_MAX + READ_SIZE));
 
 	L->first_line = 1;
 	L->lines = 0;
@@ -383,8 +514,8 @@ load_file(loader *L, const char *path, counts *total)
 	exec_command(L, "BEGIN", NULL);
 	for (;;)
 	{
-		ssize_t		got = read(fd, buf, READ_SIZE);
-		const char *data = buf;
+		ssize_t		got = read(fd, buf + CARRY_MAX, READ_SIZE);
+		const char *data;
 		size_t		len;
 
 		if (got < 0)
@@ -393,19 +524,14 @@ load_file(loader *L, const char *path, counts *total)
 				continue;
 			die("could not read \"%s\": %m", L->file);
 		}
-		if (got == 0)
-			break;
-		done += got;
-		len = (size_t) got;
-		if (conv)
-		{
-			len = latin1_to_utf8(buf, len, conv);
-			data = conv;
-		}
+		len = decoder_run(L, &dec, buf + CARRY_MAX, (size_t) got, got == 0, &data);
 		if (csv)
 			csv_feed(csv, data, len, take_line, L);
 		else
 			split_lines(L, data, len);
+		if (got == 0)
+			break;
+		done += got;
 		progress_update(&prog, done, L->lines);
 	}
 	if (csv)
@@ -424,7 +550,7 @@ load_file(loader *L, const char *path, counts *total)
 	if (fd != STDIN_FILENO)
 		close(fd);
 	free(buf);
-	free(conv);
+	free(dec.conv);
 }
 
 int

@@ -89,9 +89,12 @@ usage_load(FILE *f)
 		  "                          (default 0: one COPY per file)\n"
 		  "      --csv               read every file as CSV with a header\n"
 		  "      --ndjson            read every file as NDJSON\n"
-		  "      --encoding=ENC      encoding of the files, CSV and NDJSON: utf8\n"
-		  "                          (default) or latin1 (ISO-8859-1, converted to\n"
-		  "                          UTF-8)\n"
+		  "      --encoding=ENC      encoding of the files: auto (default: NDJSON\n"
+		  "                          is UTF-8; a CSV file is UTF-8 unless a byte\n"
+		  "                          that is not UTF-8 comes before any non-ASCII\n"
+		  "                          UTF-8, then ISO-8859-1 from there on), utf8,\n"
+		  "                          or latin1 (ISO-8859-1, CSV and NDJSON,\n"
+		  "                          converted to UTF-8)\n"
 		  "      --progress          show progress even when stderr is not a terminal\n"
 		  "      --no-progress       never show progress\n"
 		  "  -h, --help              show this help, then exit\n", f);
@@ -251,11 +254,13 @@ run_load(int argc, char **argv, const char *conninfo)
 			case 3:
 				if (strcasecmp(optarg, "latin1") == 0 || strcasecmp(optarg, "iso-8859-1") == 0 ||
 					strcasecmp(optarg, "iso8859-1") == 0)
-					opt.latin1 = 1;
+					opt.encoding = ENCODING_LATIN1;
 				else if (strcasecmp(optarg, "utf8") == 0 || strcasecmp(optarg, "utf-8") == 0)
-					opt.latin1 = 0;
+					opt.encoding = ENCODING_UTF8;
+				else if (strcasecmp(optarg, "auto") == 0)
+					opt.encoding = ENCODING_AUTO;
 				else
-					die("--encoding: expected utf8 or latin1, got \"%s\"", optarg);
+					die("--encoding: expected auto, utf8 or latin1, got \"%s\"", optarg);
 				break;
 			case 4:
 				opt.progress = 1;
