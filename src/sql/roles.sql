@@ -43,3 +43,33 @@ GRANT SELECT ON ALL TABLES IN SCHEMA txpipe TO txpipe_admin;
 -- the inbox's ids: nobody but txpipe (stated, as in databases updated
 -- from 0.2.0, whose writers used it)
 REVOKE ALL ON SEQUENCE txpipe.inbox_id_seq FROM PUBLIC;
+
+-- Rejects counted by pipeline, code and path, without their payloads:
+-- what a dashboard of txpipe_reader shows of them.
+CREATE VIEW txpipe.reject_summary AS
+SELECT r.pipeline, r.error_code, r.error_path,
+	   pg_catalog.sum(r.count) AS rejects,
+	   pg_catalog.count(*) FILTER (WHERE r.replayed_at IS NULL) AS not_replayed,
+	   pg_catalog.max(r.last_received_at) AS last_received_at
+  FROM txpipe.rejects r
+ GROUP BY r.pipeline, r.error_code, r.error_path;
+COMMENT ON VIEW txpipe.reject_summary IS 'rejects per pipeline, code and path (counts, not payloads): what txpipe_reader sees of them';
+GRANT SELECT ON txpipe.reject_summary TO txpipe_reader;
+
+-- The txpipe background processes of this server (pid, database, since
+-- when, state): what a dashboard of txpipe_reader shows of them, which
+-- pg_stat_activity hides from a role that is not a superuser.  No query
+-- text: the workers' statements can carry records.
+CREATE FUNCTION txpipe.workers()
+RETURNS TABLE (pid integer, backend_type text, database name, backend_start timestamptz,
+	state text, wait_event text)
+LANGUAGE sql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $f$
+	SELECT a.pid, a.backend_type, a.datname, a.backend_start, a.state, a.wait_event
+	  FROM pg_catalog.pg_stat_activity a
+	 WHERE a.backend_type OPERATOR(pg_catalog.=) ANY (ARRAY['txpipe worker', 'txpipe launcher'])
+	 ORDER BY a.pid
+$f$;
+REVOKE ALL ON FUNCTION txpipe.workers() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION txpipe.workers() TO txpipe_reader, txpipe_admin;

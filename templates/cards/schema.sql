@@ -398,6 +398,18 @@ SELECT pg_catalog.date_trunc('minute', f.trans_date_trans_time) AS minute, l.sta
   JOIN @schema@.dim_location l ON l.location_key OPERATOR(pg_catalog.=) f.location_key
  GROUP BY 1, 2;
 
+-- spend per category and hour of the day (UTC of the source's times),
+-- per date: filter on date for a time range
+CREATE OR REPLACE VIEW @schema@.spend_by_category_hour AS
+SELECT d.date, f.hour, c.category,
+	   pg_catalog.count(*) AS transactions,
+	   pg_catalog.count(*) FILTER (WHERE f.is_fraud) AS fraud,
+	   pg_catalog.sum(f.amt) AS amt
+  FROM @schema@.fact_transaction f
+  JOIN @schema@.dim_category c ON c.category_key OPERATOR(pg_catalog.=) f.category_key
+  JOIN @schema@.dim_date d ON d.date_key OPERATOR(pg_catalog.=) f.date_key
+ GROUP BY d.date, f.hour, c.category;
+
 -- A card's holder and its 100 most recent transactions, from the
 -- normalized tables so that a live dashboard sees records as they are
 -- routed.  Look up by cc_num and dob: card's unique index on cc_num finds
@@ -476,7 +488,8 @@ GRANT USAGE ON SCHEMA @schema@ TO txpipe_reader;
 REVOKE ALL ON @schema@.card_activity, @schema@.dim_customer FROM txpipe_reader;
 GRANT SELECT ON @schema@.fact_transaction, @schema@.dim_date, @schema@.dim_location,
 	@schema@.dim_merchant, @schema@.dim_category, @schema@.dim_card,
-	@schema@.fraud_by_city, @schema@.daily_totals, @schema@.transactions_per_minute
+	@schema@.fraud_by_city, @schema@.daily_totals, @schema@.transactions_per_minute,
+	@schema@.spend_by_category_hour
 	TO txpipe_reader;
 GRANT SELECT (customer_key, customer_id, gender, job, city, state, zip, valid_from, valid_to, is_current)
 	ON @schema@.dim_customer TO txpipe_reader;

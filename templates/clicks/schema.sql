@@ -307,10 +307,66 @@ SELECT pg_catalog.rank() OVER (ORDER BY s.purchases DESC) AS rank, s.*,
 		 WHERE f.brand_key OPERATOR(pg_catalog.<>) 0
 		 GROUP BY b.brand_key, b.brand) AS s;
 
+-- unique visitors (users with an event), sessions and events per day (UTC)
+CREATE OR REPLACE VIEW @schema@.unique_visitors_daily AS
+SELECT d.date,
+	   pg_catalog.count(DISTINCT f.user_key) AS visitors,
+	   pg_catalog.count(DISTINCT f.session_id) AS sessions,
+	   pg_catalog.count(*) AS events
+  FROM @schema@.fact_event f
+  JOIN @schema@.dim_date d ON d.date_key OPERATOR(pg_catalog.=) f.date_key
+ GROUP BY d.date;
+
+-- Per session and product: carted, and whether it was bought in the same
+-- session.  Events without a session cannot be abandoned carts.
+CREATE OR REPLACE VIEW @schema@.cart_outcomes AS
+SELECT f.session_id, f.product_key, pg_catalog.min(f.event_time) AS carted_at,
+	   pg_catalog.bool_or(f.event_type OPERATOR(pg_catalog.=) 'purchase') AS bought
+  FROM @schema@.fact_event f
+ WHERE f.session_id IS NOT NULL
+   AND f.event_type OPERATOR(pg_catalog.=) ANY (ARRAY['cart', 'purchase']::@schema@.event_type[])
+ GROUP BY f.session_id, f.product_key
+HAVING pg_catalog.bool_or(f.event_type OPERATOR(pg_catalog.=) 'cart');
+
+-- products added to carts and not bought in the session, per product
+CREATE OR REPLACE VIEW @schema@.cart_abandonment AS
+SELECT o.product_key, b.brand, c.category_code,
+	   pg_catalog.count(*) AS carted,
+	   pg_catalog.count(*) FILTER (WHERE o.bought) AS bought,
+	   pg_catalog.count(*) FILTER (WHERE NOT o.bought) AS abandoned,
+	   pg_catalog.round(pg_catalog.count(*) FILTER (WHERE NOT o.bought)::numeric OPERATOR(pg_catalog./) pg_catalog.count(*), 4) AS abandonment_rate
+  FROM @schema@.cart_outcomes o
+  JOIN @schema@.dim_product p ON p.product_key OPERATOR(pg_catalog.=) o.product_key
+  JOIN @schema@.dim_brand b ON b.brand_key OPERATOR(pg_catalog.=) p.brand_key
+  JOIN @schema@.dim_category c ON c.category_key OPERATOR(pg_catalog.=) p.category_key
+ GROUP BY o.product_key, b.brand, c.category_code;
+
+-- categories per weekday (ISO: 1 = Monday) and hour of the day (UTC):
+-- when to run a promotion
+CREATE OR REPLACE VIEW @schema@.category_by_hour_weekday AS
+SELECT d.day_of_week, d.day_name, f.hour, c.top_level, c.category_code,
+	   pg_catalog.count(*) FILTER (WHERE f.event_type OPERATOR(pg_catalog.=) 'view') AS views,
+	   pg_catalog.count(*) FILTER (WHERE f.event_type OPERATOR(pg_catalog.=) 'cart') AS carts,
+	   pg_catalog.count(*) FILTER (WHERE f.event_type OPERATOR(pg_catalog.=) 'purchase') AS purchases,
+	   coalesce(pg_catalog.sum(f.price) FILTER (WHERE f.event_type OPERATOR(pg_catalog.=) 'purchase'), 0) AS revenue
+  FROM @schema@.fact_event f
+  JOIN @schema@.dim_category c ON c.category_key OPERATOR(pg_catalog.=) f.category_key
+  JOIN @schema@.dim_date d ON d.date_key OPERATOR(pg_catalog.=) f.date_key
+ GROUP BY d.day_of_week, d.day_name, f.hour, c.top_level, c.category_code;
+
+-- brands that need more marketing: viewed a lot, bought rarely (at least
+-- 100 views; the lowest purchases per view first)
+CREATE OR REPLACE VIEW @schema@.brands_to_promote AS
+SELECT t.brand, t.views, t.carts, t.purchases, t.revenue, t.purchases_per_view
+  FROM @schema@.top_brands t
+ WHERE t.views OPERATOR(pg_catalog.>=) 100;
+
 GRANT USAGE ON SCHEMA @schema@ TO txpipe_reader;
 GRANT USAGE ON TYPE @schema@.event_type TO txpipe_reader;
 GRANT SELECT ON @schema@.fact_event, @schema@.dim_date, @schema@.dim_category,
 	@schema@.dim_brand, @schema@.dim_product, @schema@.dim_user,
 	@schema@.funnel_daily, @schema@.user_events_per_minute, @schema@.session_events_per_minute,
-	@schema@.brand_daily, @schema@.top_brands
+	@schema@.brand_daily, @schema@.top_brands, @schema@.unique_visitors_daily,
+	@schema@.cart_outcomes, @schema@.cart_abandonment, @schema@.category_by_hour_weekday,
+	@schema@.brands_to_promote
 	TO txpipe_reader;

@@ -246,8 +246,83 @@ SELECT d.date,
   JOIN @schema@.dim_date d ON d.date_key OPERATOR(pg_catalog.=) f.date_key
  GROUP BY d.date;
 
+-- sales per hour: lines, quantity, invoices, sales, cancellations and net
+-- revenue; sum the hours for days and months
+CREATE OR REPLACE VIEW @schema@.sales_hourly AS
+SELECT pg_catalog.date_trunc('hour', f.invoice_date) AS hour,
+	   pg_catalog.count(*) AS lines,
+	   pg_catalog.count(DISTINCT f.invoice_no) AS invoices,
+	   pg_catalog.sum(f.quantity) AS quantity,
+	   coalesce(pg_catalog.sum(f.revenue) FILTER (WHERE NOT f.is_cancellation), 0) AS sales,
+	   coalesce(pg_catalog.sum(f.revenue) FILTER (WHERE f.is_cancellation), 0) AS cancellations,
+	   pg_catalog.sum(f.revenue) AS revenue
+  FROM @schema@.fact_sales f
+ GROUP BY 1;
+
+-- per product and day: quantity and revenue of sales (cancellations
+-- apart), for the most sold products of a period
+CREATE OR REPLACE VIEW @schema@.product_sales_daily AS
+SELECT d.date, p.product_key, p.stock_code, p.description, p.is_product,
+	   pg_catalog.count(*) FILTER (WHERE NOT f.is_cancellation) AS lines,
+	   coalesce(pg_catalog.sum(f.quantity) FILTER (WHERE NOT f.is_cancellation), 0) AS quantity,
+	   coalesce(pg_catalog.sum(f.revenue) FILTER (WHERE NOT f.is_cancellation), 0) AS revenue,
+	   coalesce(pg_catalog.sum(f.quantity) FILTER (WHERE f.is_cancellation), 0) AS cancelled_quantity
+  FROM @schema@.fact_sales f
+  JOIN @schema@.dim_product p ON p.product_key OPERATOR(pg_catalog.=) f.product_key
+  JOIN @schema@.dim_date d ON d.date_key OPERATOR(pg_catalog.=) f.date_key
+ GROUP BY d.date, p.product_key, p.stock_code, p.description, p.is_product;
+
+-- one row per invoice: its customer (NULL: a guest), country, lines,
+-- quantity and total; the highest invoices, a customer's history
+CREATE OR REPLACE VIEW @schema@.invoice_totals AS
+SELECT f.invoice_no, pg_catalog.min(f.invoice_date) AS invoice_date,
+	   pg_catalog.min(cu.customer_no) AS customer_no, pg_catalog.min(c.country) AS country,
+	   pg_catalog.bool_or(f.is_cancellation) AS is_cancellation,
+	   pg_catalog.count(*) AS lines, pg_catalog.sum(f.quantity) AS quantity,
+	   pg_catalog.sum(f.revenue) AS total
+  FROM @schema@.fact_sales f
+  JOIN @schema@.dim_customer cu ON cu.customer_key OPERATOR(pg_catalog.=) f.customer_key
+  JOIN @schema@.dim_country c ON c.country_key OPERATOR(pg_catalog.=) f.country_key
+ GROUP BY f.invoice_no;
+
+-- a customer's invoices, newest first (customer_no is the CustomerID)
+CREATE OR REPLACE FUNCTION @schema@.customer_invoices(customer_no integer)
+RETURNS TABLE (invoice_no text, invoice_date timestamp, country text, is_cancellation boolean,
+	lines bigint, quantity bigint, total numeric)
+LANGUAGE sql STABLE STRICT
+SET search_path = pg_catalog, pg_temp
+AS $f$
+	SELECT f.invoice_no, pg_catalog.min(f.invoice_date), pg_catalog.min(c.country),
+		   pg_catalog.bool_or(f.is_cancellation), pg_catalog.count(*),
+		   pg_catalog.sum(f.quantity), pg_catalog.sum(f.revenue)
+	  FROM @schema@.fact_sales f
+	  JOIN @schema@.dim_customer cu ON cu.customer_key OPERATOR(pg_catalog.=) f.customer_key
+	  JOIN @schema@.dim_country c ON c.country_key OPERATOR(pg_catalog.=) f.country_key
+	 WHERE cu.customer_no OPERATOR(pg_catalog.=) customer_invoices.customer_no
+	 GROUP BY f.invoice_no
+	 ORDER BY 2 DESC, 1
+$f$;
+
+-- an invoice's items, in the order they were stored
+CREATE OR REPLACE FUNCTION @schema@.invoice_items(invoice_no text)
+RETURNS TABLE (line_id bigint, stock_code text, description text, quantity integer,
+	unit_price numeric, revenue numeric)
+LANGUAGE sql STABLE STRICT
+SET search_path = pg_catalog, pg_temp
+AS $f$
+	SELECT f.line_id, p.stock_code, p.description, f.quantity, f.unit_price, f.revenue
+	  FROM @schema@.fact_sales f
+	  JOIN @schema@.dim_product p ON p.product_key OPERATOR(pg_catalog.=) f.product_key
+	 WHERE f.invoice_no OPERATOR(pg_catalog.=) invoice_items.invoice_no
+	 ORDER BY f.line_id
+$f$;
+CREATE INDEX IF NOT EXISTS fact_sales_invoice ON @schema@.fact_sales (invoice_no);
+
 GRANT USAGE ON SCHEMA @schema@ TO txpipe_reader;
 GRANT SELECT ON @schema@.fact_sales, @schema@.dim_date, @schema@.dim_country,
 	@schema@.dim_customer, @schema@.dim_product,
-	@schema@.revenue_by_country_month, @schema@.cancellations_per_day
+	@schema@.revenue_by_country_month, @schema@.cancellations_per_day,
+	@schema@.sales_hourly, @schema@.product_sales_daily, @schema@.invoice_totals
+	TO txpipe_reader;
+GRANT EXECUTE ON FUNCTION @schema@.customer_invoices(integer), @schema@.invoice_items(text)
 	TO txpipe_reader;
