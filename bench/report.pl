@@ -43,7 +43,7 @@ while (my $line = <$fh>)
 		stat => $stat,
 		seconds => $secs + 0,
 		runs_s => [map { $_ + 0 } @runs],
-		records_per_s => $secs > 0 ? int($records / $secs + 0.5) : undef,
+		records_per_s => $secs > 0 && $records > 0 ? int($records / $secs + 0.5) : undef,
 		note => $note,
 		%{ decode_json($extra || '{}') },
 	};

@@ -17,11 +17,10 @@ use warnings;
 use FindBin;
 use lib "$FindBin::RealBin/..";
 
+use GrafanaDash;
 use JSON::PP;
-use POSIX qw(floor strftime);
 use PostgreSQL::Test::Utils;
 use Test::More;
-use Time::Local qw(timegm);
 use TxpipeTest;
 
 txpipe_require_client();
@@ -79,96 +78,6 @@ my ($card, $dob) = split /\|/, $node->safe_psql('postgres', q{
 	SELECT ca.cc_num, cu.dob FROM cards.card ca JOIN cards.customer cu USING (customer_id)
 	 ORDER BY ca.card_id LIMIT 1});
 my %typed = (card => $card, dob => $dob);
-
-# ------------------------------------------------------------ Grafana's expansion
-# a time of the dashboard's range: an absolute time or now[-N(s|m|h|d)]
-sub grafana_time
-{
-	my ($t) = @_;
-	return time() if $t eq 'now';
-	if ($t =~ /^now-(\d+)([smhdw])$/)
-	{
-		my %unit = (s => 1, m => 60, h => 3600, d => 86400, w => 604800);
-		return time() - $1 * $unit{$2};
-	}
-	$t =~ /^(\d{4})-(\d\d)-(\d\d)T(\d\d):(\d\d):(\d\d)/ or die "time $t";
-	return timegm($6, $5, $4, $3, $2 - 1, $1);
-}
-
-sub rfc3339 { return strftime('%Y-%m-%dT%H:%M:%SZ', gmtime($_[0])); }
-
-# Grafana's interval for a range drawn on ~1,000 points, rounded up to one
-# of its steps; as text ("5m") and in ms
-sub grafana_interval
-{
-	my ($from, $to) = @_;
-	my $raw = ($to - $from) / 1000;
-	my @steps = ([ 1, '1s' ], [ 5, '5s' ], [ 10, '10s' ], [ 30, '30s' ], [ 60, '1m' ], [ 300, '5m' ],
-		[ 600, '10m' ], [ 1800, '30m' ], [ 3600, '1h' ], [ 10800, '3h' ], [ 21600, '6h' ],
-		[ 43200, '12h' ], [ 86400, '1d' ], [ 604800, '7d' ]);
-	for my $s (@steps) { return ($s->[1], $s->[0] * 1000) if $s->[0] >= $raw; }
-	return ('7d', 604800000);
-}
-
-sub seconds_of
-{
-	my ($i) = @_;
-	$i =~ s/^'|'$//g;
-	my %unit = (ms => 0.001, s => 1, m => 60, h => 3600, d => 86400, w => 604800);
-	$i =~ /^(\d+)(ms|s|m|h|d|w)$/ or die "interval $i";
-	return $1 * $unit{$2};
-}
-
-# the macros of Grafana's postgres data source (macros.go)
-sub expand_macros
-{
-	my ($sql, $from, $to) = @_;
-	my $out = '';
-	while ($sql =~ /\$([_a-zA-Z0-9]+)\(([^\)]*)\)/)
-	{
-		my ($pre, $name, $argstr, $post) = ($`, $1, $2, $');
-		my @args = map { s/^\s+|\s+$//gr } split /,/, $argstr, -1;
-		# $__timeGroup followed by a comma is the alias form (before 5.3)
-		$name = '__timeGroupAlias' if $name eq '__timeGroup' && $post =~ /^,/;
-		my $r;
-		if    ($name eq '__time')      { $r = "$args[0] AS \"time\""; }
-		elsif ($name eq '__timeEpoch') { $r = "extract(epoch from $args[0]) as \"time\""; }
-		elsif ($name eq '__timeFilter')
-		{
-			$r = "$args[0] BETWEEN '" . rfc3339($from) . "' AND '" . rfc3339($to) . "'";
-		}
-		elsif ($name eq '__timeFrom') { $r = "'" . rfc3339($from) . "'"; }
-		elsif ($name eq '__timeTo')   { $r = "'" . rfc3339($to) . "'"; }
-		elsif ($name eq '__timeGroup' || $name eq '__timeGroupAlias')
-		{
-			my $s = seconds_of($args[1]);
-			$r = "floor(extract(epoch from $args[0])/$s)*$s";
-			$r .= ' AS "time"' if $name eq '__timeGroupAlias';
-		}
-		elsif ($name eq '__unixEpochFilter') { $r = "$args[0] >= $from AND $args[0] <= $to"; }
-		elsif ($name eq '__unixEpochFrom')   { $r = "$from"; }
-		elsif ($name eq '__unixEpochTo')     { $r = "$to"; }
-		else                                 { die "unknown macro \$$name"; }
-		$out .= $pre . $r;
-		$sql = $post;
-	}
-	return $out . $sql;
-}
-
-# dashboard variables, then $__interval and $__interval_ms (as the
-# front end does before the data source sees the query)
-sub expand_vars
-{
-	my ($sql, $vars, $interval, $ms) = @_;
-	$sql =~ s/\$__interval_ms\b/$ms/g;
-	$sql =~ s/\$__interval\b/$interval/g;
-	for my $v (sort { length($b) <=> length($a) } keys %$vars)
-	{
-		(my $val = $vars->{$v}) =~ s/'/''/g;
-		$sql =~ s/\$\{\Q$v\E\}|\[\[\Q$v\E\]\]|\$\Q$v\E\b/$val/g;
-	}
-	return $sql;
-}
 
 # runs a query as the data source's login, read only; returns (ok,
 # [[name, type]...], rows, stderr)
