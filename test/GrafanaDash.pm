@@ -8,7 +8,8 @@ use strict;
 use warnings;
 
 use Exporter qw(import);
-use POSIX qw(strftime);
+use POSIX qw(floor strftime);
+use Time::HiRes ();
 use Time::Local qw(timegm);
 
 our @EXPORT = qw(grafana_time grafana_interval expand_macros expand_vars);
@@ -17,17 +18,27 @@ our @EXPORT = qw(grafana_time grafana_interval expand_macros expand_vars);
 sub grafana_time
 {
 	my ($t) = @_;
-	return time() if $t eq 'now';
+	# now to the millisecond, as Grafana's range is
+	my $now = floor(Time::HiRes::time() * 1000) / 1000;
+	return $now if $t eq 'now';
 	if ($t =~ /^now-(\d+)([smhdw])$/)
 	{
 		my %unit = (s => 1, m => 60, h => 3600, d => 86400, w => 604800);
-		return time() - $1 * $unit{$2};
+		return $now - $1 * $unit{$2};
 	}
 	$t =~ /^(\d{4})-(\d\d)-(\d\d)T(\d\d):(\d\d):(\d\d)/ or die "time $t";
 	return timegm($6, $5, $4, $3, $2 - 1, $1);
 }
 
-sub rfc3339 { return strftime('%Y-%m-%dT%H:%M:%SZ', gmtime($_[0])); }
+# RFC 3339 in UTC, with the milliseconds when there are any (as Go's
+# RFC3339Nano writes them)
+sub rfc3339
+{
+	my ($t) = @_;
+	my $ms = sprintf('%03d', int(($t - floor($t)) * 1000 + 0.5) % 1000);
+	my $frac = $ms eq '000' ? '' : ".$ms" =~ s/0+$//r;
+	return strftime('%Y-%m-%dT%H:%M:%S', gmtime(floor($t))) . $frac . 'Z';
+}
 
 # Grafana's interval for a range drawn on ~1,000 points, rounded up to one
 # of its steps; as text ("5m") and in ms
@@ -77,9 +88,12 @@ sub expand_macros
 			$r = "floor(extract(epoch from $args[0])/$s)*$s";
 			$r .= ' AS "time"' if $name eq '__timeGroupAlias';
 		}
-		elsif ($name eq '__unixEpochFilter') { $r = "$args[0] >= $from AND $args[0] <= $to"; }
-		elsif ($name eq '__unixEpochFrom')   { $r = "$from"; }
-		elsif ($name eq '__unixEpochTo')     { $r = "$to"; }
+		elsif ($name eq '__unixEpochFilter')
+		{
+			$r = "$args[0] >= " . floor($from) . " AND $args[0] <= " . floor($to);
+		}
+		elsif ($name eq '__unixEpochFrom') { $r = floor($from); }
+		elsif ($name eq '__unixEpochTo')   { $r = floor($to); }
 		else                                 { die "unknown macro \$$name"; }
 		$out .= $pre . $r;
 		$sql = $post;

@@ -211,6 +211,109 @@ END;
 $upgrade$;
 
 
+-- Rollups of the facts, kept by refresh_star in the statement that writes
+-- the facts (the idea of continuous aggregates): what the dashboards
+-- read, so that a panel's cost follows the buckets it shows, not the facts
+-- under them.  Each holds transactions, fraud (flagged ones) and amt per
+-- its key; hours and days are those of trans_date_trans_time.
+CREATE TABLE IF NOT EXISTS @schema@.agg_hour (
+	hour		timestamp PRIMARY KEY,
+	transactions bigint NOT NULL, fraud bigint NOT NULL, amt numeric NOT NULL
+);
+CREATE TABLE IF NOT EXISTS @schema@.agg_hour_state (
+	hour		timestamp NOT NULL,
+	state		text NOT NULL,
+	transactions bigint NOT NULL, fraud bigint NOT NULL, amt numeric NOT NULL,
+	PRIMARY KEY (hour, state)
+);
+CREATE TABLE IF NOT EXISTS @schema@.agg_day_state (
+	date		date NOT NULL,
+	state		text NOT NULL,
+	transactions bigint NOT NULL, fraud bigint NOT NULL, amt numeric NOT NULL,
+	PRIMARY KEY (date, state)
+);
+CREATE TABLE IF NOT EXISTS @schema@.agg_day_location (
+	date		date NOT NULL,
+	location_key integer NOT NULL,
+	transactions bigint NOT NULL, fraud bigint NOT NULL, amt numeric NOT NULL,
+	PRIMARY KEY (date, location_key)
+);
+CREATE INDEX IF NOT EXISTS agg_day_location_location ON @schema@.agg_day_location (location_key, date);
+CREATE TABLE IF NOT EXISTS @schema@.agg_month_location (
+	month		date NOT NULL,			-- the first day of the month
+	location_key integer NOT NULL,
+	transactions bigint NOT NULL, fraud bigint NOT NULL, amt numeric NOT NULL,
+	PRIMARY KEY (month, location_key)
+);
+CREATE TABLE IF NOT EXISTS @schema@.agg_day_category_hour (
+	date		date NOT NULL,
+	hour		smallint NOT NULL,
+	category_key integer NOT NULL,
+	transactions bigint NOT NULL, fraud bigint NOT NULL, amt numeric NOT NULL,
+	PRIMARY KEY (date, hour, category_key)
+);
+CREATE TABLE IF NOT EXISTS @schema@.agg_month_category_hour (
+	month		date NOT NULL,
+	hour		smallint NOT NULL,
+	category_key integer NOT NULL,
+	transactions bigint NOT NULL, fraud bigint NOT NULL, amt numeric NOT NULL,
+	PRIMARY KEY (month, hour, category_key)
+);
+
+-- The rollups made again from every fact (a rebuild; and once for a star
+-- that has facts but no rollups yet, as one made by txpipe 0.2.0).
+CREATE OR REPLACE FUNCTION @schema@.rollup_rebuild()
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $rollup$
+BEGIN
+	TRUNCATE @schema@.agg_hour, @schema@.agg_hour_state, @schema@.agg_day_state,
+		@schema@.agg_day_location, @schema@.agg_month_location,
+		@schema@.agg_day_category_hour, @schema@.agg_month_category_hour;
+	INSERT INTO @schema@.agg_day_category_hour
+	SELECT f.trans_date_trans_time::pg_catalog.date, f.hour, f.category_key, pg_catalog.count(*),
+		   pg_catalog.count(*) FILTER (WHERE f.is_fraud), pg_catalog.sum(f.amt)
+	  FROM @schema@.fact_transaction f GROUP BY 1, 2, 3;
+	INSERT INTO @schema@.agg_month_category_hour
+	SELECT pg_catalog.date_trunc('month', a.date)::pg_catalog.date, a.hour, a.category_key,
+		   pg_catalog.sum(a.transactions), pg_catalog.sum(a.fraud), pg_catalog.sum(a.amt)
+	  FROM @schema@.agg_day_category_hour a GROUP BY 1, 2, 3;
+	INSERT INTO @schema@.agg_hour_state
+	SELECT pg_catalog.date_trunc('hour', f.trans_date_trans_time), l.state, pg_catalog.count(*),
+		   pg_catalog.count(*) FILTER (WHERE f.is_fraud), pg_catalog.sum(f.amt)
+	  FROM @schema@.fact_transaction f
+	  JOIN @schema@.dim_location l ON l.location_key OPERATOR(pg_catalog.=) f.location_key
+	 GROUP BY 1, 2;
+	INSERT INTO @schema@.agg_hour
+	SELECT a.hour, pg_catalog.sum(a.transactions), pg_catalog.sum(a.fraud), pg_catalog.sum(a.amt)
+	  FROM @schema@.agg_hour_state a GROUP BY 1;
+	INSERT INTO @schema@.agg_day_state
+	SELECT a.hour::pg_catalog.date, a.state, pg_catalog.sum(a.transactions), pg_catalog.sum(a.fraud),
+		   pg_catalog.sum(a.amt)
+	  FROM @schema@.agg_hour_state a GROUP BY 1, 2;
+	INSERT INTO @schema@.agg_day_location
+	SELECT f.trans_date_trans_time::pg_catalog.date, f.location_key, pg_catalog.count(*),
+		   pg_catalog.count(*) FILTER (WHERE f.is_fraud), pg_catalog.sum(f.amt)
+	  FROM @schema@.fact_transaction f GROUP BY 1, 2;
+	INSERT INTO @schema@.agg_month_location
+	SELECT pg_catalog.date_trunc('month', a.date)::pg_catalog.date, a.location_key,
+		   pg_catalog.sum(a.transactions), pg_catalog.sum(a.fraud), pg_catalog.sum(a.amt)
+	  FROM @schema@.agg_day_location a GROUP BY 1, 2;
+END;
+$rollup$;
+REVOKE ALL ON FUNCTION @schema@.rollup_rebuild() FROM PUBLIC;
+
+DO $rollup_init$
+BEGIN
+	IF NOT EXISTS (SELECT 1 FROM @schema@.agg_hour)
+	   AND EXISTS (SELECT 1 FROM @schema@.fact_transaction) THEN
+		PERFORM @schema@.rollup_rebuild();
+	END IF;
+END;
+$rollup_init$;
+
+
 -- Writes the star rows of transactions lo < transaction_id <= hi and
 -- returns the number of facts written; txpipe.refresh() calls it, as the
 -- pipeline's owner, with its watermark and a bound no open transaction can
@@ -339,22 +442,93 @@ BEGIN
 	-- rebuild writes into an empty table, where nothing can conflict:
 	-- without ON CONFLICT's speculative insertion it writes the same rows
 	-- in 60% of the time.
-	EXECUTE 'INSERT INTO @schema@.fact_transaction
+	IF lo OPERATOR(pg_catalog.=) 0 THEN
+		INSERT INTO @schema@.fact_transaction
 			(transaction_id, trans_num, trans_date_trans_time, date_key, hour, customer_key,
 			 location_key, merchant_key, category_key, amt, is_fraud, card_key)
 		SELECT t.transaction_id, t.trans_num, t.trans_date_trans_time,
-			   pg_catalog.to_char(t.trans_date_trans_time, ''YYYYMMDD'')::integer,
+			   pg_catalog.to_char(t.trans_date_trans_time, 'YYYYMMDD')::integer,
 			   EXTRACT(hour FROM t.trans_date_trans_time),
 			   t.customer_version_id, v.city_id, t.merchant_id, t.category_id, t.amt, t.is_fraud,
 			   t.card_id
 		  FROM ONLY @schema@.transaction t
 		  JOIN ONLY @schema@.customer_version v
 			ON v.customer_version_id OPERATOR(pg_catalog.=) t.customer_version_id
-		 WHERE t.transaction_id OPERATOR(pg_catalog.>) $1 AND t.transaction_id OPERATOR(pg_catalog.<=) $2'
-		OPERATOR(pg_catalog.||) CASE WHEN lo OPERATOR(pg_catalog.=) 0 THEN ''
-			ELSE ' ON CONFLICT (transaction_id, trans_date_trans_time) DO NOTHING' END
-		USING lo, hi;
-	GET DIAGNOSTICS n = ROW_COUNT;
+		 WHERE t.transaction_id OPERATOR(pg_catalog.>) lo AND t.transaction_id OPERATOR(pg_catalog.<=) hi;
+		GET DIAGNOSTICS n = ROW_COUNT;
+		PERFORM @schema@.rollup_rebuild();
+	ELSE
+		-- the facts this call stored, and only those, added to the rollups
+		-- in the same statement: a rerun adds nothing
+		WITH ins AS (
+			INSERT INTO @schema@.fact_transaction
+				(transaction_id, trans_num, trans_date_trans_time, date_key, hour, customer_key,
+				 location_key, merchant_key, category_key, amt, is_fraud, card_key)
+			SELECT t.transaction_id, t.trans_num, t.trans_date_trans_time,
+				   pg_catalog.to_char(t.trans_date_trans_time, 'YYYYMMDD')::integer,
+				   EXTRACT(hour FROM t.trans_date_trans_time),
+				   t.customer_version_id, v.city_id, t.merchant_id, t.category_id, t.amt, t.is_fraud,
+				   t.card_id
+			  FROM ONLY @schema@.transaction t
+			  JOIN ONLY @schema@.customer_version v
+				ON v.customer_version_id OPERATOR(pg_catalog.=) t.customer_version_id
+			 WHERE t.transaction_id OPERATOR(pg_catalog.>) lo AND t.transaction_id OPERATOR(pg_catalog.<=) hi
+			ON CONFLICT (transaction_id, trans_date_trans_time) DO NOTHING
+			RETURNING trans_date_trans_time AS ts, hour, location_key, category_key, amt, is_fraud),
+		x AS (
+			SELECT i.ts, i.hour, i.location_key, i.category_key, i.amt, i.is_fraud, l.state
+			  FROM ins i JOIN @schema@.dim_location l ON l.location_key OPERATOR(pg_catalog.=) i.location_key),
+		a1 AS (
+			INSERT INTO @schema@.agg_hour AS a
+			SELECT pg_catalog.date_trunc('hour', x.ts), pg_catalog.count(*),
+				   pg_catalog.count(*) FILTER (WHERE x.is_fraud), pg_catalog.sum(x.amt)
+			  FROM x GROUP BY 1
+			ON CONFLICT (hour) DO UPDATE SET transactions = a.transactions OPERATOR(pg_catalog.+) excluded.transactions,
+				fraud = a.fraud OPERATOR(pg_catalog.+) excluded.fraud, amt = a.amt OPERATOR(pg_catalog.+) excluded.amt),
+		a2 AS (
+			INSERT INTO @schema@.agg_hour_state AS a
+			SELECT pg_catalog.date_trunc('hour', x.ts), x.state, pg_catalog.count(*),
+				   pg_catalog.count(*) FILTER (WHERE x.is_fraud), pg_catalog.sum(x.amt)
+			  FROM x GROUP BY 1, 2
+			ON CONFLICT (hour, state) DO UPDATE SET transactions = a.transactions OPERATOR(pg_catalog.+) excluded.transactions,
+				fraud = a.fraud OPERATOR(pg_catalog.+) excluded.fraud, amt = a.amt OPERATOR(pg_catalog.+) excluded.amt),
+		a3 AS (
+			INSERT INTO @schema@.agg_day_state AS a
+			SELECT x.ts::pg_catalog.date, x.state, pg_catalog.count(*),
+				   pg_catalog.count(*) FILTER (WHERE x.is_fraud), pg_catalog.sum(x.amt)
+			  FROM x GROUP BY 1, 2
+			ON CONFLICT (date, state) DO UPDATE SET transactions = a.transactions OPERATOR(pg_catalog.+) excluded.transactions,
+				fraud = a.fraud OPERATOR(pg_catalog.+) excluded.fraud, amt = a.amt OPERATOR(pg_catalog.+) excluded.amt),
+		a4 AS (
+			INSERT INTO @schema@.agg_day_location AS a
+			SELECT x.ts::pg_catalog.date, x.location_key, pg_catalog.count(*),
+				   pg_catalog.count(*) FILTER (WHERE x.is_fraud), pg_catalog.sum(x.amt)
+			  FROM x GROUP BY 1, 2
+			ON CONFLICT (date, location_key) DO UPDATE SET transactions = a.transactions OPERATOR(pg_catalog.+) excluded.transactions,
+				fraud = a.fraud OPERATOR(pg_catalog.+) excluded.fraud, amt = a.amt OPERATOR(pg_catalog.+) excluded.amt),
+		a5 AS (
+			INSERT INTO @schema@.agg_month_location AS a
+			SELECT pg_catalog.date_trunc('month', x.ts)::pg_catalog.date, x.location_key, pg_catalog.count(*),
+				   pg_catalog.count(*) FILTER (WHERE x.is_fraud), pg_catalog.sum(x.amt)
+			  FROM x GROUP BY 1, 2
+			ON CONFLICT (month, location_key) DO UPDATE SET transactions = a.transactions OPERATOR(pg_catalog.+) excluded.transactions,
+				fraud = a.fraud OPERATOR(pg_catalog.+) excluded.fraud, amt = a.amt OPERATOR(pg_catalog.+) excluded.amt),
+		a6 AS (
+			INSERT INTO @schema@.agg_day_category_hour AS a
+			SELECT x.ts::pg_catalog.date, x.hour, x.category_key, pg_catalog.count(*),
+				   pg_catalog.count(*) FILTER (WHERE x.is_fraud), pg_catalog.sum(x.amt)
+			  FROM x GROUP BY 1, 2, 3
+			ON CONFLICT (date, hour, category_key) DO UPDATE SET transactions = a.transactions OPERATOR(pg_catalog.+) excluded.transactions,
+				fraud = a.fraud OPERATOR(pg_catalog.+) excluded.fraud, amt = a.amt OPERATOR(pg_catalog.+) excluded.amt),
+		a7 AS (
+			INSERT INTO @schema@.agg_month_category_hour AS a
+			SELECT pg_catalog.date_trunc('month', x.ts)::pg_catalog.date, x.hour, x.category_key, pg_catalog.count(*),
+				   pg_catalog.count(*) FILTER (WHERE x.is_fraud), pg_catalog.sum(x.amt)
+			  FROM x GROUP BY 1, 2, 3
+			ON CONFLICT (month, hour, category_key) DO UPDATE SET transactions = a.transactions OPERATOR(pg_catalog.+) excluded.transactions,
+				fraud = a.fraud OPERATOR(pg_catalog.+) excluded.fraud, amt = a.amt OPERATOR(pg_catalog.+) excluded.amt)
+		SELECT pg_catalog.count(*) INTO n FROM ins;
+	END IF;
 	IF fk_add IS NOT NULL THEN
 		EXECUTE 'ALTER TABLE @schema@.fact_transaction ' OPERATOR(pg_catalog.||) fk_add;
 	END IF;
@@ -368,27 +542,21 @@ REVOKE ALL ON FUNCTION @schema@.refresh_star(bigint, bigint) FROM PUBLIC;
 
 -- fraud per city and day; filter on date for a time range
 CREATE OR REPLACE VIEW @schema@.fraud_by_city AS
-SELECT l.state, l.city, d.date,
-	   pg_catalog.count(*) AS transactions,
-	   pg_catalog.count(*) FILTER (WHERE f.is_fraud) AS fraud,
-	   pg_catalog.round(pg_catalog.count(*) FILTER (WHERE f.is_fraud)::numeric
-						OPERATOR(pg_catalog./) pg_catalog.count(*), 4) AS fraud_rate,
-	   pg_catalog.sum(f.amt) AS amt
-  FROM @schema@.fact_transaction f
-  JOIN @schema@.dim_location l ON l.location_key OPERATOR(pg_catalog.=) f.location_key
-  JOIN @schema@.dim_date d ON d.date_key OPERATOR(pg_catalog.=) f.date_key
- GROUP BY l.state, l.city, d.date;
+SELECT l.state, l.city, a.date,
+	   pg_catalog.sum(a.transactions)::bigint AS transactions,
+	   pg_catalog.sum(a.fraud)::bigint AS fraud,
+	   pg_catalog.round(pg_catalog.sum(a.fraud) OPERATOR(pg_catalog./) pg_catalog.sum(a.transactions), 4) AS fraud_rate,
+	   pg_catalog.sum(a.amt) AS amt
+  FROM @schema@.agg_day_location a
+  JOIN @schema@.dim_location l ON l.location_key OPERATOR(pg_catalog.=) a.location_key
+ GROUP BY l.state, l.city, a.date;
 
 -- totals per day and location (the card holder's city)
 CREATE OR REPLACE VIEW @schema@.daily_totals AS
-SELECT d.date, f.location_key, l.state, l.city, l.zip,
-	   pg_catalog.count(*) AS transactions,
-	   pg_catalog.sum(f.amt) AS amt,
-	   pg_catalog.count(*) FILTER (WHERE f.is_fraud) AS fraud
-  FROM @schema@.fact_transaction f
-  JOIN @schema@.dim_location l ON l.location_key OPERATOR(pg_catalog.=) f.location_key
-  JOIN @schema@.dim_date d ON d.date_key OPERATOR(pg_catalog.=) f.date_key
- GROUP BY d.date, f.location_key, l.state, l.city, l.zip;
+SELECT a.date, a.location_key, l.state, l.city, l.zip,
+	   a.transactions, a.amt, a.fraud
+  FROM @schema@.agg_day_location a
+  JOIN @schema@.dim_location l ON l.location_key OPERATOR(pg_catalog.=) a.location_key;
 
 CREATE OR REPLACE VIEW @schema@.transactions_per_minute AS
 SELECT pg_catalog.date_trunc('minute', f.trans_date_trans_time) AS minute, l.state,
@@ -401,14 +569,161 @@ SELECT pg_catalog.date_trunc('minute', f.trans_date_trans_time) AS minute, l.sta
 -- spend per category and hour of the day (UTC of the source's times),
 -- per date: filter on date for a time range
 CREATE OR REPLACE VIEW @schema@.spend_by_category_hour AS
-SELECT d.date, f.hour, c.category,
-	   pg_catalog.count(*) AS transactions,
-	   pg_catalog.count(*) FILTER (WHERE f.is_fraud) AS fraud,
-	   pg_catalog.sum(f.amt) AS amt
-  FROM @schema@.fact_transaction f
-  JOIN @schema@.dim_category c ON c.category_key OPERATOR(pg_catalog.=) f.category_key
-  JOIN @schema@.dim_date d ON d.date_key OPERATOR(pg_catalog.=) f.date_key
- GROUP BY d.date, f.hour, c.category;
+SELECT a.date, a.hour, c.category, a.transactions, a.fraud, a.amt
+  FROM @schema@.agg_day_category_hour a
+  JOIN @schema@.dim_category c ON c.category_key OPERATOR(pg_catalog.=) a.category_key;
+
+-- The days of since::date .. until::date as whole months and the days
+-- around them: months m0 .. m1 (none when m0 > m1), days d0 <= d < m0 and
+-- m1 + 1 month <= d <= d1 (all of them when there is no whole month).
+CREATE OR REPLACE FUNCTION @schema@._range_parts(since timestamp, until timestamp,
+	OUT d0 date, OUT d1 date, OUT m0 date, OUT m1 date, OUT head_end date, OUT tail_start date)
+LANGUAGE plpgsql IMMUTABLE STRICT
+SET search_path = pg_catalog, pg_temp
+AS $f$
+BEGIN
+	d0 := since::pg_catalog.date;
+	d1 := until::pg_catalog.date;
+	m0 := CASE WHEN pg_catalog.date_trunc('month', d0)::pg_catalog.date OPERATOR(pg_catalog.=) d0 THEN d0
+			   ELSE (pg_catalog.date_trunc('month', d0) OPERATOR(pg_catalog.+) '1 month'::pg_catalog.interval)::pg_catalog.date END;
+	m1 := (pg_catalog.date_trunc('month', d1 OPERATOR(pg_catalog.+) 1) OPERATOR(pg_catalog.-) '1 month'::pg_catalog.interval)::pg_catalog.date;
+	IF m0 OPERATOR(pg_catalog.>) m1 THEN
+		head_end := d1 OPERATOR(pg_catalog.+) 1;	-- every day is a head day
+		tail_start := d1 OPERATOR(pg_catalog.+) 1;
+	ELSE
+		head_end := m0;
+		tail_start := (m1 OPERATOR(pg_catalog.+) '1 month'::pg_catalog.interval)::pg_catalog.date;
+	END IF;
+END;
+$f$;
+
+-- Fraud per city between two times (their days, inclusive), from the
+-- monthly and daily rollups: what a panel over any range reads.
+CREATE OR REPLACE FUNCTION @schema@.fraud_by_city_between(since timestamp, until timestamp)
+RETURNS TABLE (state text, city text, transactions bigint, fraud bigint, fraud_pct numeric, amt numeric)
+LANGUAGE plpgsql STABLE STRICT
+SET search_path = pg_catalog, pg_temp
+AS $f$
+#variable_conflict use_column
+DECLARE
+	r record;
+BEGIN
+	r := @schema@._range_parts(since, until);
+	RETURN QUERY
+	SELECT l.state, l.city, pg_catalog.sum(p.transactions)::bigint, pg_catalog.sum(p.fraud)::bigint,
+		   pg_catalog.round(100.0 OPERATOR(pg_catalog.*) pg_catalog.sum(p.fraud) OPERATOR(pg_catalog./) pg_catalog.sum(p.transactions), 2),
+		   pg_catalog.sum(p.amt)
+	  FROM (SELECT a.location_key, a.transactions, a.fraud, a.amt FROM @schema@.agg_month_location a
+			 WHERE a.month OPERATOR(pg_catalog.>=) r.m0 AND a.month OPERATOR(pg_catalog.<=) r.m1
+			UNION ALL
+			SELECT a.location_key, a.transactions, a.fraud, a.amt FROM @schema@.agg_day_location a
+			 WHERE a.date OPERATOR(pg_catalog.>=) r.d0 AND a.date OPERATOR(pg_catalog.<) r.head_end
+			UNION ALL
+			SELECT a.location_key, a.transactions, a.fraud, a.amt FROM @schema@.agg_day_location a
+			 WHERE a.date OPERATOR(pg_catalog.>=) r.tail_start AND a.date OPERATOR(pg_catalog.<=) r.d1) AS p
+	  JOIN @schema@.dim_location l ON l.location_key OPERATOR(pg_catalog.=) p.location_key
+	 GROUP BY l.state, l.city;
+END;
+$f$;
+
+-- Spend per category and hour of the day between two times (their days)
+CREATE OR REPLACE FUNCTION @schema@.spend_by_category_hour_between(since timestamp, until timestamp)
+RETURNS TABLE (hour smallint, category text, transactions bigint, fraud bigint, amt numeric)
+LANGUAGE plpgsql STABLE STRICT
+SET search_path = pg_catalog, pg_temp
+AS $f$
+#variable_conflict use_column
+DECLARE
+	r record;
+BEGIN
+	r := @schema@._range_parts(since, until);
+	RETURN QUERY
+	SELECT p.hour, c.category, pg_catalog.sum(p.transactions)::bigint, pg_catalog.sum(p.fraud)::bigint,
+		   pg_catalog.sum(p.amt)
+	  FROM (SELECT a.hour, a.category_key, a.transactions, a.fraud, a.amt FROM @schema@.agg_month_category_hour a
+			 WHERE a.month OPERATOR(pg_catalog.>=) r.m0 AND a.month OPERATOR(pg_catalog.<=) r.m1
+			UNION ALL
+			SELECT a.hour, a.category_key, a.transactions, a.fraud, a.amt FROM @schema@.agg_day_category_hour a
+			 WHERE a.date OPERATOR(pg_catalog.>=) r.d0 AND a.date OPERATOR(pg_catalog.<) r.head_end
+			UNION ALL
+			SELECT a.hour, a.category_key, a.transactions, a.fraud, a.amt FROM @schema@.agg_day_category_hour a
+			 WHERE a.date OPERATOR(pg_catalog.>=) r.tail_start AND a.date OPERATOR(pg_catalog.<=) r.d1) AS p
+	  JOIN @schema@.dim_category c ON c.category_key OPERATOR(pg_catalog.=) p.category_key
+	 GROUP BY p.hour, c.category;
+END;
+$f$;
+
+-- Authentic and fraudulent transactions in buckets of bucket seconds
+-- between two times: from the hourly rollup when the bucket is whole
+-- hours, from the facts otherwise (a range short enough for such buckets)
+CREATE OR REPLACE FUNCTION @schema@.fraud_series(since timestamp, until timestamp, bucket double precision)
+RETURNS TABLE ("time" timestamp, authentic bigint, fraud bigint, amt numeric)
+LANGUAGE plpgsql STABLE STRICT
+SET search_path = pg_catalog, pg_temp
+AS $f$
+#variable_conflict use_column
+DECLARE
+	b double precision := greatest(bucket, 1);
+BEGIN
+	IF b OPERATOR(pg_catalog.>=) 3600 AND pg_catalog.mod(b::pg_catalog.numeric, 3600) OPERATOR(pg_catalog.=) 0 THEN
+		RETURN QUERY
+		SELECT (pg_catalog.to_timestamp(pg_catalog.floor(EXTRACT(epoch FROM a.hour)::double precision OPERATOR(pg_catalog./) b) OPERATOR(pg_catalog.*) b)
+				AT TIME ZONE 'UTC')::timestamp,
+			   (pg_catalog.sum(a.transactions) OPERATOR(pg_catalog.-) pg_catalog.sum(a.fraud))::bigint,
+			   pg_catalog.sum(a.fraud)::bigint, pg_catalog.sum(a.amt)
+		  FROM @schema@.agg_hour a
+		 WHERE a.hour OPERATOR(pg_catalog.>=) pg_catalog.date_trunc('hour', since) AND a.hour OPERATOR(pg_catalog.<=) until
+		 GROUP BY 1 ORDER BY 1;
+	ELSE
+		RETURN QUERY
+		SELECT (pg_catalog.to_timestamp(pg_catalog.floor(EXTRACT(epoch FROM f.trans_date_trans_time)::double precision OPERATOR(pg_catalog./) b) OPERATOR(pg_catalog.*) b)
+				AT TIME ZONE 'UTC')::timestamp,
+			   pg_catalog.count(*) FILTER (WHERE NOT f.is_fraud), pg_catalog.count(*) FILTER (WHERE f.is_fraud),
+			   pg_catalog.sum(f.amt)
+		  FROM @schema@.fact_transaction f
+		 WHERE f.trans_date_trans_time OPERATOR(pg_catalog.>=) since AND f.trans_date_trans_time OPERATOR(pg_catalog.<=) until
+		 GROUP BY 1 ORDER BY 1;
+	END IF;
+END;
+$f$;
+
+-- Transactions per state in buckets of bucket seconds between two times:
+-- the daily rollup for whole days, the hourly one for whole hours, the
+-- facts otherwise
+CREATE OR REPLACE FUNCTION @schema@.transactions_by_state(since timestamp, until timestamp, bucket double precision)
+RETURNS TABLE ("time" timestamp, metric text, transactions bigint)
+LANGUAGE plpgsql STABLE STRICT
+SET search_path = pg_catalog, pg_temp
+AS $f$
+#variable_conflict use_column
+DECLARE
+	b double precision := greatest(bucket, 1);
+BEGIN
+	IF b OPERATOR(pg_catalog.>=) 86400 AND pg_catalog.mod(b::pg_catalog.numeric, 86400) OPERATOR(pg_catalog.=) 0 THEN
+		RETURN QUERY
+		SELECT (pg_catalog.to_timestamp(pg_catalog.floor(EXTRACT(epoch FROM a.date::timestamp)::double precision OPERATOR(pg_catalog./) b) OPERATOR(pg_catalog.*) b)
+				AT TIME ZONE 'UTC')::timestamp, a.state, pg_catalog.sum(a.transactions)::bigint
+		  FROM @schema@.agg_day_state a
+		 WHERE a.date OPERATOR(pg_catalog.>=) since::pg_catalog.date AND a.date OPERATOR(pg_catalog.<=) until::pg_catalog.date
+		 GROUP BY 1, 2 ORDER BY 1, 2;
+	ELSIF b OPERATOR(pg_catalog.>=) 3600 AND pg_catalog.mod(b::pg_catalog.numeric, 3600) OPERATOR(pg_catalog.=) 0 THEN
+		RETURN QUERY
+		SELECT (pg_catalog.to_timestamp(pg_catalog.floor(EXTRACT(epoch FROM a.hour)::double precision OPERATOR(pg_catalog./) b) OPERATOR(pg_catalog.*) b)
+				AT TIME ZONE 'UTC')::timestamp, a.state, pg_catalog.sum(a.transactions)::bigint
+		  FROM @schema@.agg_hour_state a
+		 WHERE a.hour OPERATOR(pg_catalog.>=) pg_catalog.date_trunc('hour', since) AND a.hour OPERATOR(pg_catalog.<=) until
+		 GROUP BY 1, 2 ORDER BY 1, 2;
+	ELSE
+		RETURN QUERY
+		SELECT (pg_catalog.to_timestamp(pg_catalog.floor(EXTRACT(epoch FROM f.trans_date_trans_time)::double precision OPERATOR(pg_catalog./) b) OPERATOR(pg_catalog.*) b)
+				AT TIME ZONE 'UTC')::timestamp, l.state, pg_catalog.count(*)
+		  FROM @schema@.fact_transaction f
+		  JOIN @schema@.dim_location l ON l.location_key OPERATOR(pg_catalog.=) f.location_key
+		 WHERE f.trans_date_trans_time OPERATOR(pg_catalog.>=) since AND f.trans_date_trans_time OPERATOR(pg_catalog.<=) until
+		 GROUP BY 1, 2 ORDER BY 1, 2;
+	END IF;
+END;
+$f$;
 
 -- A card's holder and its 100 most recent transactions, from the
 -- normalized tables so that a live dashboard sees records as they are
@@ -489,7 +804,21 @@ REVOKE ALL ON @schema@.card_activity, @schema@.dim_customer FROM txpipe_reader;
 GRANT SELECT ON @schema@.fact_transaction, @schema@.dim_date, @schema@.dim_location,
 	@schema@.dim_merchant, @schema@.dim_category, @schema@.dim_card,
 	@schema@.fraud_by_city, @schema@.daily_totals, @schema@.transactions_per_minute,
-	@schema@.spend_by_category_hour
+	@schema@.spend_by_category_hour, @schema@.agg_hour, @schema@.agg_hour_state,
+	@schema@.agg_day_state, @schema@.agg_day_location, @schema@.agg_month_location,
+	@schema@.agg_day_category_hour, @schema@.agg_month_category_hour
+	TO txpipe_reader;
+REVOKE ALL ON FUNCTION @schema@._range_parts(timestamp, timestamp),
+	@schema@.fraud_by_city_between(timestamp, timestamp),
+	@schema@.spend_by_category_hour_between(timestamp, timestamp),
+	@schema@.fraud_series(timestamp, timestamp, double precision),
+	@schema@.transactions_by_state(timestamp, timestamp, double precision)
+	FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION @schema@._range_parts(timestamp, timestamp),
+	@schema@.fraud_by_city_between(timestamp, timestamp),
+	@schema@.spend_by_category_hour_between(timestamp, timestamp),
+	@schema@.fraud_series(timestamp, timestamp, double precision),
+	@schema@.transactions_by_state(timestamp, timestamp, double precision)
 	TO txpipe_reader;
 GRANT SELECT (customer_key, customer_id, gender, job, city, state, zip, valid_from, valid_to, is_current)
 	ON @schema@.dim_customer TO txpipe_reader;

@@ -324,5 +324,6 @@ GRANT SELECT ON @schema@.fact_sales, @schema@.dim_date, @schema@.dim_country,
 	@schema@.revenue_by_country_month, @schema@.cancellations_per_day,
 	@schema@.sales_hourly, @schema@.product_sales_daily, @schema@.invoice_totals
 	TO txpipe_reader;
+REVOKE ALL ON FUNCTION @schema@.customer_invoices(integer), @schema@.invoice_items(text) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION @schema@.customer_invoices(integer), @schema@.invoice_items(text)
 	TO txpipe_reader;
