@@ -151,8 +151,9 @@ txpipe_column_value(TxRecord *rec, TxColumn *col, const char **txt, int *len, in
 	}
 }
 
-static bool
-when_holds(TxWhen *when, TxRecord *rec)
+/* does rec meet a route's or an alert rule's condition? */
+bool
+txpipe_when_holds(TxWhen *when, TxRecord *rec)
 {
 	TxValue    *v;
 	bool		r;
@@ -299,7 +300,7 @@ route_lookup(TxPlan *plan, int r, TxRecord *recs, int *idx, int n)
 		int64		id;
 
 		rec_miss[i] = -1;
-		if (rec->duplicate || !when_holds(route->when, rec))
+		if (rec->duplicate || !txpipe_when_holds(route->when, rec))
 			continue;
 		/* a single key is digested in place; several, with separators */
 		resetStringInfo(&key);
@@ -426,7 +427,7 @@ route_insert(TxPlan *plan, int r, TxRecord *recs, int *idx, int n, int *napplied
 	{
 		TxRecord   *rec = &recs[idx[i]];
 
-		if (rec->duplicate || !when_holds(route->when, rec))
+		if (rec->duplicate || !txpipe_when_holds(route->when, rec))
 			continue;
 		rows[nrows++] = rec;
 	}
@@ -1023,6 +1024,7 @@ txpipe_route(TxPlan *plan, TxRecord *recs, int nrecs, const char *source, TxCoun
 
 	/* txpipe's own tables, as theirs */
 	txpipe_enter_catalog(&id);
+	txpipe_raise_alerts(plan, recs, idx, n);
 	store_rejects(plan, recs, nrecs, source);
 	INSTR_TIME_SET_CURRENT(elapsed);
 	INSTR_TIME_SUBTRACT(elapsed, start);
