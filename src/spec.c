@@ -1348,7 +1348,16 @@ prepare_route(TxPlan *plan, TxRoute *route)
 	}
 	else
 	{
-		appendStringInfo(&sql, "INSERT INTO %s (", route->relname);
+		/*
+		 * The grain route's statement returns the ordinals of the rows it
+		 * stored: a key another session stored meanwhile is skipped by ON
+		 * CONFLICT, and its record is then a duplicate.  Of records whose
+		 * keys differ as text but are equal as the column's type, the first
+		 * is the one stored.
+		 */
+		if (route->grain)
+			appendStringInfoString(&sql, "WITH ins AS (");
+		appendStringInfo(&sql, "INSERT INTO %s AS t (", route->relname);
 		for (int i = 0; i < route->ncols; i++)
 			appendStringInfo(&sql, "%s%s", i ? ", " : "", quote_identifier(route->cols[i].name));
 		appendStringInfoString(&sql, ") SELECT ");
@@ -1357,8 +1366,15 @@ prepare_route(TxPlan *plan, TxRoute *route)
 		appendStringInfoString(&sql, " FROM ");
 		append_unnest(&sql, route->cols, 0, route->ncols, false, "c");
 		if (route->grain)
-			appendStringInfo(&sql, " ON CONFLICT (%s) DO NOTHING",
-							 quote_identifier(route->cols[route->idem_col].name));
+		{
+			const char *k = quote_identifier(route->cols[route->idem_col].name);
+
+			appendStringInfo(&sql, " ON CONFLICT (%s) DO NOTHING RETURNING t.%s) "
+							 "SELECT pg_catalog.min(u.o) FROM pg_catalog.unnest($%d::pg_catalog.text[]) "
+							 "WITH ORDINALITY AS u(k, o) JOIN ins ON ins.%s OPERATOR(pg_catalog.=) u.k::%s "
+							 "GROUP BY ins.%s",
+							 k, k, route->idem_col + 1, k, route->cols[route->idem_col].typname, k);
+		}
 		route->insert_plan = prepare(sql.data, route->ncols, argtypes);
 
 		if (route->grain)
