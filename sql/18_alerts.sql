@@ -220,6 +220,18 @@ SELECT count(*) AS windows, sum(count) AS counted FROM txpipe.alert_windows w
  WHERE pipeline = 'alr' AND key = '4111111111111111' AND window_start = '2019-05-01 10:00:00+00';
 SELECT rule, count(*) FROM txpipe.alerts WHERE pipeline = 'alr' GROUP BY rule ORDER BY rule;
 
+-- replay: records the contract rejected raise their alert when replayed
+-- after the contract is fixed
+SELECT * FROM txpipe.ingest('alr', (SELECT string_agg(replace(alr_rec('p' || i, 6200000000000005, '2019-07-01 08:0' || i || ':00', 12.5),
+															'"amt": 12.5', '"amt": "12.5"'), E'\n' ORDER BY i)
+									  FROM generate_series(1, 3) i));
+SELECT count(*) AS alerts FROM txpipe.alerts WHERE key = '6200000000000005';
+SELECT txpipe.create_pipeline('alr', jsonb_set(alr_spec('[
+	{"name": "velocity", "kind": "rate", "key": "card", "window": "10 minutes", "threshold": 2}]'),
+	'{contract,numbersAsStrings}', 'true'), or_replace => true);
+SELECT replayed, accepted FROM txpipe.replay_rejects('alr', 'type');
+SELECT rule, record_key, details FROM alr_alerts WHERE key = '6200000000000005';
+
 -- the cards template ships its rules
 SELECT r->>'name' AS rule, r->>'kind' AS kind, r->>'severity' AS severity, r->>'window' AS window,
 	   r->>'threshold' AS threshold, r->>'z' AS z, r->>'min_history' AS min_history, r->'mask_key' AS mask_key
