@@ -2,7 +2,8 @@
  *
  * manage.c
  *	  The functions that change txpipe's catalog: create_pipeline(),
- *	  drop_pipeline(), grant_send(), revoke_send() and refresh().
+ *	  drop_pipeline(), grant_send(), revoke_send(), refresh() and
+ *	  acknowledge_alert().
  *
  * No role but the owner of txpipe's tables writes them directly.  Each of
  * these functions is a C function that runs with the caller's rights,
@@ -37,6 +38,7 @@ PG_FUNCTION_INFO_V1(txpipe_grant_send);
 PG_FUNCTION_INFO_V1(txpipe_revoke_send);
 PG_FUNCTION_INFO_V1(txpipe_refresh);
 PG_FUNCTION_INFO_V1(txpipe_call_refresh);
+PG_FUNCTION_INFO_V1(txpipe_acknowledge_alert);
 
 /*
  * Runs txpipe.<body>(the arguments..., the caller's oid) as the owner of
@@ -140,6 +142,12 @@ Datum
 txpipe_refresh(PG_FUNCTION_ARGS)
 {
 	return call_body(fcinfo, "_refresh", false);
+}
+
+Datum
+txpipe_acknowledge_alert(PG_FUNCTION_ARGS)
+{
+	return call_body(fcinfo, "_acknowledge_alert", false);
 }
 
 /*

@@ -26,7 +26,8 @@
  * table is written directly (writer.c), raises a unique violation on the
  * key's index; either way the batch is retried, and its check sees the
  * other session's row.  The last retry uses the INSERT ... ON CONFLICT,
- * which counts such records as duplicates.
+ * which returns the rows it stored: the other records are duplicates, and
+ * raise no alert.
  *
  *-------------------------------------------------------------------------
  */
@@ -151,8 +152,9 @@ txpipe_column_value(TxRecord *rec, TxColumn *col, const char **txt, int *len, in
 	}
 }
 
-static bool
-when_holds(TxWhen *when, TxRecord *rec)
+/* does rec meet a route's or an alert rule's condition? */
+bool
+txpipe_when_holds(TxWhen *when, TxRecord *rec)
 {
 	TxValue    *v;
 	bool		r;
@@ -299,7 +301,7 @@ route_lookup(TxPlan *plan, int r, TxRecord *recs, int *idx, int n)
 		int64		id;
 
 		rec_miss[i] = -1;
-		if (rec->duplicate || !when_holds(route->when, rec))
+		if (rec->duplicate || !txpipe_when_holds(route->when, rec))
 			continue;
 		/* a single key is digested in place; several, with separators */
 		resetStringInfo(&key);
@@ -426,7 +428,7 @@ route_insert(TxPlan *plan, int r, TxRecord *recs, int *idx, int n, int *napplied
 	{
 		TxRecord   *rec = &recs[idx[i]];
 
-		if (rec->duplicate || !when_holds(route->when, rec))
+		if (rec->duplicate || !txpipe_when_holds(route->when, rec))
 			continue;
 		rows[nrows++] = rec;
 	}
@@ -440,8 +442,29 @@ route_insert(TxPlan *plan, int r, TxRecord *recs, int *idx, int n, int *napplied
 	arrays_init(&a, route->ncols, nrows);
 	for (int i = 0; i < nrows; i++)
 		arrays_add(&a, rows[i], route->cols, route->ncols);
-	return txpipe_spi_run(route->insert_plan, arrays_datums(&a, route->cols), NULL, false, 0,
-						  SPI_OK_INSERT, "insert routed rows");
+	if (!route->grain)
+		return txpipe_spi_run(route->insert_plan, arrays_datums(&a, route->cols), NULL, false, 0,
+							  SPI_OK_INSERT, "insert routed rows");
+	else
+	{
+		/* the ordinals of the rows stored; on the last try, the others are duplicates */
+		uint64		stored = txpipe_spi_run(route->insert_plan, arrays_datums(&a, route->cols), NULL, false, 0,
+											SPI_OK_SELECT, "insert routed rows");
+		bool	   *kept = palloc0(sizeof(bool) * nrows);
+
+		for (uint64 i = 0; i < stored; i++)
+		{
+			bool		isnull;
+
+			kept[DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull)) - 1] = true;
+		}
+		SPI_freetuptable(SPI_tuptable);
+		if (last_try)
+			for (int i = 0; i < nrows; i++)
+				if (!kept[i])
+					rows[i]->duplicate = true;
+		return stored;
+	}
 }
 
 /* a key conflict found in the batch or against a stored row, as rec's reject */
@@ -503,9 +526,8 @@ mark_stored_duplicates(TxPlan *plan, TxRecord *recs, int *idx, int n)
 
 /* one try at routing the records idx[0..n-1]; raises on any error */
 static void
-route_attempt(TxPlan *plan, TxRecord *recs, int *idx, int n, bool last_try, int64 *deficit)
+route_attempt(TxPlan *plan, TxRecord *recs, int *idx, int n, bool last_try)
 {
-	*deficit = 0;
 	for (int i = 0; i < n; i++)
 	{
 		TxRecord   *rec = &recs[idx[i]];
@@ -530,14 +552,11 @@ route_attempt(TxPlan *plan, TxRecord *recs, int *idx, int n, bool last_try, int6
 			int			applied;
 			uint64		inserted = route_insert(plan, r, recs, idx, n, &applied, last_try);
 
-			if (plan->routes[r].grain && inserted < (uint64) applied)
-			{
-				if (!last_try)
-					ereport(ERROR,
-							(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
-							 errmsg("a concurrent transaction inserted the same idempotency key")));
-				*deficit = applied - inserted;
-			}
+			/* on the last try, route_insert marked those records duplicates */
+			if (plan->routes[r].grain && inserted < (uint64) applied && !last_try)
+				ereport(ERROR,
+						(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+						 errmsg("a concurrent transaction inserted the same idempotency key")));
 		}
 	}
 	for (int i = 0; i < n; i++)
@@ -558,7 +577,7 @@ is_record_error(int sqlerrcode)
 
 static bool
 attempt_in_subxact(TxPlan *plan, TxRecord *recs, int *idx, int n, bool last_try,
-				   int64 *deficit, ErrorData **edata)
+				   ErrorData **edata)
 {
 	MemoryContext cxt = CurrentMemoryContext;
 	ResourceOwner owner = CurrentResourceOwner;
@@ -568,7 +587,7 @@ attempt_in_subxact(TxPlan *plan, TxRecord *recs, int *idx, int n, bool last_try,
 	MemoryContextSwitchTo(cxt);
 	PG_TRY();
 	{
-		route_attempt(plan, recs, idx, n, last_try, deficit);
+		route_attempt(plan, recs, idx, n, last_try);
 		ReleaseCurrentSubTransaction();
 		MemoryContextSwitchTo(cxt);
 		CurrentResourceOwner = owner;
@@ -594,7 +613,7 @@ attempt_in_subxact(TxPlan *plan, TxRecord *recs, int *idx, int n, bool last_try,
 
 /* routes idx[0..n-1], isolating records the database refuses */
 static void
-route_set(TxPlan *plan, TxRecord *recs, int *idx, int n, int64 *deficit)
+route_set(TxPlan *plan, TxRecord *recs, int *idx, int n)
 {
 	ErrorData  *edata = NULL;
 	bool		stale_retry_done = false;
@@ -603,14 +622,9 @@ route_set(TxPlan *plan, TxRecord *recs, int *idx, int n, int64 *deficit)
 		return;
 	for (int attempt = 0;; attempt++)
 	{
-		int64		d = 0;
-
 		CHECK_FOR_INTERRUPTS();
-		if (attempt_in_subxact(plan, recs, idx, n, attempt >= MAX_RETRIES, &d, &edata))
-		{
-			*deficit += d;
+		if (attempt_in_subxact(plan, recs, idx, n, attempt >= MAX_RETRIES, &edata))
 			return;
-		}
 		if ((edata->sqlerrcode == ERRCODE_T_R_SERIALIZATION_FAILURE ||
 			 edata->sqlerrcode == ERRCODE_T_R_DEADLOCK_DETECTED ||
 			 txpipe_writer_key_conflict(plan, edata)) && attempt < MAX_RETRIES)
@@ -637,8 +651,8 @@ route_set(TxPlan *plan, TxRecord *recs, int *idx, int n, int64 *deficit)
 		rec->duplicate = false;
 		return;
 	}
-	route_set(plan, recs, idx, n / 2, deficit);
-	route_set(plan, recs, idx + n / 2, n - n / 2, deficit);
+	route_set(plan, recs, idx, n / 2);
+	route_set(plan, recs, idx + n / 2, n - n / 2);
 }
 
 /*
@@ -935,7 +949,6 @@ txpipe_route(TxPlan *plan, TxRecord *recs, int nrecs, const char *source, TxCoun
 	int		   *idx = palloc(sizeof(int) * Max(nrecs, 1));
 	int			n = 0;
 	int64		duplicates = 0;
-	int64		deficit = 0;
 	TxCounts	c = {0};
 	HTAB	   *seen = NULL;
 	instr_time	start,
@@ -1000,7 +1013,7 @@ txpipe_route(TxPlan *plan, TxRecord *recs, int nrecs, const char *source, TxCoun
 
 	/* the routed tables, as their owner */
 	txpipe_enter(plan->owner, &id);
-	route_set(plan, recs, idx, n, &deficit);
+	route_set(plan, recs, idx, n);
 	txpipe_leave(&id);
 
 	c.received = nrecs;
@@ -1015,14 +1028,14 @@ txpipe_route(TxPlan *plan, TxRecord *recs, int nrecs, const char *source, TxCoun
 		else if (rec->routed)
 			c.accepted++;
 	}
-	c.accepted -= deficit;
-	c.duplicates = duplicates + deficit;
+	c.duplicates = duplicates;
 	for (int i = 0; i < nrecs; i++)
 		if (recs[i].err.code)
 			c.rejected++;
 
 	/* txpipe's own tables, as theirs */
 	txpipe_enter_catalog(&id);
+	txpipe_raise_alerts(plan, recs, idx, n);
 	store_rejects(plan, recs, nrecs, source);
 	INSTR_TIME_SET_CURRENT(elapsed);
 	INSTR_TIME_SUBTRACT(elapsed, start);

@@ -38,6 +38,7 @@
 #include "utils/rel.h"
 #include "utils/syscache.h"
 #include "utils/regproc.h"
+#include "utils/timestamp.h"
 
 typedef struct PlanEntry
 {
@@ -850,8 +851,8 @@ has_unique_index(Oid relid, TxColumn *cols, int ncols)
 	return found;
 }
 
-static void
-compile_when(TxPlan *plan, TxRoute *route, JsonbValue *w, const char *path, int *capacity)
+static TxWhen *
+compile_when(TxPlan *plan, JsonbValue *w, const char *path, int *capacity)
 {
 	static const char *const allowed[] = {"field", "exists", "pattern", "equals", "not", NULL};
 	JsonbValue *v;
@@ -886,7 +887,7 @@ compile_when(TxPlan *plan, TxRoute *route, JsonbValue *w, const char *path, int 
 		spec_error(path, "a condition has exactly one of \"exists\", \"pattern\", \"equals\"");
 	if ((v = obj_get(w, "not")) != NULL && jbv_bool(v, psprintf("%s.not", path)))
 		when->negate = !when->negate;
-	route->when = when;
+	return when;
 }
 
 static void
@@ -972,7 +973,7 @@ compile_route(TxPlan *plan, int r, JsonbValue *spec_route, const char *schema, i
 				   "table %s needs a unique index on exactly the key columns", route->relname);
 
 	if ((v = obj_get(spec_route, "when")) != NULL)
-		compile_when(plan, route, v, psprintf("%s.when", path), capacity);
+		route->when = compile_when(plan, v, psprintf("%s.when", path), capacity);
 
 	need = route->lookup ? (ACL_INSERT | ACL_SELECT) : ACL_INSERT;
 	if (pg_class_aclcheck(route->relid, plan->owner, need) != ACLCHECK_OK)
@@ -1039,6 +1040,231 @@ compile_refresh(TxPlan *plan, JsonbValue *refresh, const char *schema)
 	if (!OidIsValid(getIdentitySequence(g->relid, attnum, true)))
 		spec_error("$.refresh.watermark", "column \"%s\" of table %s is not an identity column; the watermark needs ids given by a sequence at insert time",
 				   col, g->relname);
+}
+
+/* ----------------------------------------------------------------
+ * alert rules
+ * ----------------------------------------------------------------
+ */
+
+/* a window as an interval of fixed width ("10 minutes"), in microseconds */
+static int64
+compile_window(JsonbValue *v, const char *path, char **text_out)
+{
+	char	   *s = jbv_string(v, path);
+	MemoryContext cxt = CurrentMemoryContext;
+	Interval   *iv = NULL;
+	int64		width;
+
+	PG_TRY();
+	{
+		iv = DatumGetIntervalP(DirectFunctionCall3(interval_in, CStringGetDatum(s),
+												   ObjectIdGetDatum(InvalidOid), Int32GetDatum(-1)));
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(cxt);
+		edata = CopyErrorData();
+		FlushErrorState();
+		spec_error(path, "invalid window \"%s\": %s", s, edata->message);
+	}
+	PG_END_TRY();
+	if (iv->month != 0)
+		spec_error(path, "a window has a fixed width in days, hours, minutes or seconds; \"%s\" has months", s);
+	if (iv->day > 3660 || iv->day < 0)
+		spec_error(path, "a window is at most 3660 days; \"%s\" is not", s);
+	width = iv->day * USECS_PER_DAY + iv->time;
+	if (width < USECS_PER_SEC)
+		spec_error(path, "a window is at least 1 second; \"%s\" is not", s);
+	*text_out = s;
+	return width;
+}
+
+static bool
+valid_rule_name(const char *s)
+{
+	int			n = strlen(s);
+
+	if (n == 0 || n > 63 || !(s[0] == '_' || (s[0] >= 'a' && s[0] <= 'z')))
+		return false;
+	for (int i = 1; i < n; i++)
+		if (!(s[i] == '_' || (s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9')))
+			return false;
+	return true;
+}
+
+static void
+compile_alert(TxPlan *plan, int a, JsonbValue *spec_rule, int *capacity)
+{
+	static const char *const allowed[] = {"name", "kind", "severity", "when", "key", "window", "time",
+		"threshold", "field", "min_history", "z", "mask_key", "description", NULL};
+	static const char *const not_for[][5] = {
+		/* flag */ {"threshold", "field", "min_history", "z", NULL},
+		/* rate */ {"field", "min_history", "z", NULL, NULL},
+		/* outlier */ {"threshold", NULL, NULL, NULL, NULL}};
+	static const char *const kind_names[] = {"flag", "rate", "outlier"};
+	TxAlertRule *rule = &plan->alerts[a];
+	char	   *path = psprintf("$.alerts[%d]", a);
+	JsonbValue *v;
+	char	   *kind;
+	char	   *text;
+
+	if (!jbv_is_object(spec_rule))
+		spec_error(path, "an alert rule must be an object, found %s", jbv_type_name(spec_rule));
+	check_keys(spec_rule, path, allowed);
+	memset(rule, 0, sizeof(TxAlertRule));
+	rule->time_field = -1;
+	rule->value_field = -1;
+
+	if ((v = obj_get(spec_rule, "name")) == NULL)
+		spec_error(path, "an alert rule needs \"name\"");
+	rule->name = jbv_string(v, psprintf("%s.name", path));
+	if (!valid_rule_name(rule->name))
+		spec_error(psprintf("%s.name", path),
+				   "invalid rule name \"%s\": a lower-case identifier of letters, digits and underscores, at most 63 bytes",
+				   rule->name);
+	for (int i = 0; i < a; i++)
+		if (strcmp(plan->alerts[i].name, rule->name) == 0)
+			spec_error(psprintf("%s.name", path), "rule name \"%s\" is used twice", rule->name);
+
+	if ((v = obj_get(spec_rule, "kind")) == NULL)
+		spec_error(path, "an alert rule needs \"kind\": \"flag\", \"rate\" or \"outlier\"");
+	kind = jbv_string(v, psprintf("%s.kind", path));
+	if (strcmp(kind, "flag") == 0)
+		rule->kind = TXA_FLAG;
+	else if (strcmp(kind, "rate") == 0)
+		rule->kind = TXA_RATE;
+	else if (strcmp(kind, "outlier") == 0)
+		rule->kind = TXA_OUTLIER;
+	else
+		spec_error(psprintf("%s.kind", path), "unknown kind \"%s\"; kinds are flag, rate and outlier", kind);
+	for (const char *const *k = not_for[rule->kind]; *k; k++)
+		if (obj_get(spec_rule, *k) != NULL)
+			spec_error(psprintf("%s.%s", path, *k), "\"%s\" does not apply to %s rules", *k, kind_names[rule->kind]);
+
+	rule->severity = "warning";
+	if ((v = obj_get(spec_rule, "severity")) != NULL)
+	{
+		char	   *sp = psprintf("%s.severity", path);
+
+		rule->severity = jbv_string(v, sp);
+		if (strcmp(rule->severity, "info") != 0 && strcmp(rule->severity, "warning") != 0 &&
+			strcmp(rule->severity, "critical") != 0)
+			spec_error(sp, "unknown severity \"%s\"; severities are info, warning and critical", rule->severity);
+	}
+
+	if ((v = obj_get(spec_rule, "when")) != NULL)
+		rule->when = compile_when(plan, v, psprintf("%s.when", path), capacity);
+	else if (rule->kind == TXA_FLAG)
+		spec_error(path, "a flag rule needs \"when\", the condition a record matches, e.g. {\"field\": \"is_fraud\", \"equals\": 1}");
+
+	if ((v = obj_get(spec_rule, "key")) != NULL)
+	{
+		char	   *kp = psprintf("%s.key", path);
+
+		if (v->type == jbvString)
+		{
+			rule->nkeys = 1;
+			rule->key_fields = palloc(sizeof(int));
+			rule->key_fields[0] = source_field(plan, jbv_string(v, kp), kp, capacity);
+		}
+		else if (jbv_is_array(v) && JsonContainerSize(v->val.binary.data) > 0)
+		{
+			int			n = JsonContainerSize(v->val.binary.data);
+
+			rule->key_fields = palloc(sizeof(int) * n);
+			for (int i = 0; i < n; i++)
+			{
+				char	   *ip = psprintf("%s[%d]", kp, i);
+				int			f = source_field(plan,
+											 jbv_string(getIthJsonbValueFromContainer(v->val.binary.data, i), ip),
+											 ip, capacity);
+
+				for (int j = 0; j < rule->nkeys; j++)
+					if (rule->key_fields[j] == f)
+						spec_error(ip, "field \"%s\" is listed twice", plan->fields[f].name);
+				rule->key_fields[rule->nkeys++] = f;
+			}
+		}
+		else
+			spec_error(kp, "expected a field name or a non-empty array of field names, found %s", jbv_type_name(v));
+	}
+	else if (rule->kind != TXA_FLAG)
+		spec_error(path, "a %s rule needs \"key\", the field (or fields) whose records it counts together",
+				   kind_names[rule->kind]);
+	else if (plan->idem_field < 0)
+		spec_error(path, "a flag rule without \"key\" raises per record, by the spec's idempotency_key, and this spec has none");
+	else
+	{
+		rule->nkeys = 1;
+		rule->key_fields = palloc(sizeof(int));
+		rule->key_fields[0] = plan->idem_field;
+	}
+
+	if ((v = obj_get(spec_rule, "window")) != NULL)
+		rule->window = compile_window(v, psprintf("%s.window", path), &rule->window_text);
+	else if (rule->kind == TXA_RATE)
+		spec_error(path, "a rate rule needs \"window\", e.g. \"10 minutes\"");
+	if ((v = obj_get(spec_rule, "time")) != NULL)
+		rule->time_field = source_field(plan, jbv_string(v, psprintf("%s.time", path)),
+										psprintf("%s.time", path), capacity);
+	else
+		rule->time_field = plan->event_field;
+	if (rule->window > 0 && rule->time_field < 0)
+		spec_error(psprintf("%s.window", path),
+				   "windows run on event time: name the record's time field in \"time\" or in the spec's \"event_time\"");
+
+	if (rule->kind == TXA_RATE)
+	{
+		char	   *tp = psprintf("%s.threshold", path);
+
+		if ((v = obj_get(spec_rule, "threshold")) == NULL)
+			spec_error(path, "a rate rule needs \"threshold\": it raises when a key has more records than that in a window");
+		rule->threshold = jbv_int(v, tp, 1);
+	}
+	if (rule->kind == TXA_OUTLIER)
+	{
+		if ((v = obj_get(spec_rule, "field")) == NULL)
+			spec_error(path, "an outlier rule needs \"field\", the number it watches");
+		rule->value_field = source_field(plan, jbv_string(v, psprintf("%s.field", path)),
+										 psprintf("%s.field", path), capacity);
+		rule->min_history = 20;
+		if ((v = obj_get(spec_rule, "min_history")) != NULL)
+			rule->min_history = jbv_int(v, psprintf("%s.min_history", path), 2);
+		rule->z = 4;
+		if ((v = obj_get(spec_rule, "z")) != NULL)
+		{
+			char	   *zp = psprintf("%s.z", path);
+			char	   *zs = jbv_number(v, zp);
+
+			rule->z = strtod(zs, NULL);
+			if (!(rule->z > 0) || rule->z > 1e6)
+				spec_error(zp, "z is a number of standard deviations above 0; found %s", zs);
+		}
+	}
+	if ((v = obj_get(spec_rule, "mask_key")) != NULL)
+		rule->mask_key = jbv_bool(v, psprintf("%s.mask_key", path));
+
+	text = JsonbToCString(NULL, spec_rule->val.binary.data, spec_rule->val.binary.len);
+	rule->definition = (int64) hash_bytes_extended((const unsigned char *) text, strlen(text), 0);
+}
+
+static void
+compile_alerts(TxPlan *plan, JsonbValue *alerts, int *capacity)
+{
+	Oid			nsp = get_namespace_oid("txpipe", false);
+
+	if (!jbv_is_array(alerts))
+		spec_error("$.alerts", "expected an array of alert rules, found %s", jbv_type_name(alerts));
+	if (!OidIsValid(get_relname_relid("alerts", nsp)))
+		spec_error("$.alerts", "txpipe's tables in this database are of a version without alerts; "
+				   "update them with ALTER EXTENSION txpipe UPDATE");
+	plan->nalerts = JsonContainerSize(alerts->val.binary.data);
+	plan->alerts = palloc0(sizeof(TxAlertRule) * Max(plan->nalerts, 1));
+	for (int a = 0; a < plan->nalerts; a++)
+		compile_alert(plan, a, getIthJsonbValueFromContainer(alerts->val.binary.data, a), capacity);
 }
 
 /* ----------------------------------------------------------------
@@ -1122,7 +1348,16 @@ prepare_route(TxPlan *plan, TxRoute *route)
 	}
 	else
 	{
-		appendStringInfo(&sql, "INSERT INTO %s (", route->relname);
+		/*
+		 * The grain route's statement returns the ordinals of the rows it
+		 * stored: a key another session stored meanwhile is skipped by ON
+		 * CONFLICT, and its record is then a duplicate.  Of records whose
+		 * keys differ as text but are equal as the column's type, the first
+		 * is the one stored.
+		 */
+		if (route->grain)
+			appendStringInfoString(&sql, "WITH ins AS (");
+		appendStringInfo(&sql, "INSERT INTO %s AS t (", route->relname);
 		for (int i = 0; i < route->ncols; i++)
 			appendStringInfo(&sql, "%s%s", i ? ", " : "", quote_identifier(route->cols[i].name));
 		appendStringInfoString(&sql, ") SELECT ");
@@ -1131,8 +1366,15 @@ prepare_route(TxPlan *plan, TxRoute *route)
 		appendStringInfoString(&sql, " FROM ");
 		append_unnest(&sql, route->cols, 0, route->ncols, false, "c");
 		if (route->grain)
-			appendStringInfo(&sql, " ON CONFLICT (%s) DO NOTHING",
-							 quote_identifier(route->cols[route->idem_col].name));
+		{
+			const char *k = quote_identifier(route->cols[route->idem_col].name);
+
+			appendStringInfo(&sql, " ON CONFLICT (%s) DO NOTHING RETURNING t.%s) "
+							 "SELECT pg_catalog.min(u.o) FROM pg_catalog.unnest($%d::pg_catalog.text[]) "
+							 "WITH ORDINALITY AS u(k, o) JOIN ins ON ins.%s OPERATOR(pg_catalog.=) u.k::%s "
+							 "GROUP BY ins.%s",
+							 k, k, route->idem_col + 1, k, route->cols[route->idem_col].typname, k);
+		}
 		route->insert_plan = prepare(sql.data, route->ncols, argtypes);
 
 		if (route->grain)
@@ -1162,7 +1404,7 @@ static TxPlan *
 compile(const char *name, Jsonb *spec, Oid owner, bool prepare_statements)
 {
 	static const char *const allowed[] = {"contract", "idempotency_key", "event_time",
-		"order_key", "mode", "routes", "refresh", "schema", "description", "notify", NULL};
+		"order_key", "mode", "routes", "refresh", "schema", "description", "notify", "alerts", NULL};
 	JsonbValue	root;
 	JsonbValue *v;
 	JsonbValue *routes;
@@ -1245,6 +1487,8 @@ compile(const char *name, Jsonb *spec, Oid owner, bool prepare_statements)
 		compile_route(plan, r, getIthJsonbValueFromContainer(routes->val.binary.data, r), schema, &capacity);
 		plan->nroutes = r + 1;
 	}
+	if ((v = obj_get(&root, "alerts")) != NULL)
+		compile_alerts(plan, v, &capacity);
 	resolve_optins(plan);
 
 	if (plan->idem_field >= 0)

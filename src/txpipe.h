@@ -184,6 +184,41 @@ typedef struct TxWhen
 	TxEnumValue equals;
 } TxWhen;
 
+/*
+ * An alert rule of the spec ("alerts"): raised while routing, for records
+ * that were stored, once per rule, key and window (alerts.c).
+ */
+typedef enum TxAlertKind
+{
+	TXA_FLAG,					/* a record matching a condition */
+	TXA_RATE,					/* more than threshold records per key in a
+								 * window */
+	TXA_OUTLIER					/* a number far from its key's history */
+} TxAlertKind;
+
+/* keys longer than this do not raise (they could not be indexed) */
+#define TXPIPE_ALERT_KEY_MAX 256
+
+typedef struct TxAlertRule
+{
+	char	   *name;
+	uint8		kind;			/* TxAlertKind */
+	char	   *severity;
+	int			nkeys;			/* the key: these fields */
+	int		   *key_fields;
+	int64		window;			/* width in microseconds; 0 = one window */
+	char	   *window_text;	/* as the spec writes it */
+	int			time_field;		/* event time; -1 = none */
+	struct TxWhen *when;		/* NULL = every record */
+	int64		threshold;		/* rate */
+	int			value_field;	/* outlier */
+	int			min_history;
+	double		z;
+	bool		mask_key;		/* readers and NOTIFY see the last four */
+	int64		definition;		/* digest of the rule as written: state
+								 * kept for another definition is not used */
+} TxAlertRule;
+
 typedef struct TxRoute
 {
 	char	   *name;
@@ -239,6 +274,8 @@ typedef struct TxPlan
 	int			nconflict;		/* grain columns a key conflict compares */
 	struct TxConflictCol *conflict;
 	List	   *relids;			/* every routed relation */
+	int			nalerts;
+	TxAlertRule *alerts;
 } TxPlan;
 
 /* the first (or every) problem found in a record */
@@ -336,6 +373,10 @@ extern void txpipe_set_error(TxError *err, const char *code, const char *path,
 							 const char *fmt,...) pg_attribute_printf(4, 5);
 extern bool txpipe_column_value(TxRecord *rec, TxColumn *col, const char **txt,
 								int *len, int64 *id);
+
+/* alerts.c */
+extern void txpipe_raise_alerts(TxPlan *plan, TxRecord *recs, int *idx, int n);
+extern bool txpipe_when_holds(struct TxWhen *when, TxRecord *rec);
 
 /* writer.c */
 extern void txpipe_writer_compile(TxPlan *plan, TxRoute *route);

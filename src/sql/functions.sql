@@ -143,6 +143,10 @@ BEGIN
 	PERFORM txpipe._require_owner(name, caller, 'drop');
 	DELETE FROM ONLY txpipe.pipelines p WHERE p.name OPERATOR(pg_catalog.=) _drop_pipeline.name;
 	DELETE FROM txpipe.inbox i WHERE i.pipeline OPERATOR(pg_catalog.=) _drop_pipeline.name;
+	-- its alerts and their state: a pipeline made again under the name starts afresh
+	DELETE FROM ONLY txpipe.alerts a WHERE a.pipeline OPERATOR(pg_catalog.=) _drop_pipeline.name;
+	DELETE FROM ONLY txpipe.alert_windows w WHERE w.pipeline OPERATOR(pg_catalog.=) _drop_pipeline.name;
+	DELETE FROM ONLY txpipe.alert_history h WHERE h.pipeline OPERATOR(pg_catalog.=) _drop_pipeline.name;
 	EXECUTE pg_catalog.format('DROP TABLE IF EXISTS txpipe_in.%I', name);
 END;
 $$;
@@ -324,4 +328,35 @@ AS $$
 	  FROM ONLY txpipe.batches b
 	 WHERE b.pipeline OPERATOR(pg_catalog.=) xact_counts.pipeline
 	   AND b.xact OPERATOR(pg_catalog.=) pg_catalog.pg_current_xact_id_if_assigned()
+$$;
+
+-- Marks an alert acknowledged (src/manage.c runs the body as the owner of
+-- txpipe's tables); the owner of its pipeline, a member of that role or a
+-- superuser.  Returns false when it was acknowledged already.
+CREATE FUNCTION txpipe.acknowledge_alert(id bigint)
+RETURNS boolean
+AS 'MODULE_PATHNAME', 'txpipe_acknowledge_alert'
+LANGUAGE C STRICT;
+
+CREATE FUNCTION txpipe._acknowledge_alert(id bigint, caller oid)
+RETURNS boolean
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	v_pipeline text;
+BEGIN
+	SELECT a.pipeline INTO v_pipeline
+	  FROM ONLY txpipe.alerts a WHERE a.alert_id OPERATOR(pg_catalog.=) _acknowledge_alert.id FOR UPDATE;
+	IF NOT FOUND THEN
+		RAISE EXCEPTION 'alert % does not exist', id
+			USING ERRCODE = 'undefined_object',
+				  HINT = 'txpipe.open_alerts lists the alerts not acknowledged yet.';
+	END IF;
+	PERFORM txpipe._require_owner(v_pipeline, caller, 'acknowledge alerts of');
+	UPDATE ONLY txpipe.alerts a
+	   SET acknowledged_at = pg_catalog.now(), acknowledged_by = caller::pg_catalog.regrole::pg_catalog.text
+	 WHERE a.alert_id OPERATOR(pg_catalog.=) _acknowledge_alert.id AND a.acknowledged_at IS NULL;
+	RETURN FOUND;
+END;
 $$;

@@ -31,13 +31,16 @@ GRANT EXECUTE ON FUNCTION txpipe.ingest(text, text), txpipe.ingest_raw(text, byt
 -- reading what dashboards show
 GRANT SELECT ON txpipe.stats, txpipe.batches, txpipe.reject_codes,
 	txpipe.refresh_state, txpipe.refresh_runs, txpipe.queue_positions TO txpipe_reader;
+-- alerts, with keys masked as their rules say
+GRANT SELECT ON txpipe.open_alerts TO txpipe_reader;
 -- managing one's own pipelines
 GRANT EXECUTE ON FUNCTION txpipe.create_pipeline(text, jsonb, boolean), txpipe.drop_pipeline(text),
 	txpipe.grant_send(text, regrole), txpipe.revoke_send(text, regrole),
 	txpipe.install_template(text, text), txpipe.plan(text), txpipe.drain(text, integer),
 	txpipe.refresh(text, boolean), txpipe.schedule_refresh(text, text, text),
 	txpipe.unschedule_refresh(text, text), txpipe.start_worker(), txpipe.stop_worker(),
-	txpipe.prune(), txpipe.replay_rejects(text, text, timestamptz, timestamptz, text)
+	txpipe.prune(), txpipe.replay_rejects(text, text, timestamptz, timestamptz, text),
+	txpipe.acknowledge_alert(bigint)
 	TO txpipe_admin;
 GRANT SELECT ON ALL TABLES IN SCHEMA txpipe TO txpipe_admin;
 -- the inbox's ids: nobody but txpipe (stated, as in databases updated

@@ -167,3 +167,66 @@ INSERT INTO txpipe.reject_codes VALUES
 	('unknown_pipeline', 'decode', 'a NOTIFY txpipe_ingest payload names a pipeline that does not exist'),
 	('db_refused', 'route', 'the database refused a row (constraint, type); sqlstate and message are the database''s'),
 	('key_conflict', 'route', 'the idempotency key is stored already (or came earlier in the batch) with other content; message names the first value that differs');
+
+-- Alerts raised while routing (src/alerts.c): one per pipeline, rule, key
+-- and window (window_start is NULL for a rule without a window: one alert
+-- per key), written in the transaction that stored the record that raised
+-- it, and sent as NOTIFY txpipe_alerts at its commit.
+CREATE TABLE txpipe.alerts (
+	alert_id	bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+	pipeline	text NOT NULL,
+	rule		text NOT NULL,
+	severity	text NOT NULL CHECK (severity IN ('info', 'warning', 'critical')),
+	key			text NOT NULL,
+	key_masked	text NOT NULL,
+	window_start timestamptz,
+	record_key	text,
+	routed_table text,
+	event_time	timestamptz,
+	raised_at	timestamptz NOT NULL DEFAULT now(),
+	details		jsonb NOT NULL,
+	acknowledged_at timestamptz,
+	acknowledged_by text,
+	CONSTRAINT alerts_once UNIQUE NULLS NOT DISTINCT (pipeline, rule, key, window_start)
+);
+CREATE INDEX alerts_open ON txpipe.alerts (pipeline, raised_at) WHERE acknowledged_at IS NULL;
+COMMENT ON TABLE txpipe.alerts IS
+	'alerts raised while routing: one per pipeline, rule, key and window; each also sent as NOTIFY txpipe_alerts';
+COMMENT ON COLUMN txpipe.alerts.key_masked IS
+	'the key as txpipe_reader and NOTIFY see it: only its last four characters when the rule says mask_key';
+COMMENT ON COLUMN txpipe.alerts.record_key IS
+	'the idempotency key of the record that raised it; its row is the one of routed_table with that key';
+COMMENT ON COLUMN txpipe.alerts.details IS
+	'the figures that raised it: the count in the window and the threshold, or the value, mean, stddev and deviation';
+SELECT pg_catalog.pg_extension_config_dump('txpipe.alerts', '');
+SELECT pg_catalog.pg_extension_config_dump('txpipe.alerts_alert_id_seq', '');
+
+-- What rate rules count: records per key and window.
+CREATE TABLE txpipe.alert_windows (
+	pipeline	text NOT NULL,
+	rule		text NOT NULL,
+	definition	bigint NOT NULL,
+	key			text NOT NULL,
+	window_start timestamptz NOT NULL,
+	count		bigint NOT NULL,
+	PRIMARY KEY (pipeline, rule, definition, key, window_start)
+);
+COMMENT ON TABLE txpipe.alert_windows IS
+	'rate rules: stored records per key and window; definition is a digest of the rule, so a changed rule counts afresh';
+SELECT pg_catalog.pg_extension_config_dump('txpipe.alert_windows', '');
+
+-- What outlier rules compare with: per key, the count, mean and sum of
+-- squared deviations of the values stored so far (Welford's method).
+CREATE TABLE txpipe.alert_history (
+	pipeline	text NOT NULL,
+	rule		text NOT NULL,
+	definition	bigint NOT NULL,
+	key			text NOT NULL,
+	n			bigint NOT NULL DEFAULT 0,
+	mean		double precision NOT NULL DEFAULT 0,
+	m2			double precision NOT NULL DEFAULT 0,
+	PRIMARY KEY (pipeline, rule, definition, key)
+);
+COMMENT ON TABLE txpipe.alert_history IS
+	'outlier rules: per key, the values stored so far as count, mean and sum of squared deviations (m2)';
+SELECT pg_catalog.pg_extension_config_dump('txpipe.alert_history', '');

@@ -18,7 +18,9 @@ SELECT p.name AS pipeline,
 	   now() - q.oldest AS backlog_age,
 	   f.watermark AS refresh_watermark,
 	   f.refreshed_at,
-	   now() - f.refreshed_at AS refresh_lag
+	   now() - f.refreshed_at AS refresh_lag,
+	   coalesce(a.alerts, 0) AS alerts,
+	   coalesce(a.open_alerts, 0) AS open_alerts
   FROM txpipe.pipelines p
   LEFT JOIN txpipe.refresh_state f ON f.pipeline = p.name
   LEFT JOIN txpipe.counters c ON c.pipeline = p.name
@@ -35,8 +37,20 @@ SELECT p.name AS pipeline,
   LEFT JOIN LATERAL (
 		SELECT round(sum(received) / nullif(extract(epoch FROM sum(duration)), 0))::bigint AS rows_per_s
 		  FROM txpipe.batches
-		 WHERE pipeline = p.name AND finished_at > now() - interval '1 minute') r ON true;
-COMMENT ON VIEW txpipe.stats IS 'per pipeline: records received, accepted, rejected, duplicates; the last batch; routing rate over the last minute; records waiting in the inbox and the age of the oldest; star refresh watermark and lag';
+		 WHERE pipeline = p.name AND finished_at > now() - interval '1 minute') r ON true
+  LEFT JOIN LATERAL (
+		SELECT count(*) AS alerts, count(*) FILTER (WHERE x.acknowledged_at IS NULL) AS open_alerts
+		  FROM txpipe.alerts x WHERE x.pipeline = p.name) a ON true;
+COMMENT ON VIEW txpipe.stats IS 'per pipeline: records received, accepted, rejected, duplicates; the last batch; routing rate over the last minute; records waiting in the inbox and the age of the oldest; star refresh watermark and lag; alerts raised and not acknowledged yet';
+
+-- Open alerts for dashboards (txpipe_reader): keys masked as their rules
+-- say, so a card number shows only its last four digits.
+CREATE VIEW txpipe.open_alerts AS
+SELECT a.alert_id, a.pipeline, a.rule, a.severity, a.key_masked AS key, a.record_key,
+	   a.event_time, a.window_start, a.raised_at, a.details
+  FROM txpipe.alerts a
+ WHERE a.acknowledged_at IS NULL;
+COMMENT ON VIEW txpipe.open_alerts IS 'alerts not acknowledged yet, keys masked as their rules say (mask_key)';
 
 -- Adds up to max_batches committed, unfolded batches to txpipe.counters and
 -- marks them folded, in one statement.  A batch still being written is not

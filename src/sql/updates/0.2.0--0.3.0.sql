@@ -149,6 +149,10 @@ BEGIN
 	PERFORM txpipe._require_owner(name, caller, 'drop');
 	DELETE FROM ONLY txpipe.pipelines p WHERE p.name OPERATOR(pg_catalog.=) _drop_pipeline.name;
 	DELETE FROM txpipe.inbox i WHERE i.pipeline OPERATOR(pg_catalog.=) _drop_pipeline.name;
+	-- its alerts and their state: a pipeline made again under the name starts afresh
+	DELETE FROM ONLY txpipe.alerts a WHERE a.pipeline OPERATOR(pg_catalog.=) _drop_pipeline.name;
+	DELETE FROM ONLY txpipe.alert_windows w WHERE w.pipeline OPERATOR(pg_catalog.=) _drop_pipeline.name;
+	DELETE FROM ONLY txpipe.alert_history h WHERE h.pipeline OPERATOR(pg_catalog.=) _drop_pipeline.name;
 	EXECUTE pg_catalog.format('DROP TABLE IF EXISTS txpipe_in.%I', name);
 END;
 $$;
@@ -890,3 +894,149 @@ AS $f$
 $f$;
 REVOKE ALL ON FUNCTION txpipe.workers() FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION txpipe.workers() TO txpipe_reader, txpipe_admin;
+
+-- alerts: rules in the spec, raised while routing, NOTIFY txpipe_alerts
+-- Alerts raised while routing (src/alerts.c): one per pipeline, rule, key
+-- and window (window_start is NULL for a rule without a window: one alert
+-- per key), written in the transaction that stored the record that raised
+-- it, and sent as NOTIFY txpipe_alerts at its commit.
+CREATE TABLE txpipe.alerts (
+	alert_id	bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+	pipeline	text NOT NULL,
+	rule		text NOT NULL,
+	severity	text NOT NULL CHECK (severity IN ('info', 'warning', 'critical')),
+	key			text NOT NULL,
+	key_masked	text NOT NULL,
+	window_start timestamptz,
+	record_key	text,
+	routed_table text,
+	event_time	timestamptz,
+	raised_at	timestamptz NOT NULL DEFAULT now(),
+	details		jsonb NOT NULL,
+	acknowledged_at timestamptz,
+	acknowledged_by text,
+	CONSTRAINT alerts_once UNIQUE NULLS NOT DISTINCT (pipeline, rule, key, window_start)
+);
+CREATE INDEX alerts_open ON txpipe.alerts (pipeline, raised_at) WHERE acknowledged_at IS NULL;
+COMMENT ON TABLE txpipe.alerts IS
+	'alerts raised while routing: one per pipeline, rule, key and window; each also sent as NOTIFY txpipe_alerts';
+COMMENT ON COLUMN txpipe.alerts.key_masked IS
+	'the key as txpipe_reader and NOTIFY see it: only its last four characters when the rule says mask_key';
+COMMENT ON COLUMN txpipe.alerts.record_key IS
+	'the idempotency key of the record that raised it; its row is the one of routed_table with that key';
+COMMENT ON COLUMN txpipe.alerts.details IS
+	'the figures that raised it: the count in the window and the threshold, or the value, mean, stddev and deviation';
+SELECT pg_catalog.pg_extension_config_dump('txpipe.alerts', '');
+SELECT pg_catalog.pg_extension_config_dump('txpipe.alerts_alert_id_seq', '');
+
+-- What rate rules count: records per key and window.
+CREATE TABLE txpipe.alert_windows (
+	pipeline	text NOT NULL,
+	rule		text NOT NULL,
+	definition	bigint NOT NULL,
+	key			text NOT NULL,
+	window_start timestamptz NOT NULL,
+	count		bigint NOT NULL,
+	PRIMARY KEY (pipeline, rule, definition, key, window_start)
+);
+COMMENT ON TABLE txpipe.alert_windows IS
+	'rate rules: stored records per key and window; definition is a digest of the rule, so a changed rule counts afresh';
+SELECT pg_catalog.pg_extension_config_dump('txpipe.alert_windows', '');
+
+-- What outlier rules compare with: per key, the count, mean and sum of
+-- squared deviations of the values stored so far (Welford's method).
+CREATE TABLE txpipe.alert_history (
+	pipeline	text NOT NULL,
+	rule		text NOT NULL,
+	definition	bigint NOT NULL,
+	key			text NOT NULL,
+	n			bigint NOT NULL DEFAULT 0,
+	mean		double precision NOT NULL DEFAULT 0,
+	m2			double precision NOT NULL DEFAULT 0,
+	PRIMARY KEY (pipeline, rule, definition, key)
+);
+COMMENT ON TABLE txpipe.alert_history IS
+	'outlier rules: per key, the values stored so far as count, mean and sum of squared deviations (m2)';
+SELECT pg_catalog.pg_extension_config_dump('txpipe.alert_history', '');
+
+CREATE OR REPLACE VIEW txpipe.stats AS
+SELECT p.name AS pipeline,
+	   coalesce(c.received, 0) OPERATOR(pg_catalog.+) coalesce(b.received, 0) AS received,
+	   coalesce(c.accepted, 0) OPERATOR(pg_catalog.+) coalesce(b.accepted, 0) AS accepted,
+	   coalesce(c.rejected, 0) OPERATOR(pg_catalog.+) coalesce(b.rejected, 0) AS rejected,
+	   coalesce(c.duplicates, 0) OPERATOR(pg_catalog.+) coalesce(b.duplicates, 0) AS duplicates,
+	   l.finished_at AS last_batch_at,
+	   l.received AS last_batch_rows,
+	   r.rows_per_s,
+	   coalesce(q.backlog, 0) AS backlog,
+	   now() - q.oldest AS backlog_age,
+	   f.watermark AS refresh_watermark,
+	   f.refreshed_at,
+	   now() - f.refreshed_at AS refresh_lag,
+	   coalesce(a.alerts, 0) AS alerts,
+	   coalesce(a.open_alerts, 0) AS open_alerts
+  FROM txpipe.pipelines p
+  LEFT JOIN txpipe.refresh_state f ON f.pipeline = p.name
+  LEFT JOIN txpipe.counters c ON c.pipeline = p.name
+  LEFT JOIN LATERAL (
+		SELECT count(*) AS backlog, min(w.enqueued_at) AS oldest
+		  FROM txpipe.queue w WHERE w.pipeline = p.name) q ON true
+  LEFT JOIN LATERAL (
+		SELECT sum(u.received)::bigint AS received, sum(u.accepted)::bigint AS accepted,
+			   sum(u.rejected)::bigint AS rejected, sum(u.duplicates)::bigint AS duplicates
+		  FROM txpipe.batches u WHERE u.pipeline = p.name AND NOT u.folded) b ON true
+  LEFT JOIN LATERAL (
+		SELECT finished_at, received FROM txpipe.batches
+		 WHERE pipeline = p.name ORDER BY finished_at DESC LIMIT 1) l ON true
+  LEFT JOIN LATERAL (
+		SELECT round(sum(received) / nullif(extract(epoch FROM sum(duration)), 0))::bigint AS rows_per_s
+		  FROM txpipe.batches
+		 WHERE pipeline = p.name AND finished_at > now() - interval '1 minute') r ON true
+  LEFT JOIN LATERAL (
+		SELECT count(*) AS alerts, count(*) FILTER (WHERE x.acknowledged_at IS NULL) AS open_alerts
+		  FROM txpipe.alerts x WHERE x.pipeline = p.name) a ON true;
+COMMENT ON VIEW txpipe.stats IS 'per pipeline: records received, accepted, rejected, duplicates; the last batch; routing rate over the last minute; records waiting in the inbox and the age of the oldest; star refresh watermark and lag; alerts raised and not acknowledged yet';
+
+-- Open alerts for dashboards (txpipe_reader): keys masked as their rules
+-- say, so a card number shows only its last four digits.
+CREATE VIEW txpipe.open_alerts AS
+SELECT a.alert_id, a.pipeline, a.rule, a.severity, a.key_masked AS key, a.record_key,
+	   a.event_time, a.window_start, a.raised_at, a.details
+  FROM txpipe.alerts a
+ WHERE a.acknowledged_at IS NULL;
+COMMENT ON VIEW txpipe.open_alerts IS 'alerts not acknowledged yet, keys masked as their rules say (mask_key)';
+
+-- Marks an alert acknowledged (src/manage.c runs the body as the owner of
+-- txpipe's tables); the owner of its pipeline, a member of that role or a
+-- superuser.  Returns false when it was acknowledged already.
+CREATE FUNCTION txpipe.acknowledge_alert(id bigint)
+RETURNS boolean
+AS 'MODULE_PATHNAME', 'txpipe_acknowledge_alert'
+LANGUAGE C STRICT;
+
+CREATE FUNCTION txpipe._acknowledge_alert(id bigint, caller oid)
+RETURNS boolean
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	v_pipeline text;
+BEGIN
+	SELECT a.pipeline INTO v_pipeline
+	  FROM ONLY txpipe.alerts a WHERE a.alert_id OPERATOR(pg_catalog.=) _acknowledge_alert.id FOR UPDATE;
+	IF NOT FOUND THEN
+		RAISE EXCEPTION 'alert % does not exist', id
+			USING ERRCODE = 'undefined_object',
+				  HINT = 'txpipe.open_alerts lists the alerts not acknowledged yet.';
+	END IF;
+	PERFORM txpipe._require_owner(v_pipeline, caller, 'acknowledge alerts of');
+	UPDATE ONLY txpipe.alerts a
+	   SET acknowledged_at = pg_catalog.now(), acknowledged_by = caller::pg_catalog.regrole::pg_catalog.text
+	 WHERE a.alert_id OPERATOR(pg_catalog.=) _acknowledge_alert.id AND a.acknowledged_at IS NULL;
+	RETURN FOUND;
+END;
+$$;
+REVOKE ALL ON FUNCTION txpipe.acknowledge_alert(bigint), txpipe._acknowledge_alert(bigint, oid) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION txpipe.acknowledge_alert(bigint) TO txpipe_admin;
+GRANT SELECT ON txpipe.open_alerts TO txpipe_reader;
+GRANT SELECT ON txpipe.alerts, txpipe.alert_windows, txpipe.alert_history, txpipe.open_alerts TO txpipe_admin;
