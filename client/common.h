@@ -155,6 +155,9 @@ int			load_files(const load_options *opt);
 /* stats.c */
 int			show_stats(const char *conninfo, const char *pipeline);
 
+/* alerts.c */
+int			show_alerts(const char *conninfo, const char *pipeline, int follow);
+
 /* gen_cards.c, gen_clicks.c, gen_retail.c */
 typedef struct gen_options
 {

@@ -23,6 +23,8 @@ usage(FILE *f)
 		  "  load PIPELINE FILE...   send NDJSON or CSV files into a pipeline\n"
 		  "  stream PIPELINE FILE... replay NDJSON files through the queue at a rate\n"
 		  "  stats [PIPELINE]        show the counters of the pipelines\n"
+		  "  alerts [PIPELINE]       show the open alerts; --follow prints new ones\n"
+		  "                          as they are raised\n"
 		  "\n"
 		  "Options:\n"
 		  "  -d, --dbname=CONNINFO   database to connect to: a name, a key=value\n"
@@ -110,6 +112,24 @@ usage_stats(FILE *f)
 		  "\n"
 		  "Options:\n"
 		  "  -d, --dbname=CONNINFO   database to connect to\n"
+		  "  -h, --help              show this help, then exit\n", f);
+}
+
+static void
+usage_alerts(FILE *f)
+{
+	fputs("Usage: txpipe alerts [PIPELINE] [OPTION]...\n"
+		  "\n"
+		  "Prints the open alerts (txpipe.open_alerts: not acknowledged, keys masked\n"
+		  "as their rules say), oldest first, one line each: id, event time,\n"
+		  "pipeline, severity, rule, key, the record that raised it and the figures\n"
+		  "that tripped the rule.\n"
+		  "\n"
+		  "Options:\n"
+		  "  -d, --dbname=CONNINFO   database to connect to\n"
+		  "  -f, --follow            then LISTEN on txpipe_alerts and print each new\n"
+		  "                          alert as its transaction commits, until\n"
+		  "                          interrupted\n"
 		  "  -h, --help              show this help, then exit\n", f);
 }
 
@@ -386,6 +406,40 @@ run_stats(int argc, char **argv, const char *conninfo)
 	return show_stats(conninfo, optind < argc ? argv[optind] : NULL);
 }
 
+static int
+run_alerts(int argc, char **argv, const char *conninfo)
+{
+	static const struct option opts[] = {
+		{"dbname", required_argument, NULL, 'd'},
+		{"follow", no_argument, NULL, 'f'},
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0}
+	};
+	int			c;
+	int			follow = 0;
+
+	while ((c = getopt_long(argc, argv, "d:fh", opts, NULL)) != -1)
+	{
+		switch (c)
+		{
+			case 'd':
+				conninfo = optarg;
+				break;
+			case 'f':
+				follow = 1;
+				break;
+			case 'h':
+				usage_alerts(stdout);
+				return 0;
+			default:
+				bad_usage("alerts", NULL);
+		}
+	}
+	if (optind + 1 < argc)
+		bad_usage("alerts", "alerts: at most one pipeline name");
+	return show_alerts(conninfo, optind < argc ? argv[optind] : NULL, follow);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -450,6 +504,11 @@ main(int argc, char **argv)
 	{
 		argv[0] = "txpipe stats";
 		return run_stats(argc, argv, conninfo);
+	}
+	if (strcmp(cmd, "alerts") == 0)
+	{
+		argv[0] = "txpipe alerts";
+		return run_alerts(argc, argv, conninfo);
 	}
 	if (strcmp(cmd, "help") == 0)
 	{
