@@ -39,6 +39,28 @@ typedef struct fraud_window
 	int64_t		end;
 } fraud_window;
 
+/*
+ * What the cards template's alert rules make of the valid records, in the
+ * order a load routes them (the file's, which is event-time order): per
+ * card, the day of its last fraud alert, its 10-minute window and count,
+ * and the history of its amounts (Welford, as the server keeps it).
+ */
+#define VELOCITY_WINDOW 600
+#define VELOCITY_THRESHOLD 5
+#define OUTLIER_MIN_HISTORY 20
+#define OUTLIER_Z 4.0
+
+typedef struct card_alerts
+{
+	int			fraud_day;		/* -1: none yet */
+	int64_t		window;			/* current velocity window */
+	int			window_count;
+	int64_t		n;
+	double		mean;
+	double		m2;
+	int			outlier_day;
+} card_alerts;
+
 typedef struct generator
 {
 	const gen_options *opt;
@@ -63,7 +85,58 @@ typedef struct generator
 	uint64_t	n_fraud;
 	int64_t		sum_cents;
 	uint64_t	bad_counts[N_BAD_KINDS];
+	card_alerts *alerts;
+	uint64_t	alert_fraud;
+	uint64_t	alert_velocity;
+	uint64_t	alert_outlier;
 } generator;
+
+/* the alerts a stored valid record raises under the template's rules */
+static void
+expect_alerts(generator *g, const txn *x)
+{
+	card_alerts *a = &g->alerts[x->card];
+	int64_t		t = (int64_t) x->day * 86400 + x->sod;
+	char		text[32];
+	double		v,
+				d,
+				mean;
+
+	/* fraud_flag: one per card and day */
+	if (x->is_fraud && a->fraud_day != x->day)
+	{
+		a->fraud_day = x->day;
+		g->alert_fraud++;
+	}
+	/* card_velocity: more than 5 in a tumbling 10-minute window */
+	if (t / VELOCITY_WINDOW != a->window)
+	{
+		a->window = t / VELOCITY_WINDOW;
+		a->window_count = 0;
+	}
+	if (++a->window_count == VELOCITY_THRESHOLD + 1)
+		g->alert_velocity++;
+	/* amount_outlier: the amount as the server reads it, against the history before it */
+	snprintf(text, sizeof(text), "%lld.%02lld", (long long) (x->amt_cents / 100),
+			 (long long) (x->amt_cents % 100));
+	v = strtod(text, NULL);
+	if (a->n >= OUTLIER_MIN_HISTORY)
+	{
+		double		sd = sqrt(a->m2 / (double) (a->n - 1));
+		double		z = sd > 0 ? (v - a->mean) / sd : 0;
+
+		if (sd > 0 && fabs(z) > OUTLIER_Z && a->outlier_day != x->day)
+		{
+			a->outlier_day = x->day;
+			g->alert_outlier++;
+		}
+	}
+	d = v - a->mean;
+	mean = a->mean + d / (double) (a->n + 1);
+	a->m2 = a->m2 + d * (v - mean);
+	a->mean = mean;
+	a->n++;
+}
 
 static void
 setup_tables(generator *g)
@@ -172,6 +245,16 @@ plan_fraud(generator *g, uint64_t n_fraud)
 		burst_card[n_bursts] = card;
 		burst_win[n_bursts].start = (int64_t) start_day * 86400;
 		burst_win[n_bursts].end = (int64_t) (start_day + ndays) * 86400;
+		/*
+		 * One burst in four of 8 or more is card testing: every transaction
+		 * within one 10-minute window (windows are aligned to the epoch, as
+		 * 2019-01-01 is), which the velocity rule catches.
+		 */
+		int64_t		rapid = -1;
+
+		if (n_bursts % 4 == 3 && size >= 8)
+			rapid = ((int64_t) start_day * 86400 + alias_draw(&g->fraud_hour, &g->fraud) * 3600 +
+					 (int64_t) rng_below(&g->fraud, 3600)) / VELOCITY_WINDOW * VELOCITY_WINDOW;
 		for (k = 0; k < size; k++)
 		{
 			fraud_event *e = &g->events[planned + k];
@@ -179,6 +262,8 @@ plan_fraud(generator *g, uint64_t n_fraud)
 			int			hour = alias_draw(&g->fraud_hour, &g->fraud);
 
 			e->t = (int64_t) day * 86400 + hour * 3600 + (int64_t) rng_below(&g->fraud, 3600);
+			if (rapid >= 0)
+				e->t = rapid + (int64_t) rng_below(&g->fraud, VELOCITY_WINDOW);
 			e->card = card;
 			e->seq = (int) (planned + k);
 		}
@@ -335,6 +420,7 @@ write_valid(generator *g, const txn *x)
 	mix_put_valid(&g->mix);
 	g->n_fraud += x->is_fraud;
 	g->sum_cents += x->amt_cents;
+	expect_alerts(g, x);
 }
 
 static int
@@ -357,6 +443,14 @@ summarize(generator *g)
 	sb_putc(&sum, '\0');
 	json_object_object_add(o, "sum_amt", json_object_new_string(sum.data));
 	json_object_object_add(o, "fraud", json_object_new_int64((int64_t) g->n_fraud));
+	{
+		json_object *a = json_object_new_object();
+
+		json_object_object_add(a, "fraud_flag", json_object_new_int64((int64_t) g->alert_fraud));
+		json_object_object_add(a, "card_velocity", json_object_new_int64((int64_t) g->alert_velocity));
+		json_object_object_add(a, "amount_outlier", json_object_new_int64((int64_t) g->alert_outlier));
+		json_object_object_add(o, "alerts", a);
+	}
 	write_summary(o, g->opt->summary_path, bad_kind_names, g->bad_counts, N_BAD_KINDS);
 	sb_free(&sum);
 }
@@ -387,6 +481,13 @@ gen_cards(const gen_options *opt)
 	calendar_init(&g->cal);
 	setup_tables(g);
 	plan_fraud(g, n_fraud);
+	g->alerts = xcalloc((size_t) g->u.n_customers, sizeof(card_alerts));
+	for (int i = 0; i < g->u.n_customers; i++)
+	{
+		g->alerts[i].fraud_day = -1;
+		g->alerts[i].window = -1;
+		g->alerts[i].outlier_day = -1;
+	}
 
 	sb_init(&g->line, 1024);
 
@@ -439,6 +540,7 @@ gen_cards(const gen_options *opt)
 	mix_free(&g->mix);
 	free(g->events);
 	free(g->windows);
+	free(g->alerts);
 	alias_free(&g->pick_card);
 	alias_free(&g->legit_category);
 	alias_free(&g->fraud_category);

@@ -160,7 +160,11 @@ summary_get() {
 		my ($file, $key) = @ARGV;
 		open my $fh, "<", $file or die "$file: $!\n";
 		my $s = JSON::PP->new->decode(do { local $/; <$fh> });
-		die "$file: no \"$key\" in the summary\n" unless exists $s->{$key};
-		print $s->{$key}, "\n";
+		# a.b: field b of object a
+		for my $k (split /\./, $key) {
+			die "$file: no \"$key\" in the summary\n" unless ref $s eq "HASH" && exists $s->{$k};
+			$s = $s->{$k};
+		}
+		print $s, "\n";
 	' "$1" "$2"
 }
