@@ -31,6 +31,10 @@
 #define NO_SESSION 0.0005		/* sessions whose events carry no user_session */
 #define TWIN 0.004				/* events logged twice: exact duplicates */
 #define REVIEW 0.3				/* a view of a product seen earlier in the session */
+#define BOT_EVERY 5000.0		/* one session in so many is a bot's */
+#define BOT_EVENTS 40			/* a bot's views, one a second within one minute */
+#define BOT_WINDOW 60			/* the template's bot_user rule: more than 30 ... */
+#define BOT_THRESHOLD 30		/* ... events of a user within a minute */
 
 /* October 2019: view 96.07%, cart 2.18%, purchase 1.75%; no removals */
 static const event_type types[] = {EV_VIEW, EV_CART, EV_PURCHASE};
@@ -55,6 +59,7 @@ typedef struct generator
 	catalog		c;
 	rng			traffic;
 	rng			lines;
+	rng			bots;			/* which sessions are bots' */
 	alias_table pick_type;
 	alias_table pick_hour;
 	alias_table pick_bad;
@@ -78,6 +83,11 @@ typedef struct generator
 	hashset		no_session_seen;	/* contents of the events without a session */
 	uint64_t	sessions;
 	uint64_t	bad_counts[N_CLICK_BAD_KINDS];
+	/* per user: the minute of its last stored event and its count there */
+	int		   *user_minute;
+	int		   *user_count;
+	uint64_t	n_bots;
+	uint64_t	alert_bot_user;
 } generator;
 
 static click_event *
@@ -133,6 +143,32 @@ make_session(generator *g, int d, size_t budget)
 	size_t		made = 0;
 
 	g->n_seen = 0;
+	/* a bot: views of one product after another, a second apart, within one minute */
+	if (budget >= BOT_EVENTS && rng_chance(&g->bots, 1.0 / BOT_EVERY))
+	{
+		t = t / 60 * 60;
+		if (t + BOT_EVENTS > day_end)
+			t = day_end - 60;
+		for (; made < BOT_EVENTS; made++, t++)
+		{
+			click_event *x = day_push(g);
+
+			x->t = t;
+			x->seq = (int) g->day_len;
+			x->type = EV_VIEW;
+			x->product = pick_product(g, &g->bots, EV_VIEW);
+			x->user = user;
+			x->has_session = 1;
+			x->session_hi = hi;
+			x->session_lo = lo;
+			x->price_cents = product_price(&g->c.products[x->product], t);
+			x->twin = 0;
+		}
+		g->c.users[user].used = 1;
+		g->sessions++;
+		g->n_bots++;
+		return made;
+	}
 	while (made < budget && t < day_end)
 	{
 		click_event *x = day_push(g);
@@ -248,6 +284,14 @@ write_valid(generator *g, const click_event *x)
 	}
 
 	p->used = 1;
+	/* the template's bot_user rule, on the stored events in the file's order */
+	if (g->user_minute[x->user] != x->t / BOT_WINDOW)
+	{
+		g->user_minute[x->user] = x->t / BOT_WINDOW;
+		g->user_count[x->user] = 0;
+	}
+	if (++g->user_count[x->user] == BOT_THRESHOLD + 1)
+		g->alert_bot_user++;
 	g->by_type[x->type]++;
 	g->price_cents += x->price_cents;
 	if (x->type == EV_PURCHASE)
@@ -316,6 +360,13 @@ summarize(generator *g)
 	json_object_object_add(o, "products", json_object_new_int64((int64_t) products));
 	json_object_object_add(o, "categories", json_object_new_int64((int64_t) categories));
 	json_object_object_add(o, "brands", json_object_new_int64((int64_t) brands));
+	json_object_object_add(o, "bots", json_object_new_int64((int64_t) g->n_bots));
+	{
+		json_object *a = json_object_new_object();
+
+		json_object_object_add(a, "bot_user", json_object_new_int64((int64_t) g->alert_bot_user));
+		json_object_object_add(o, "alerts", a);
+	}
 	free(cat_used);
 	free(brand_used);
 	write_summary(o, g->opt->summary_path, click_bad_kind_names, g->bad_counts,
@@ -339,9 +390,14 @@ gen_clicks(const gen_options *opt)
 	rng_seed(&world, opt->seed ^ UINT64_C(0xc11c000000000001));
 	rng_seed(&g->traffic, opt->seed ^ UINT64_C(0xc11c000000000002));
 	rng_seed(&g->lines, opt->seed ^ UINT64_C(0xc11c000000000003));
+	rng_seed(&g->bots, opt->seed ^ UINT64_C(0xc11c000000000004));
 	n_products = (int) fmin(fmax((double) n_valid / EVENTS_PER_PRODUCT, 200), 200000);
 	n_users = (int) fmin(fmax((double) n_valid / EVENTS_PER_USER, 20), 5000000);
 	catalog_build(&g->c, &world, n_products, n_users);
+	g->user_minute = xmalloc(sizeof(int) * (size_t) g->c.n_users);
+	g->user_count = xcalloc((size_t) g->c.n_users, sizeof(int));
+	for (int i = 0; i < g->c.n_users; i++)
+		g->user_minute[i] = -1;
 	alias_init(&g->pick_type, type_weights, N_TYPES);
 	alias_init(&g->pick_hour, hour_weights, 24);
 	alias_init(&g->pick_bad, bad_kind_weights, N_CLICK_BAD_KINDS);
@@ -380,6 +436,8 @@ gen_clicks(const gen_options *opt)
 	mix_free(&g->mix);
 	free(g->day);
 	free(g->seen);
+	free(g->user_minute);
+	free(g->user_count);
 	alias_free(&g->pick_type);
 	alias_free(&g->pick_hour);
 	alias_free(&g->pick_bad);

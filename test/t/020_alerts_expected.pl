@@ -1,6 +1,7 @@
-# The cards template's alerts on generated data with known truth: the
+# The templates' alerts on generated data with known truth: the
 # generator plants fraud bursts, card-testing bursts (velocity) and fraud
-# amounts far from a card's history, and writes into its summary the alerts
+# amounts far from a card's history (and, in clicks, bots: 40 views of a
+# user within a minute), and writes into its summary the alerts
 # the template's rules must raise from its valid records.  A load raises
 # exactly those, per rule (so none on the quiet traffic); the same file
 # again raises nothing; the same file through the queue (txpipe stream from
@@ -64,6 +65,17 @@ is( $node->safe_psql('postgres', q{
 			(SELECT rule, key, window_start FROM txpipe.alerts WHERE pipeline = 'cards_q'
 			 EXCEPT SELECT rule, key, window_start FROM txpipe.alerts WHERE pipeline = 'cards')) AS d}),
 	0, 'the same alerts, rule, key and window, as COPY');
+
+# clicks: the generator's bots, one user's 40 views within a minute
+$node->safe_psql('postgres', "SELECT txpipe.install_template('clicks')");
+my $c = txpipe_gen('clicks', "$dir/clicks.ndjson", '--rows', 30000, '--seed', 42,
+	'--bad', '0.01', '--dups', '0.01');
+cmp_ok($c->{alerts}{bot_user}, '>', 0, "the generator planted bots ($c->{bots})");
+ok(txpipe_load($node, 'clicks', "$dir/clicks.ndjson"), 'the clicks file loads');
+is(per_rule('clicks')->{bot_user} // 0, $c->{alerts}{bot_user},
+	"COPY raises the summary's bot_user alerts, and none on the quiet traffic");
+ok(txpipe_load($node, 'clicks', "$dir/clicks.ndjson"), 'the clicks file again');
+is(per_rule('clicks')->{bot_user} // 0, $c->{alerts}{bot_user}, 'raises nothing new');
 
 $node->stop;
 done_testing();
