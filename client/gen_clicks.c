@@ -365,6 +365,8 @@ summarize(generator *g)
 		json_object *a = json_object_new_object();
 
 		json_object_object_add(a, "bot_user", json_object_new_int64((int64_t) g->alert_bot_user));
+		/* a bot's 40 views are in one session; no session of the quiet traffic has more than 8 in a minute */
+		json_object_object_add(a, "bot_session", json_object_new_int64((int64_t) g->n_bots));
 		json_object_object_add(o, "alerts", a);
 	}
 	free(cat_used);

@@ -74,8 +74,11 @@ cmp_ok($c->{alerts}{bot_user}, '>', 0, "the generator planted bots ($c->{bots})"
 ok(txpipe_load($node, 'clicks', "$dir/clicks.ndjson"), 'the clicks file loads');
 is(per_rule('clicks')->{bot_user} // 0, $c->{alerts}{bot_user},
 	"COPY raises the summary's bot_user alerts, and none on the quiet traffic");
+is(per_rule('clicks')->{bot_session} // 0, $c->{alerts}{bot_session},
+	"COPY raises the summary's bot_session alerts");
 ok(txpipe_load($node, 'clicks', "$dir/clicks.ndjson"), 'the clicks file again');
-is(per_rule('clicks')->{bot_user} // 0, $c->{alerts}{bot_user}, 'raises nothing new');
+is_deeply(per_rule('clicks'), { bot_user => $c->{alerts}{bot_user}, bot_session => $c->{alerts}{bot_session} },
+	'raises nothing new');
 
 $node->stop;
 done_testing();
