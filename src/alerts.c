@@ -482,6 +482,49 @@ numeric_value(TxValue *v, double *x)
 	return true;
 }
 
+/*
+ * Takes the rows the history's read returned into hist (through index, the
+ * keys' places in it), with the place of each row; returns how many of
+ * hist's keys have no row yet.
+ */
+static int
+history_read(HTAB *index, History *hist, Datum *tids, bool *has_tid, uint64 nrows)
+{
+	int			nhist = hash_get_num_entries(index);
+	int			missing = 0;
+
+	for (uint64 row = 0; row < nrows; row++)
+	{
+		HeapTuple	tup = SPI_tuptable->vals[row];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+		bool		isnull;
+		char	   *k = TextDatumGetCString(SPI_getbinval(tup, desc, 1, &isnull));
+		SeenEntry	hk;
+		char	   *entry;
+		int			h;
+		ItemPointer tid;
+
+		memset(&hk, 0, sizeof(hk));
+		strlcpy(hk.key, k, sizeof(hk.key));
+		entry = hash_search(index, &hk, HASH_FIND, NULL);
+		if (entry == NULL)
+			continue;
+		memcpy(&h, entry + sizeof(SeenEntry), sizeof(int));
+		hist[h].n = DatumGetInt64(SPI_getbinval(tup, desc, 2, &isnull));
+		hist[h].mean = DatumGetFloat8(SPI_getbinval(tup, desc, 3, &isnull));
+		hist[h].m2 = DatumGetFloat8(SPI_getbinval(tup, desc, 4, &isnull));
+		tid = palloc(sizeof(ItemPointerData));
+		ItemPointerCopy((ItemPointer) DatumGetPointer(SPI_getbinval(tup, desc, 5, &isnull)), tid);
+		tids[h] = PointerGetDatum(tid);
+		has_tid[h] = true;
+	}
+	SPI_freetuptable(SPI_tuptable);
+	for (int h = 0; h < nhist; h++)
+		if (!has_tid[h])
+			missing++;
+	return missing;
+}
+
 static void
 raise_outlier(TxPlan *plan, int r, TxRecord *recs, int *stored, int n, Candidates *cs)
 {
@@ -494,11 +537,14 @@ raise_outlier(TxPlan *plan, int r, TxRecord *recs, int *stored, int n, Candidate
 	double	   *vals = palloc(sizeof(double) * Max(n, 1));
 	int			nhist = 0;
 	char	  **keys;
-	Datum		args[7];
+	Datum		args[4];
+	Datum		save[4];
+	Datum	   *tids;
+	bool	   *has_tid;
+	int			nmissing;
 	Datum	   *ns,
 			   *means,
 			   *m2s;
-	uint64		nrows;
 
 	memset(&ctl, 0, sizeof(ctl));
 	ctl.keysize = sizeof(SeenEntry);
@@ -539,27 +585,30 @@ raise_outlier(TxPlan *plan, int r, TxRecord *recs, int *stored, int n, Candidate
 
 	if (history_new_plan == NULL)
 	{
-		Oid			types[7] = {TEXTOID, TEXTOID, INT8OID, TEXTARRAYOID, INT8ARRAYOID, FLOAT8ARRAYOID,
-		FLOAT8ARRAYOID};
+		Oid			types[4] = {TEXTOID, TEXTOID, INT8OID, TEXTARRAYOID};
+		Oid			save_types[4] = {TIDARRAYOID, INT8ARRAYOID, FLOAT8ARRAYOID, FLOAT8ARRAYOID};
 
 		history_new_plan = txpipe_spi_keep("INSERT INTO txpipe.alert_history (pipeline, rule, definition, key) "
 										   "SELECT $1, $2, $3, u.k FROM pg_catalog.unnest($4::pg_catalog.text[]) AS u(k) "
 										   "ORDER BY u.k ON CONFLICT DO NOTHING",
 										   4, types);
-		history_lock_plan = txpipe_spi_keep("SELECT h.key, h.n, h.mean, h.m2 FROM ONLY txpipe.alert_history h "
+		history_lock_plan = txpipe_spi_keep("SELECT h.key, h.n, h.mean, h.m2, h.ctid FROM ONLY txpipe.alert_history h "
 											"WHERE h.pipeline OPERATOR(pg_catalog.=) $1 AND h.rule OPERATOR(pg_catalog.=) $2 "
 											"  AND h.definition OPERATOR(pg_catalog.=) $3 "
 											"  AND h.key OPERATOR(pg_catalog.=) ANY ($4::pg_catalog.text[]) "
 											"ORDER BY h.key FOR UPDATE",
 											4, types);
+		/* the rows just locked, by their place: no search of the keys again */
 		history_save_plan = txpipe_spi_keep("UPDATE ONLY txpipe.alert_history h SET n = u.n, mean = u.mean, m2 = u.m2 "
-											"  FROM ROWS FROM (pg_catalog.unnest($4::pg_catalog.text[]), "
-											"    pg_catalog.unnest($5::pg_catalog.int8[]), pg_catalog.unnest($6::pg_catalog.float8[]), "
-											"    pg_catalog.unnest($7::pg_catalog.float8[])) AS u(k, n, mean, m2) "
-											" WHERE h.pipeline OPERATOR(pg_catalog.=) $1 AND h.rule OPERATOR(pg_catalog.=) $2 "
-											"   AND h.definition OPERATOR(pg_catalog.=) $3 AND h.key OPERATOR(pg_catalog.=) u.k",
-											7, types);
+											"  FROM ROWS FROM (pg_catalog.unnest($1::pg_catalog.tid[]), "
+											"    pg_catalog.unnest($2::pg_catalog.int8[]), pg_catalog.unnest($3::pg_catalog.float8[]), "
+											"    pg_catalog.unnest($4::pg_catalog.float8[])) AS u(t, n, mean, m2) "
+											" WHERE h.ctid OPERATOR(pg_catalog.=) ANY ($1::pg_catalog.tid[]) "
+											"   AND h.ctid OPERATOR(pg_catalog.=) u.t",
+											4, save_types);
 	}
+	tids = palloc(sizeof(Datum) * nhist);
+	has_tid = palloc0(sizeof(bool) * nhist);
 	keys = palloc(sizeof(char *) * nhist);
 	for (int h = 0; h < nhist; h++)
 		keys[h] = hist[h].key;
@@ -567,27 +616,32 @@ raise_outlier(TxPlan *plan, int r, TxRecord *recs, int *stored, int n, Candidate
 	args[1] = CStringGetTextDatum(rule->name);
 	args[2] = Int64GetDatum(rule->definition);
 	args[3] = text_array(keys, NULL, nhist);
-	(void) txpipe_spi_run(history_new_plan, args, NULL, false, 0, SPI_OK_INSERT, "add keys to alert history");
-	nrows = txpipe_spi_run(history_lock_plan, args, NULL, false, 0, SPI_OK_SELECT, "read alert history");
-	for (uint64 row = 0; row < nrows; row++)
-	{
-		bool		isnull;
-		char	   *k = TextDatumGetCString(SPI_getbinval(SPI_tuptable->vals[row], SPI_tuptable->tupdesc, 1, &isnull));
-		SeenEntry	hk;
-		char	   *entry;
-		int			h;
 
-		memset(&hk, 0, sizeof(hk));
-		strlcpy(hk.key, k, sizeof(hk.key));
-		entry = hash_search(index, &hk, HASH_FIND, NULL);
-		if (entry == NULL)
-			continue;
-		memcpy(&h, entry + sizeof(SeenEntry), sizeof(int));
-		hist[h].n = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[row], SPI_tuptable->tupdesc, 2, &isnull));
-		hist[h].mean = DatumGetFloat8(SPI_getbinval(SPI_tuptable->vals[row], SPI_tuptable->tupdesc, 3, &isnull));
-		hist[h].m2 = DatumGetFloat8(SPI_getbinval(SPI_tuptable->vals[row], SPI_tuptable->tupdesc, 4, &isnull));
+	/*
+	 * The keys with a history are read and locked, in key order; only the
+	 * keys without one are added (waiting for a session adding the same
+	 * key), then read and locked in turn.
+	 */
+	nmissing = history_read(index, hist, tids, has_tid,
+							txpipe_spi_run(history_lock_plan, args, NULL, false, 0, SPI_OK_SELECT, "read alert history"));
+	if (nmissing < nhist)
+	{
+		int			m = 0;
+
+		for (int h = 0; h < nhist; h++)
+			if (!has_tid[h])
+				keys[m++] = hist[h].key;
+		args[3] = text_array(keys, NULL, m);
 	}
-	SPI_freetuptable(SPI_tuptable);
+	if (nmissing > 0)
+	{
+		(void) txpipe_spi_run(history_new_plan, args, NULL, false, 0, SPI_OK_INSERT, "add keys to alert history");
+		(void) history_read(index, hist, tids, has_tid,
+							txpipe_spi_run(history_lock_plan, args, NULL, false, 0, SPI_OK_SELECT, "read alert history"));
+	}
+	for (int h = 0; h < nhist; h++)
+		if (!has_tid[h])
+			elog(ERROR, "alert history of key \"%s\" of rule \"%s\" is missing", hist[h].key, rule->name);
 
 	/* each value against the history before it, then into it */
 	for (int i = 0; i < n; i++)
@@ -655,10 +709,12 @@ raise_outlier(TxPlan *plan, int r, TxRecord *recs, int *stored, int n, Candidate
 		means[h] = Float8GetDatum(hist[h].mean);
 		m2s[h] = Float8GetDatum(hist[h].m2);
 	}
-	args[4] = scalar_array(ns, NULL, nhist, INT8OID);
-	args[5] = scalar_array(means, NULL, nhist, FLOAT8OID);
-	args[6] = scalar_array(m2s, NULL, nhist, FLOAT8OID);
-	(void) txpipe_spi_run(history_save_plan, args, NULL, false, 0, SPI_OK_UPDATE, "save alert history");
+	save[0] = scalar_array(tids, NULL, nhist, TIDOID);
+	save[1] = scalar_array(ns, NULL, nhist, INT8OID);
+	save[2] = scalar_array(means, NULL, nhist, FLOAT8OID);
+	save[3] = scalar_array(m2s, NULL, nhist, FLOAT8OID);
+	if (txpipe_spi_run(history_save_plan, save, NULL, false, 0, SPI_OK_UPDATE, "save alert history") != (uint64) nhist)
+		elog(ERROR, "could not save the alert history of rule \"%s\"", rule->name);
 }
 
 /* ----------------------------------------------------------------
