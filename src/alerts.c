@@ -34,6 +34,7 @@
 #include <math.h>
 
 #include "access/xact.h"
+#include "catalog/namespace.h"
 #include "catalog/pg_type.h"
 #include "common/shortest_dec.h"
 #include "lib/stringinfo.h"
@@ -578,8 +579,13 @@ hist_flush(bool forget)
 			   *m2s;
 	MemoryContext cxt;
 	MemoryContext old;
+	Oid			nsp;
 
 	if (hist_cache == NULL)
+		return;
+	/* DROP EXTENSION in the transaction took the histories with it */
+	nsp = get_namespace_oid("txpipe", true);
+	if (!OidIsValid(nsp) || !OidIsValid(get_relname_relid("alert_history", nsp)))
 		return;
 	cxt = AllocSetContextCreate(CurrentMemoryContext, "txpipe alert histories", ALLOCSET_DEFAULT_SIZES);
 	old = MemoryContextSwitchTo(cxt);
