@@ -24,8 +24,10 @@
  * sum of squared deviations of the values seen (Welford's method, O(1) per
  * record) in txpipe.alert_history.  Both are updated with row locks taken
  * in key order, so concurrent batches add up exactly and do not deadlock
- * on each other's keys.  State is kept per definition of a rule: changing
- * a rule starts it afresh.
+ * on each other's keys.  A history, locked from its first read to the end
+ * of the transaction, is kept in the transaction's memory and written back
+ * once, at commit.  State is kept per definition of a rule: changing a
+ * rule starts it afresh.
  *
  *-------------------------------------------------------------------------
  */
