@@ -237,8 +237,32 @@ SELECT r->>'name' AS rule, r->>'kind' AS kind, r->>'severity' AS severity, r->>'
 	   r->>'threshold' AS threshold, r->>'z' AS z, r->>'min_history' AS min_history, r->'mask_key' AS mask_key
   FROM txpipe.templates t, jsonb_array_elements(t.spec->'alerts') r WHERE t.name = 'cards';
 
--- dropping the pipeline drops its alerts and their state
+-- one transaction of several batches over a card's values: each batch
+-- takes the history as the one before left it, a savepoint rolled back
+-- takes its values back out (and the lock on a key it read first), and the
+-- histories are written when the transaction commits
+SELECT txpipe.create_pipeline('alr', alr_spec('[
+	{"name": "amount2", "kind": "outlier", "field": "amt", "key": "card", "min_history": 3, "z": 3}]'), or_replace => true);
+BEGIN;
+SELECT accepted FROM txpipe.ingest('alr', alr_rec('w1', 4343434343434343, '2019-08-01 10:00:00', 10) || E'\n' ||
+										  alr_rec('w2', 4343434343434343, '2019-08-01 11:00:00', 12));
+SAVEPOINT s;
+SELECT accepted FROM txpipe.ingest('alr', alr_rec('w3', 4343434343434343, '2019-08-01 12:00:00', 500) || E'\n' ||
+										  alr_rec('w4', 4444444444444448, '2019-08-01 12:00:00', 7));
+ROLLBACK TO SAVEPOINT s;
+SELECT accepted FROM txpipe.ingest('alr', alr_rec('w5', 4343434343434343, '2019-08-01 13:00:00', 11) || E'\n' ||
+										  alr_rec('w6', 4444444444444448, '2019-08-01 13:00:00', 9));
+SELECT accepted FROM txpipe.ingest('alr', alr_rec('w7', 4343434343434343, '2019-08-01 14:00:00', 60));
+COMMIT;
+SELECT key, n, mean, m2 FROM txpipe.alert_history WHERE pipeline = 'alr' AND rule = 'amount2' ORDER BY key;
+SELECT rule, record_key, details FROM alr_alerts WHERE rule = 'amount2';
+
+-- dropping the pipeline drops its alerts and their state, also in the
+-- transaction that routed records
+BEGIN;
+SELECT accepted FROM txpipe.ingest('alr', alr_rec('w8', 4343434343434343, '2019-08-01 15:00:00', 12));
 SELECT txpipe.drop_pipeline('alr');
+COMMIT;
 SELECT (SELECT count(*) FROM txpipe.alerts WHERE pipeline = 'alr') AS alerts,
 	   (SELECT count(*) FROM txpipe.alert_windows WHERE pipeline = 'alr') AS windows,
 	   (SELECT count(*) FROM txpipe.alert_history WHERE pipeline = 'alr') AS history;

@@ -24,8 +24,10 @@
  * sum of squared deviations of the values seen (Welford's method, O(1) per
  * record) in txpipe.alert_history.  Both are updated with row locks taken
  * in key order, so concurrent batches add up exactly and do not deadlock
- * on each other's keys.  State is kept per definition of a rule: changing
- * a rule starts it afresh.
+ * on each other's keys.  A history, locked from its first read to the end
+ * of the transaction, is kept in the transaction's memory and written back
+ * once, at commit.  State is kept per definition of a rule: changing a
+ * rule starts it afresh.
  *
  *-------------------------------------------------------------------------
  */
@@ -33,6 +35,8 @@
 
 #include <math.h>
 
+#include "access/xact.h"
+#include "catalog/namespace.h"
 #include "catalog/pg_type.h"
 #include "common/shortest_dec.h"
 #include "lib/stringinfo.h"
@@ -45,6 +49,7 @@
 #include "utils/json.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
+#include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 
 /* longest text of a value quoted in an alert's details */
@@ -54,8 +59,6 @@ static SPIPlanPtr raise_plan = NULL;
 static SPIPlanPtr window_plan = NULL;
 static SPIPlanPtr history_new_plan = NULL;
 static SPIPlanPtr history_lock_plan = NULL;
-static SPIPlanPtr history_save_plan = NULL;
-
 /* an alert to raise, unless its rule, key and window has one already */
 typedef struct Candidate
 {
@@ -463,6 +466,252 @@ typedef struct History
 	double		m2;
 } History;
 
+/*
+ * The histories this transaction read, locked and changed, by pipeline,
+ * rule, definition and key.  A row of txpipe.alert_history stays locked
+ * from its first read to the end of the transaction, so no other session
+ * changes it meanwhile: the next batches of the transaction (a COPY's, a
+ * worker's) take it from here, and it is written back once, when the
+ * transaction commits (or is prepared), instead of once per batch.  An
+ * aborted subtransaction takes back its changes to the cache as it takes
+ * back its rows and locks (the undo log, newest last).
+ */
+#define HIST_CACHE_KEY (2 * NAMEDATALEN + 24 + TXPIPE_ALERT_KEY_MAX + 1)
+
+typedef struct HistCached
+{
+	char		hkey[HIST_CACHE_KEY];
+	bool		present;		/* read and locked in this transaction */
+	bool		dirty;			/* changed since */
+	SubTransactionId subid;		/* of its last change */
+	ItemPointerData tid;		/* the row locked */
+	int64		n;
+	double		mean;
+	double		m2;
+} HistCached;
+
+typedef struct HistUndo
+{
+	HistCached *entry;
+	HistCached	saved;			/* the entry before subid changed it */
+	SubTransactionId subid;
+} HistUndo;
+
+static HTAB *hist_cache = NULL;
+static HistUndo *hist_undo = NULL;
+static int	hist_nundo = 0;
+static int	hist_undo_cap = 0;
+
+static HistCached *
+hist_cache_entry(const char *pipeline, const char *rule, int64 definition, const char *key)
+{
+	char		hkey[HIST_CACHE_KEY];
+	HistCached *e;
+	bool		found;
+
+	if (hist_cache == NULL)
+	{
+		HASHCTL		ctl;
+
+		memset(&ctl, 0, sizeof(ctl));
+		ctl.keysize = HIST_CACHE_KEY;
+		ctl.entrysize = sizeof(HistCached);
+		ctl.hcxt = TopTransactionContext;
+		hist_cache = hash_create("txpipe alert histories", 1024, &ctl, HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	}
+	memset(hkey, 0, sizeof(hkey));
+	snprintf(hkey, sizeof(hkey), "%s/%s/" INT64_FORMAT "/%s", pipeline, rule, definition, key);
+	e = hash_search(hist_cache, hkey, HASH_ENTER, &found);
+	if (!found)
+	{
+		e->present = false;
+		e->dirty = false;
+		e->subid = InvalidSubTransactionId;
+		ItemPointerSetInvalid(&e->tid);
+		e->n = 0;
+		e->mean = 0;
+		e->m2 = 0;
+	}
+	return e;
+}
+
+/* before changing e: what a subtransaction's abort puts back */
+static void
+hist_change(HistCached *e)
+{
+	SubTransactionId cur = GetCurrentSubTransactionId();
+
+	if (e->subid == cur)
+		return;
+	if (cur != TopSubTransactionId)
+	{
+		if (hist_nundo == hist_undo_cap)
+		{
+			hist_undo_cap = Max(hist_undo_cap * 2, 64);
+			hist_undo = hist_undo == NULL ?
+				MemoryContextAlloc(TopTransactionContext, sizeof(HistUndo) * hist_undo_cap) :
+				repalloc(hist_undo, sizeof(HistUndo) * hist_undo_cap);
+		}
+		hist_undo[hist_nundo].entry = e;
+		hist_undo[hist_nundo].saved = *e;
+		hist_undo[hist_nundo].subid = cur;
+		hist_nundo++;
+	}
+	e->subid = cur;
+}
+
+static SPIPlanPtr history_save_plan = NULL;
+
+/*
+ * Writes the changed histories back, as the owner of txpipe's tables; with
+ * forget, the cache then holds none (their rows are read and locked again
+ * when next needed).  A row deleted meanwhile in this transaction
+ * (drop_pipeline) is not written.
+ */
+static void
+hist_flush(bool forget)
+{
+	HASH_SEQ_STATUS status;
+	HistCached *e;
+	int			n = 0;
+	long		cap;
+	Datum	   *tids,
+			   *ns,
+			   *means,
+			   *m2s;
+	MemoryContext cxt;
+	MemoryContext old;
+	Oid			nsp;
+
+	if (hist_cache == NULL)
+		return;
+	/* DROP EXTENSION in the transaction took the histories with it */
+	nsp = get_namespace_oid("txpipe", true);
+	if (!OidIsValid(nsp) || !OidIsValid(get_relname_relid("alert_history", nsp)))
+		return;
+	cxt = AllocSetContextCreate(CurrentMemoryContext, "txpipe alert histories", ALLOCSET_DEFAULT_SIZES);
+	old = MemoryContextSwitchTo(cxt);
+	cap = Max(hash_get_num_entries(hist_cache), 1);
+	tids = palloc(sizeof(Datum) * cap);
+	ns = palloc(sizeof(Datum) * cap);
+	means = palloc(sizeof(Datum) * cap);
+	m2s = palloc(sizeof(Datum) * cap);
+	hash_seq_init(&status, hist_cache);
+	while ((e = hash_seq_search(&status)) != NULL)
+	{
+		if (e->present && e->dirty)
+		{
+			tids[n] = PointerGetDatum(&e->tid);
+			ns[n] = Int64GetDatum(e->n);
+			means[n] = Float8GetDatum(e->mean);
+			m2s[n] = Float8GetDatum(e->m2);
+			n++;
+		}
+	}
+	if (n > 0)
+	{
+		TxIdentity	id;
+		Datum		args[4];
+		bool		snapshot = !ActiveSnapshotSet();
+
+		/* at commit, no statement's snapshot is there */
+		if (snapshot)
+			PushActiveSnapshot(GetTransactionSnapshot());
+		if (SPI_connect() != SPI_OK_CONNECT)
+			elog(ERROR, "SPI_connect failed");
+		txpipe_enter_catalog(&id);
+		if (history_save_plan == NULL)
+		{
+			Oid			types[4] = {TIDARRAYOID, INT8ARRAYOID, FLOAT8ARRAYOID, FLOAT8ARRAYOID};
+
+			/* the rows locked, by their place: no search of the keys again */
+			history_save_plan = txpipe_spi_keep("UPDATE ONLY txpipe.alert_history h SET n = u.n, mean = u.mean, m2 = u.m2 "
+												"  FROM ROWS FROM (pg_catalog.unnest($1::pg_catalog.tid[]), "
+												"    pg_catalog.unnest($2::pg_catalog.int8[]), pg_catalog.unnest($3::pg_catalog.float8[]), "
+												"    pg_catalog.unnest($4::pg_catalog.float8[])) AS u(t, n, mean, m2) "
+												" WHERE h.ctid OPERATOR(pg_catalog.=) ANY ($1::pg_catalog.tid[]) "
+												"   AND h.ctid OPERATOR(pg_catalog.=) u.t",
+												4, types);
+		}
+		args[0] = scalar_array(tids, NULL, n, TIDOID);
+		args[1] = scalar_array(ns, NULL, n, INT8OID);
+		args[2] = scalar_array(means, NULL, n, FLOAT8OID);
+		args[3] = scalar_array(m2s, NULL, n, FLOAT8OID);
+		(void) txpipe_spi_run(history_save_plan, args, NULL, false, 0, SPI_OK_UPDATE, "save alert history");
+		txpipe_leave(&id);
+		SPI_finish();
+		if (snapshot)
+			PopActiveSnapshot();
+	}
+	MemoryContextSwitchTo(old);
+	MemoryContextDelete(cxt);
+	if (!forget)
+		return;
+	hash_seq_init(&status, hist_cache);
+	while ((e = hash_seq_search(&status)) != NULL)
+	{
+		if (e->present || e->dirty)
+		{
+			hist_change(e);
+			e->present = false;
+			e->dirty = false;
+		}
+	}
+}
+
+/*
+ * Writes this transaction's outlier histories now, and reads them again
+ * when next needed: before SQL of this transaction changes the rows
+ * (drop_pipeline deletes them).
+ */
+void
+txpipe_alerts_flush(void)
+{
+	hist_flush(true);
+}
+
+static void
+alerts_xact_callback(XactEvent event, void *arg)
+{
+	switch (event)
+	{
+		case XACT_EVENT_PRE_COMMIT:
+		case XACT_EVENT_PRE_PREPARE:
+			hist_flush(false);
+			break;
+		case XACT_EVENT_PARALLEL_PRE_COMMIT:
+			break;
+		default:
+			/* the transaction's memory goes with it */
+			hist_cache = NULL;
+			hist_undo = NULL;
+			hist_nundo = 0;
+			hist_undo_cap = 0;
+			break;
+	}
+}
+
+static void
+alerts_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
+						SubTransactionId parentSubid, void *arg)
+{
+	if (event != SUBXACT_EVENT_ABORT_SUB)
+		return;
+	/* the changes of mySubid and of its children are the newest */
+	while (hist_nundo > 0 && hist_undo[hist_nundo - 1].subid >= mySubid)
+	{
+		hist_nundo--;
+		*hist_undo[hist_nundo].entry = hist_undo[hist_nundo].saved;
+	}
+}
+
+void
+txpipe_alerts_init(void)
+{
+	RegisterXactCallback(alerts_xact_callback, NULL);
+	RegisterSubXactCallback(alerts_subxact_callback, NULL);
+}
+
 static bool
 numeric_value(TxValue *v, double *x)
 {
@@ -482,6 +731,49 @@ numeric_value(TxValue *v, double *x)
 	return true;
 }
 
+/*
+ * Takes the rows the history's read returned into hist (through index, the
+ * keys' places in it), with the place of each row; returns how many of
+ * hist's keys have no row yet.
+ */
+static int
+history_read(HTAB *index, History *hist, Datum *tids, bool *has_tid, uint64 nrows)
+{
+	int			nhist = hash_get_num_entries(index);
+	int			missing = 0;
+
+	for (uint64 row = 0; row < nrows; row++)
+	{
+		HeapTuple	tup = SPI_tuptable->vals[row];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+		bool		isnull;
+		char	   *k = TextDatumGetCString(SPI_getbinval(tup, desc, 1, &isnull));
+		SeenEntry	hk;
+		char	   *entry;
+		int			h;
+		ItemPointer tid;
+
+		memset(&hk, 0, sizeof(hk));
+		strlcpy(hk.key, k, sizeof(hk.key));
+		entry = hash_search(index, &hk, HASH_FIND, NULL);
+		if (entry == NULL)
+			continue;
+		memcpy(&h, entry + sizeof(SeenEntry), sizeof(int));
+		hist[h].n = DatumGetInt64(SPI_getbinval(tup, desc, 2, &isnull));
+		hist[h].mean = DatumGetFloat8(SPI_getbinval(tup, desc, 3, &isnull));
+		hist[h].m2 = DatumGetFloat8(SPI_getbinval(tup, desc, 4, &isnull));
+		tid = palloc(sizeof(ItemPointerData));
+		ItemPointerCopy((ItemPointer) DatumGetPointer(SPI_getbinval(tup, desc, 5, &isnull)), tid);
+		tids[h] = PointerGetDatum(tid);
+		has_tid[h] = true;
+	}
+	SPI_freetuptable(SPI_tuptable);
+	for (int h = 0; h < nhist; h++)
+		if (!has_tid[h])
+			missing++;
+	return missing;
+}
+
 static void
 raise_outlier(TxPlan *plan, int r, TxRecord *recs, int *stored, int n, Candidates *cs)
 {
@@ -494,11 +786,12 @@ raise_outlier(TxPlan *plan, int r, TxRecord *recs, int *stored, int n, Candidate
 	double	   *vals = palloc(sizeof(double) * Max(n, 1));
 	int			nhist = 0;
 	char	  **keys;
-	Datum		args[7];
-	Datum	   *ns,
-			   *means,
-			   *m2s;
-	uint64		nrows;
+	Datum		args[4];
+	Datum	   *tids;
+	bool	   *has_tid;
+	HistCached **ents;
+	int			nmissing = 0;
+	int			unread;
 
 	memset(&ctl, 0, sizeof(ctl));
 	ctl.keysize = sizeof(SeenEntry);
@@ -539,55 +832,81 @@ raise_outlier(TxPlan *plan, int r, TxRecord *recs, int *stored, int n, Candidate
 
 	if (history_new_plan == NULL)
 	{
-		Oid			types[7] = {TEXTOID, TEXTOID, INT8OID, TEXTARRAYOID, INT8ARRAYOID, FLOAT8ARRAYOID,
-		FLOAT8ARRAYOID};
+		Oid			types[4] = {TEXTOID, TEXTOID, INT8OID, TEXTARRAYOID};
 
 		history_new_plan = txpipe_spi_keep("INSERT INTO txpipe.alert_history (pipeline, rule, definition, key) "
 										   "SELECT $1, $2, $3, u.k FROM pg_catalog.unnest($4::pg_catalog.text[]) AS u(k) "
 										   "ORDER BY u.k ON CONFLICT DO NOTHING",
 										   4, types);
-		history_lock_plan = txpipe_spi_keep("SELECT h.key, h.n, h.mean, h.m2 FROM ONLY txpipe.alert_history h "
+		history_lock_plan = txpipe_spi_keep("SELECT h.key, h.n, h.mean, h.m2, h.ctid FROM ONLY txpipe.alert_history h "
 											"WHERE h.pipeline OPERATOR(pg_catalog.=) $1 AND h.rule OPERATOR(pg_catalog.=) $2 "
 											"  AND h.definition OPERATOR(pg_catalog.=) $3 "
 											"  AND h.key OPERATOR(pg_catalog.=) ANY ($4::pg_catalog.text[]) "
 											"ORDER BY h.key FOR UPDATE",
 											4, types);
-		history_save_plan = txpipe_spi_keep("UPDATE ONLY txpipe.alert_history h SET n = u.n, mean = u.mean, m2 = u.m2 "
-											"  FROM ROWS FROM (pg_catalog.unnest($4::pg_catalog.text[]), "
-											"    pg_catalog.unnest($5::pg_catalog.int8[]), pg_catalog.unnest($6::pg_catalog.float8[]), "
-											"    pg_catalog.unnest($7::pg_catalog.float8[])) AS u(k, n, mean, m2) "
-											" WHERE h.pipeline OPERATOR(pg_catalog.=) $1 AND h.rule OPERATOR(pg_catalog.=) $2 "
-											"   AND h.definition OPERATOR(pg_catalog.=) $3 AND h.key OPERATOR(pg_catalog.=) u.k",
-											7, types);
 	}
+	ents = palloc(sizeof(HistCached *) * nhist);
+	tids = palloc(sizeof(Datum) * nhist);
+	has_tid = palloc0(sizeof(bool) * nhist);
 	keys = palloc(sizeof(char *) * nhist);
-	for (int h = 0; h < nhist; h++)
-		keys[h] = hist[h].key;
-	args[0] = CStringGetTextDatum(plan->name);
-	args[1] = CStringGetTextDatum(rule->name);
-	args[2] = Int64GetDatum(rule->definition);
-	args[3] = text_array(keys, NULL, nhist);
-	(void) txpipe_spi_run(history_new_plan, args, NULL, false, 0, SPI_OK_INSERT, "add keys to alert history");
-	nrows = txpipe_spi_run(history_lock_plan, args, NULL, false, 0, SPI_OK_SELECT, "read alert history");
-	for (uint64 row = 0; row < nrows; row++)
-	{
-		bool		isnull;
-		char	   *k = TextDatumGetCString(SPI_getbinval(SPI_tuptable->vals[row], SPI_tuptable->tupdesc, 1, &isnull));
-		SeenEntry	hk;
-		char	   *entry;
-		int			h;
 
-		memset(&hk, 0, sizeof(hk));
-		strlcpy(hk.key, k, sizeof(hk.key));
-		entry = hash_search(index, &hk, HASH_FIND, NULL);
-		if (entry == NULL)
-			continue;
-		memcpy(&h, entry + sizeof(SeenEntry), sizeof(int));
-		hist[h].n = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[row], SPI_tuptable->tupdesc, 2, &isnull));
-		hist[h].mean = DatumGetFloat8(SPI_getbinval(SPI_tuptable->vals[row], SPI_tuptable->tupdesc, 3, &isnull));
-		hist[h].m2 = DatumGetFloat8(SPI_getbinval(SPI_tuptable->vals[row], SPI_tuptable->tupdesc, 4, &isnull));
+	/* the keys this transaction holds already */
+	for (int h = 0; h < nhist; h++)
+	{
+		ents[h] = hist_cache_entry(plan->name, rule->name, rule->definition, hist[h].key);
+		if (ents[h]->present)
+		{
+			hist[h].n = ents[h]->n;
+			hist[h].mean = ents[h]->mean;
+			hist[h].m2 = ents[h]->m2;
+			has_tid[h] = true;
+		}
+		else
+			keys[nmissing++] = hist[h].key;
 	}
-	SPI_freetuptable(SPI_tuptable);
+
+	/*
+	 * The others: those with a history are read and locked, in key order;
+	 * only the keys without one are added (waiting for a session adding the
+	 * same key), then read and locked in turn.
+	 */
+	if (nmissing > 0)
+	{
+		args[0] = CStringGetTextDatum(plan->name);
+		args[1] = CStringGetTextDatum(rule->name);
+		args[2] = Int64GetDatum(rule->definition);
+		args[3] = text_array(keys, NULL, nmissing);
+		unread = history_read(index, hist, tids, has_tid,
+							  txpipe_spi_run(history_lock_plan, args, NULL, false, 0, SPI_OK_SELECT, "read alert history"));
+		if (unread > 0)
+		{
+			int			m = 0;
+
+			for (int h = 0; h < nhist; h++)
+				if (!has_tid[h])
+					keys[m++] = hist[h].key;
+			args[3] = text_array(keys, NULL, m);
+			(void) txpipe_spi_run(history_new_plan, args, NULL, false, 0, SPI_OK_INSERT, "add keys to alert history");
+			(void) history_read(index, hist, tids, has_tid,
+								txpipe_spi_run(history_lock_plan, args, NULL, false, 0, SPI_OK_SELECT, "read alert history"));
+		}
+		for (int h = 0; h < nhist; h++)
+		{
+			HistCached *e = ents[h];
+
+			if (!has_tid[h])
+				elog(ERROR, "alert history of key \"%s\" of rule \"%s\" is missing", hist[h].key, rule->name);
+			if (e->present)
+				continue;
+			hist_change(e);
+			e->present = true;
+			e->dirty = false;
+			ItemPointerCopy((ItemPointer) DatumGetPointer(tids[h]), &e->tid);
+			e->n = hist[h].n;
+			e->mean = hist[h].mean;
+			e->m2 = hist[h].m2;
+		}
+	}
 
 	/* each value against the history before it, then into it */
 	for (int i = 0; i < n; i++)
@@ -646,19 +965,17 @@ raise_outlier(TxPlan *plan, int r, TxRecord *recs, int *stored, int n, Candidate
 		}
 	}
 
-	ns = palloc(sizeof(Datum) * nhist);
-	means = palloc(sizeof(Datum) * nhist);
-	m2s = palloc(sizeof(Datum) * nhist);
+	/* written back at commit */
 	for (int h = 0; h < nhist; h++)
 	{
-		ns[h] = Int64GetDatum(hist[h].n);
-		means[h] = Float8GetDatum(hist[h].mean);
-		m2s[h] = Float8GetDatum(hist[h].m2);
+		HistCached *e = ents[h];
+
+		hist_change(e);
+		e->n = hist[h].n;
+		e->mean = hist[h].mean;
+		e->m2 = hist[h].m2;
+		e->dirty = true;
 	}
-	args[4] = scalar_array(ns, NULL, nhist, INT8OID);
-	args[5] = scalar_array(means, NULL, nhist, FLOAT8OID);
-	args[6] = scalar_array(m2s, NULL, nhist, FLOAT8OID);
-	(void) txpipe_spi_run(history_save_plan, args, NULL, false, 0, SPI_OK_UPDATE, "save alert history");
 }
 
 /* ----------------------------------------------------------------

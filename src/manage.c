@@ -123,6 +123,8 @@ txpipe_create_pipeline(PG_FUNCTION_ARGS)
 Datum
 txpipe_drop_pipeline(PG_FUNCTION_ARGS)
 {
+	/* the outlier histories this transaction keeps, written before they go */
+	txpipe_alerts_flush();
 	return call_body(fcinfo, "_drop_pipeline", false);
 }
 

@@ -98,6 +98,7 @@ _PG_init(void)
 
 	txpipe_spec_init();
 	txpipe_copy_init();
+	txpipe_alerts_init();
 	if (process_shared_preload_libraries_in_progress)
 		txpipe_register_launcher();
 }

@@ -376,6 +376,8 @@ extern bool txpipe_column_value(TxRecord *rec, TxColumn *col, const char **txt,
 
 /* alerts.c */
 extern void txpipe_raise_alerts(TxPlan *plan, TxRecord *recs, int *idx, int n);
+extern void txpipe_alerts_init(void);
+extern void txpipe_alerts_flush(void);
 extern bool txpipe_when_holds(struct TxWhen *when, TxRecord *rec);
 
 /* writer.c */
