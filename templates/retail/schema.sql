@@ -140,6 +140,86 @@ CREATE TABLE IF NOT EXISTS @schema@.fact_sales (
 CREATE INDEX IF NOT EXISTS fact_sales_date ON @schema@.fact_sales (date_key);
 CREATE INDEX IF NOT EXISTS fact_sales_customer ON @schema@.fact_sales (customer_key);
 
+-- Rollups of the facts, kept by refresh_star in the statement that writes
+-- the facts: what the dashboards read, so that a panel's cost follows the
+-- buckets it shows.  sales are the lines that are not cancellations,
+-- cancellations (<= 0) the others, revenue the net.
+CREATE TABLE IF NOT EXISTS @schema@.agg_sales_hour (
+	hour		timestamp PRIMARY KEY,
+	lines		bigint NOT NULL, quantity bigint NOT NULL, sales numeric NOT NULL,
+	cancellations numeric NOT NULL, revenue numeric NOT NULL, cancelled_lines bigint NOT NULL
+);
+CREATE TABLE IF NOT EXISTS @schema@.agg_country_month (
+	month		date NOT NULL,
+	country_key	integer NOT NULL,
+	lines		bigint NOT NULL, quantity bigint NOT NULL, sales numeric NOT NULL,
+	cancellations numeric NOT NULL, revenue numeric NOT NULL,
+	PRIMARY KEY (month, country_key)
+);
+-- per product: what was sold, cancellations apart
+CREATE TABLE IF NOT EXISTS @schema@.agg_product_day (
+	date		date NOT NULL,
+	product_key	integer NOT NULL,
+	lines		bigint NOT NULL, quantity bigint NOT NULL, revenue numeric NOT NULL,
+	cancelled_quantity bigint NOT NULL,
+	PRIMARY KEY (date, product_key)
+);
+CREATE TABLE IF NOT EXISTS @schema@.agg_product_month (
+	month		date NOT NULL,
+	product_key	integer NOT NULL,
+	lines		bigint NOT NULL, quantity bigint NOT NULL, revenue numeric NOT NULL,
+	cancelled_quantity bigint NOT NULL,
+	PRIMARY KEY (month, product_key)
+);
+-- one row per invoice
+CREATE TABLE IF NOT EXISTS @schema@.agg_invoice (
+	invoice_no	text COLLATE "C" PRIMARY KEY,
+	invoice_date timestamp NOT NULL,
+	customer_key integer NOT NULL,
+	country_key	integer NOT NULL,
+	is_cancellation boolean NOT NULL,
+	lines		bigint NOT NULL, quantity bigint NOT NULL, total numeric NOT NULL
+);
+CREATE INDEX IF NOT EXISTS agg_invoice_date ON @schema@.agg_invoice (invoice_date);
+CREATE INDEX IF NOT EXISTS agg_invoice_customer ON @schema@.agg_invoice (customer_key, invoice_date);
+
+-- A star that has facts and no rollups yet gets them from its facts, once.
+DO $rollup_init$
+BEGIN
+	IF NOT EXISTS (SELECT 1 FROM @schema@.agg_invoice)
+	   AND EXISTS (SELECT 1 FROM @schema@.fact_sales) THEN
+		INSERT INTO @schema@.agg_sales_hour
+		SELECT pg_catalog.date_trunc('hour', f.invoice_date), pg_catalog.count(*), pg_catalog.sum(f.quantity),
+			   coalesce(pg_catalog.sum(f.revenue) FILTER (WHERE NOT f.is_cancellation), 0),
+			   coalesce(pg_catalog.sum(f.revenue) FILTER (WHERE f.is_cancellation), 0),
+			   pg_catalog.sum(f.revenue), pg_catalog.count(*) FILTER (WHERE f.is_cancellation)
+		  FROM @schema@.fact_sales f GROUP BY 1;
+		INSERT INTO @schema@.agg_country_month
+		SELECT pg_catalog.date_trunc('month', f.invoice_date)::pg_catalog.date, f.country_key, pg_catalog.count(*),
+			   pg_catalog.sum(f.quantity),
+			   coalesce(pg_catalog.sum(f.revenue) FILTER (WHERE NOT f.is_cancellation), 0),
+			   coalesce(pg_catalog.sum(f.revenue) FILTER (WHERE f.is_cancellation), 0), pg_catalog.sum(f.revenue)
+		  FROM @schema@.fact_sales f GROUP BY 1, 2;
+		INSERT INTO @schema@.agg_product_day
+		SELECT f.invoice_date::pg_catalog.date, f.product_key,
+			   pg_catalog.count(*) FILTER (WHERE NOT f.is_cancellation),
+			   coalesce(pg_catalog.sum(f.quantity) FILTER (WHERE NOT f.is_cancellation), 0),
+			   coalesce(pg_catalog.sum(f.revenue) FILTER (WHERE NOT f.is_cancellation), 0),
+			   coalesce(pg_catalog.sum(f.quantity) FILTER (WHERE f.is_cancellation), 0)
+		  FROM @schema@.fact_sales f GROUP BY 1, 2;
+		INSERT INTO @schema@.agg_product_month
+		SELECT pg_catalog.date_trunc('month', a.date)::pg_catalog.date, a.product_key, pg_catalog.sum(a.lines),
+			   pg_catalog.sum(a.quantity), pg_catalog.sum(a.revenue), pg_catalog.sum(a.cancelled_quantity)
+		  FROM @schema@.agg_product_day a GROUP BY 1, 2;
+		INSERT INTO @schema@.agg_invoice
+		SELECT f.invoice_no, pg_catalog.min(f.invoice_date), pg_catalog.min(f.customer_key),
+			   pg_catalog.min(f.country_key), pg_catalog.bool_or(f.is_cancellation),
+			   pg_catalog.count(*), pg_catalog.sum(f.quantity), pg_catalog.sum(f.revenue)
+		  FROM @schema@.fact_sales f GROUP BY 1;
+	END IF;
+END;
+$rollup_init$;
+
 -- Writes the star rows of invoice lines lo < line_id <= hi and returns the
 -- number of facts written; txpipe.refresh() calls it with its watermark
 -- and a bound no open transaction can still fall under.  lo = 0 means a
@@ -157,7 +237,9 @@ DECLARE
 BEGIN
 	IF lo OPERATOR(pg_catalog.=) 0 THEN
 		TRUNCATE @schema@.fact_sales, @schema@.dim_customer, @schema@.dim_product,
-			@schema@.dim_country, @schema@.dim_date;
+			@schema@.dim_country, @schema@.dim_date, @schema@.agg_sales_hour,
+			@schema@.agg_country_month, @schema@.agg_product_day, @schema@.agg_product_month,
+			@schema@.agg_invoice;
 	END IF;
 
 	-- The month of every new line, and the month after it, then its days.
@@ -200,18 +282,63 @@ BEGIN
 							   WHERE l.line_id OPERATOR(pg_catalog.>) lo AND l.line_id OPERATOR(pg_catalog.<=) hi)
 	ON CONFLICT (customer_key) DO NOTHING;
 
-	INSERT INTO @schema@.fact_sales
-		(line_id, invoice_no, invoice_date, date_key, hour, customer_key,
-		 product_key, country_key, quantity, unit_price, revenue, is_cancellation)
-	SELECT l.line_id, i.invoice_no, i.invoice_date,
-		   pg_catalog.to_char(i.invoice_date, 'YYYYMMDD')::integer, EXTRACT(hour FROM i.invoice_date),
-		   coalesce(i.customer_id, 0), l.product_id, i.country_id,
-		   l.quantity, l.unit_price, l.quantity OPERATOR(pg_catalog.*) l.unit_price, i.is_cancellation
-	  FROM ONLY @schema@.invoice_line l
-	  JOIN ONLY @schema@.invoice i ON i.invoice_id OPERATOR(pg_catalog.=) l.invoice_id
-	 WHERE l.line_id OPERATOR(pg_catalog.>) lo AND l.line_id OPERATOR(pg_catalog.<=) hi
-	ON CONFLICT (line_id, invoice_date) DO NOTHING;
-	GET DIAGNOSTICS n = ROW_COUNT;
+	-- the facts this call stored, and only those, added to the rollups in
+	-- the same statement: a rerun adds nothing
+	WITH ins AS (
+		INSERT INTO @schema@.fact_sales
+			(line_id, invoice_no, invoice_date, date_key, hour, customer_key,
+			 product_key, country_key, quantity, unit_price, revenue, is_cancellation)
+		SELECT l.line_id, i.invoice_no, i.invoice_date,
+			   pg_catalog.to_char(i.invoice_date, 'YYYYMMDD')::integer, EXTRACT(hour FROM i.invoice_date),
+			   coalesce(i.customer_id, 0), l.product_id, i.country_id,
+			   l.quantity, l.unit_price, l.quantity OPERATOR(pg_catalog.*) l.unit_price, i.is_cancellation
+		  FROM ONLY @schema@.invoice_line l
+		  JOIN ONLY @schema@.invoice i ON i.invoice_id OPERATOR(pg_catalog.=) l.invoice_id
+		 WHERE l.line_id OPERATOR(pg_catalog.>) lo AND l.line_id OPERATOR(pg_catalog.<=) hi
+		ON CONFLICT (line_id, invoice_date) DO NOTHING
+		RETURNING invoice_no, invoice_date, customer_key, product_key, country_key, quantity, revenue, is_cancellation),
+	a1 AS (
+		INSERT INTO @schema@.agg_sales_hour AS a
+		SELECT pg_catalog.date_trunc('hour', x.invoice_date), pg_catalog.count(*), pg_catalog.sum(x.quantity),
+			   coalesce(pg_catalog.sum(x.revenue) FILTER (WHERE NOT x.is_cancellation), 0),
+			   coalesce(pg_catalog.sum(x.revenue) FILTER (WHERE x.is_cancellation), 0),
+			   pg_catalog.sum(x.revenue), pg_catalog.count(*) FILTER (WHERE x.is_cancellation)
+		  FROM ins x GROUP BY 1
+		ON CONFLICT (hour) DO UPDATE SET lines = a.lines OPERATOR(pg_catalog.+) excluded.lines, quantity = a.quantity OPERATOR(pg_catalog.+) excluded.quantity, sales = a.sales OPERATOR(pg_catalog.+) excluded.sales, cancellations = a.cancellations OPERATOR(pg_catalog.+) excluded.cancellations, revenue = a.revenue OPERATOR(pg_catalog.+) excluded.revenue, cancelled_lines = a.cancelled_lines OPERATOR(pg_catalog.+) excluded.cancelled_lines),
+	a2 AS (
+		INSERT INTO @schema@.agg_country_month AS a
+		SELECT pg_catalog.date_trunc('month', x.invoice_date)::pg_catalog.date, x.country_key, pg_catalog.count(*),
+			   pg_catalog.sum(x.quantity),
+			   coalesce(pg_catalog.sum(x.revenue) FILTER (WHERE NOT x.is_cancellation), 0),
+			   coalesce(pg_catalog.sum(x.revenue) FILTER (WHERE x.is_cancellation), 0), pg_catalog.sum(x.revenue)
+		  FROM ins x GROUP BY 1, 2
+		ON CONFLICT (month, country_key) DO UPDATE SET lines = a.lines OPERATOR(pg_catalog.+) excluded.lines, quantity = a.quantity OPERATOR(pg_catalog.+) excluded.quantity, sales = a.sales OPERATOR(pg_catalog.+) excluded.sales, cancellations = a.cancellations OPERATOR(pg_catalog.+) excluded.cancellations, revenue = a.revenue OPERATOR(pg_catalog.+) excluded.revenue),
+	a3 AS (
+		INSERT INTO @schema@.agg_product_day AS a
+		SELECT x.invoice_date::pg_catalog.date, x.product_key,
+			   pg_catalog.count(*) FILTER (WHERE NOT x.is_cancellation),
+			   coalesce(pg_catalog.sum(x.quantity) FILTER (WHERE NOT x.is_cancellation), 0),
+			   coalesce(pg_catalog.sum(x.revenue) FILTER (WHERE NOT x.is_cancellation), 0),
+			   coalesce(pg_catalog.sum(x.quantity) FILTER (WHERE x.is_cancellation), 0)
+		  FROM ins x GROUP BY 1, 2
+		ON CONFLICT (date, product_key) DO UPDATE SET lines = a.lines OPERATOR(pg_catalog.+) excluded.lines, quantity = a.quantity OPERATOR(pg_catalog.+) excluded.quantity, revenue = a.revenue OPERATOR(pg_catalog.+) excluded.revenue, cancelled_quantity = a.cancelled_quantity OPERATOR(pg_catalog.+) excluded.cancelled_quantity),
+	a4 AS (
+		INSERT INTO @schema@.agg_product_month AS a
+		SELECT pg_catalog.date_trunc('month', x.invoice_date)::pg_catalog.date, x.product_key,
+			   pg_catalog.count(*) FILTER (WHERE NOT x.is_cancellation),
+			   coalesce(pg_catalog.sum(x.quantity) FILTER (WHERE NOT x.is_cancellation), 0),
+			   coalesce(pg_catalog.sum(x.revenue) FILTER (WHERE NOT x.is_cancellation), 0),
+			   coalesce(pg_catalog.sum(x.quantity) FILTER (WHERE x.is_cancellation), 0)
+		  FROM ins x GROUP BY 1, 2
+		ON CONFLICT (month, product_key) DO UPDATE SET lines = a.lines OPERATOR(pg_catalog.+) excluded.lines, quantity = a.quantity OPERATOR(pg_catalog.+) excluded.quantity, revenue = a.revenue OPERATOR(pg_catalog.+) excluded.revenue, cancelled_quantity = a.cancelled_quantity OPERATOR(pg_catalog.+) excluded.cancelled_quantity),
+	a5 AS (
+		INSERT INTO @schema@.agg_invoice AS a
+		SELECT x.invoice_no, pg_catalog.min(x.invoice_date), pg_catalog.min(x.customer_key),
+			   pg_catalog.min(x.country_key), pg_catalog.bool_or(x.is_cancellation),
+			   pg_catalog.count(*), pg_catalog.sum(x.quantity), pg_catalog.sum(x.revenue)
+		  FROM ins x GROUP BY 1
+		ON CONFLICT (invoice_no) DO UPDATE SET lines = a.lines OPERATOR(pg_catalog.+) excluded.lines, quantity = a.quantity OPERATOR(pg_catalog.+) excluded.quantity, total = a.total OPERATOR(pg_catalog.+) excluded.total)
+	SELECT pg_catalog.count(*) INTO n FROM ins;
 	RETURN n;
 END;
 $refresh$;
@@ -249,41 +376,85 @@ SELECT d.date,
 -- sales per hour: lines, quantity, invoices, sales, cancellations and net
 -- revenue; sum the hours for days and months
 CREATE OR REPLACE VIEW @schema@.sales_hourly AS
-SELECT pg_catalog.date_trunc('hour', f.invoice_date) AS hour,
-	   pg_catalog.count(*) AS lines,
-	   pg_catalog.count(DISTINCT f.invoice_no) AS invoices,
-	   pg_catalog.sum(f.quantity) AS quantity,
-	   coalesce(pg_catalog.sum(f.revenue) FILTER (WHERE NOT f.is_cancellation), 0) AS sales,
-	   coalesce(pg_catalog.sum(f.revenue) FILTER (WHERE f.is_cancellation), 0) AS cancellations,
-	   pg_catalog.sum(f.revenue) AS revenue
-  FROM @schema@.fact_sales f
- GROUP BY 1;
+SELECT a.hour, a.lines, a.quantity, a.sales, a.cancellations, a.revenue, a.cancelled_lines
+  FROM @schema@.agg_sales_hour a;
 
 -- per product and day: quantity and revenue of sales (cancellations
 -- apart), for the most sold products of a period
 CREATE OR REPLACE VIEW @schema@.product_sales_daily AS
-SELECT d.date, p.product_key, p.stock_code, p.description, p.is_product,
-	   pg_catalog.count(*) FILTER (WHERE NOT f.is_cancellation) AS lines,
-	   coalesce(pg_catalog.sum(f.quantity) FILTER (WHERE NOT f.is_cancellation), 0) AS quantity,
-	   coalesce(pg_catalog.sum(f.revenue) FILTER (WHERE NOT f.is_cancellation), 0) AS revenue,
-	   coalesce(pg_catalog.sum(f.quantity) FILTER (WHERE f.is_cancellation), 0) AS cancelled_quantity
-  FROM @schema@.fact_sales f
-  JOIN @schema@.dim_product p ON p.product_key OPERATOR(pg_catalog.=) f.product_key
-  JOIN @schema@.dim_date d ON d.date_key OPERATOR(pg_catalog.=) f.date_key
- GROUP BY d.date, p.product_key, p.stock_code, p.description, p.is_product;
+SELECT a.date, p.product_key, p.stock_code, p.description, p.is_product,
+	   a.lines, a.quantity, a.revenue, a.cancelled_quantity
+  FROM @schema@.agg_product_day a
+  JOIN @schema@.dim_product p ON p.product_key OPERATOR(pg_catalog.=) a.product_key;
 
 -- one row per invoice: its customer (NULL: a guest), country, lines,
 -- quantity and total; the highest invoices, a customer's history
 CREATE OR REPLACE VIEW @schema@.invoice_totals AS
-SELECT f.invoice_no, pg_catalog.min(f.invoice_date) AS invoice_date,
-	   pg_catalog.min(cu.customer_no) AS customer_no, pg_catalog.min(c.country) AS country,
-	   pg_catalog.bool_or(f.is_cancellation) AS is_cancellation,
-	   pg_catalog.count(*) AS lines, pg_catalog.sum(f.quantity) AS quantity,
-	   pg_catalog.sum(f.revenue) AS total
-  FROM @schema@.fact_sales f
-  JOIN @schema@.dim_customer cu ON cu.customer_key OPERATOR(pg_catalog.=) f.customer_key
-  JOIN @schema@.dim_country c ON c.country_key OPERATOR(pg_catalog.=) f.country_key
- GROUP BY f.invoice_no;
+SELECT a.invoice_no, a.invoice_date, cu.customer_no, c.country, a.is_cancellation,
+	   a.lines, a.quantity, a.total
+  FROM @schema@.agg_invoice a
+  JOIN @schema@.dim_customer cu ON cu.customer_key OPERATOR(pg_catalog.=) a.customer_key
+  JOIN @schema@.dim_country c ON c.country_key OPERATOR(pg_catalog.=) a.country_key;
+
+-- The days of since::date .. until::date as whole months and the days
+-- around them (as in the cards template)
+CREATE OR REPLACE FUNCTION @schema@._range_parts(since timestamp, until timestamp,
+	OUT d0 date, OUT d1 date, OUT m0 date, OUT m1 date, OUT head_end date, OUT tail_start date)
+LANGUAGE plpgsql IMMUTABLE STRICT
+SET search_path = pg_catalog, pg_temp
+AS $f$
+BEGIN
+	d0 := since::pg_catalog.date;
+	d1 := until::pg_catalog.date;
+	m0 := CASE WHEN pg_catalog.date_trunc('month', d0)::pg_catalog.date OPERATOR(pg_catalog.=) d0 THEN d0
+			   ELSE (pg_catalog.date_trunc('month', d0) OPERATOR(pg_catalog.+) '1 month'::pg_catalog.interval)::pg_catalog.date END;
+	m1 := (pg_catalog.date_trunc('month', d1 OPERATOR(pg_catalog.+) 1) OPERATOR(pg_catalog.-) '1 month'::pg_catalog.interval)::pg_catalog.date;
+	IF m0 OPERATOR(pg_catalog.>) m1 THEN
+		head_end := d1 OPERATOR(pg_catalog.+) 1;
+		tail_start := d1 OPERATOR(pg_catalog.+) 1;
+	ELSE
+		head_end := m0;
+		tail_start := (m1 OPERATOR(pg_catalog.+) '1 month'::pg_catalog.interval)::pg_catalog.date;
+	END IF;
+END;
+$f$;
+
+-- products sold between two times (their days), cancellations apart: the
+-- most sold products of a period, from the monthly and daily rollups
+CREATE OR REPLACE FUNCTION @schema@.product_sales_between(since timestamp, until timestamp)
+RETURNS TABLE (product_key integer, stock_code text, description text, is_product boolean,
+	lines bigint, quantity bigint, revenue numeric, cancelled_quantity bigint)
+LANGUAGE plpgsql STABLE STRICT
+SET search_path = pg_catalog, pg_temp
+AS $f$
+#variable_conflict use_column
+DECLARE
+	r record;
+BEGIN
+	r := @schema@._range_parts(since, until);
+	RETURN QUERY
+	SELECT p.product_key, p.stock_code, p.description, p.is_product,
+		   pg_catalog.sum(x.lines)::bigint, pg_catalog.sum(x.quantity)::bigint, pg_catalog.sum(x.revenue),
+		   pg_catalog.sum(x.cancelled_quantity)::bigint
+	  FROM (SELECT a.product_key, a.lines, a.quantity, a.revenue, a.cancelled_quantity FROM @schema@.agg_product_month a
+			 WHERE a.month OPERATOR(pg_catalog.>=) r.m0 AND a.month OPERATOR(pg_catalog.<=) r.m1
+			UNION ALL
+			SELECT a.product_key, a.lines, a.quantity, a.revenue, a.cancelled_quantity FROM @schema@.agg_product_day a
+			 WHERE a.date OPERATOR(pg_catalog.>=) r.d0 AND a.date OPERATOR(pg_catalog.<) r.head_end
+			UNION ALL
+			SELECT a.product_key, a.lines, a.quantity, a.revenue, a.cancelled_quantity FROM @schema@.agg_product_day a
+			 WHERE a.date OPERATOR(pg_catalog.>=) r.tail_start AND a.date OPERATOR(pg_catalog.<=) r.d1) AS x
+	  JOIN @schema@.dim_product p ON p.product_key OPERATOR(pg_catalog.=) x.product_key
+	 GROUP BY p.product_key, p.stock_code, p.description, p.is_product;
+END;
+$f$;
+
+-- revenue per country and month, from the monthly rollup (no invoice
+-- counts: revenue_by_country_month has them, from the facts)
+CREATE OR REPLACE VIEW @schema@.country_sales_monthly AS
+SELECT a.month, c.country, a.lines, a.quantity, a.sales, a.cancellations, a.revenue
+  FROM @schema@.agg_country_month a
+  JOIN @schema@.dim_country c ON c.country_key OPERATOR(pg_catalog.=) a.country_key;
 
 -- a customer's invoices, newest first (customer_no is the CustomerID)
 CREATE OR REPLACE FUNCTION @schema@.customer_invoices(customer_no integer)
@@ -292,15 +463,12 @@ RETURNS TABLE (invoice_no text, invoice_date timestamp, country text, is_cancell
 LANGUAGE sql STABLE STRICT
 SET search_path = pg_catalog, pg_temp
 AS $f$
-	SELECT f.invoice_no, pg_catalog.min(f.invoice_date), pg_catalog.min(c.country),
-		   pg_catalog.bool_or(f.is_cancellation), pg_catalog.count(*),
-		   pg_catalog.sum(f.quantity), pg_catalog.sum(f.revenue)
-	  FROM @schema@.fact_sales f
-	  JOIN @schema@.dim_customer cu ON cu.customer_key OPERATOR(pg_catalog.=) f.customer_key
-	  JOIN @schema@.dim_country c ON c.country_key OPERATOR(pg_catalog.=) f.country_key
+	SELECT a.invoice_no, a.invoice_date, c.country, a.is_cancellation, a.lines, a.quantity, a.total
+	  FROM @schema@.agg_invoice a
+	  JOIN @schema@.dim_customer cu ON cu.customer_key OPERATOR(pg_catalog.=) a.customer_key
+	  JOIN @schema@.dim_country c ON c.country_key OPERATOR(pg_catalog.=) a.country_key
 	 WHERE cu.customer_no OPERATOR(pg_catalog.=) customer_invoices.customer_no
-	 GROUP BY f.invoice_no
-	 ORDER BY 2 DESC, 1
+	 ORDER BY a.invoice_date DESC, a.invoice_no
 $f$;
 
 -- an invoice's items, in the order they were stored
@@ -322,8 +490,13 @@ GRANT USAGE ON SCHEMA @schema@ TO txpipe_reader;
 GRANT SELECT ON @schema@.fact_sales, @schema@.dim_date, @schema@.dim_country,
 	@schema@.dim_customer, @schema@.dim_product,
 	@schema@.revenue_by_country_month, @schema@.cancellations_per_day,
-	@schema@.sales_hourly, @schema@.product_sales_daily, @schema@.invoice_totals
+	@schema@.sales_hourly, @schema@.product_sales_daily, @schema@.invoice_totals,
+	@schema@.country_sales_monthly, @schema@.agg_sales_hour, @schema@.agg_country_month,
+	@schema@.agg_product_day, @schema@.agg_product_month, @schema@.agg_invoice
 	TO txpipe_reader;
-REVOKE ALL ON FUNCTION @schema@.customer_invoices(integer), @schema@.invoice_items(text) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION @schema@.customer_invoices(integer), @schema@.invoice_items(text)
+REVOKE ALL ON FUNCTION @schema@.customer_invoices(integer), @schema@.invoice_items(text),
+	@schema@._range_parts(timestamp, timestamp), @schema@.product_sales_between(timestamp, timestamp)
+	FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION @schema@.customer_invoices(integer), @schema@.invoice_items(text),
+	@schema@._range_parts(timestamp, timestamp), @schema@.product_sales_between(timestamp, timestamp)
 	TO txpipe_reader;
