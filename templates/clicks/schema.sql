@@ -149,6 +149,94 @@ CREATE TABLE IF NOT EXISTS @schema@.fact_event (
 CREATE INDEX IF NOT EXISTS fact_event_date ON @schema@.fact_event (date_key, event_type);
 CREATE INDEX IF NOT EXISTS fact_event_time ON @schema@.fact_event (event_time);
 
+-- Rollups of the facts, kept by refresh_star in the statement that writes
+-- the facts: what the dashboards read, so that a panel's cost follows the
+-- buckets it shows.  Minutes, days, weekdays (ISO) and hours are UTC's.
+CREATE TABLE IF NOT EXISTS @schema@.agg_minute (
+	minute		timestamptz PRIMARY KEY,
+	events bigint NOT NULL, views bigint NOT NULL, carts bigint NOT NULL, removals bigint NOT NULL,
+	purchases bigint NOT NULL, revenue numeric NOT NULL
+);
+CREATE TABLE IF NOT EXISTS @schema@.agg_day (
+	date		date PRIMARY KEY,
+	events bigint NOT NULL, views bigint NOT NULL, carts bigint NOT NULL, removals bigint NOT NULL,
+	purchases bigint NOT NULL, revenue numeric NOT NULL,
+	visitors bigint NOT NULL DEFAULT 0,		-- distinct users (agg_day_user)
+	sessions bigint NOT NULL DEFAULT 0		-- distinct sessions (agg_day_session)
+);
+CREATE TABLE IF NOT EXISTS @schema@.agg_day_user (
+	date		date NOT NULL,
+	user_key	bigint NOT NULL,
+	PRIMARY KEY (date, user_key)
+);
+CREATE TABLE IF NOT EXISTS @schema@.agg_day_session (
+	date		date NOT NULL,
+	session_id	bigint NOT NULL,
+	PRIMARY KEY (date, session_id)
+);
+-- per session and product put in a cart or bought: when first carted, and
+-- whether bought in the session
+CREATE TABLE IF NOT EXISTS @schema@.agg_cart (
+	session_id	bigint NOT NULL,
+	product_key	bigint NOT NULL,
+	carted_at	timestamptz,			-- NULL: bought, never carted
+	bought		boolean NOT NULL,
+	PRIMARY KEY (session_id, product_key)
+);
+CREATE INDEX IF NOT EXISTS agg_cart_carted_at ON @schema@.agg_cart (carted_at);
+CREATE TABLE IF NOT EXISTS @schema@.agg_category_dow_hour (
+	day_of_week	smallint NOT NULL,
+	hour		smallint NOT NULL,
+	category_key bigint NOT NULL,
+	views bigint NOT NULL, carts bigint NOT NULL, purchases bigint NOT NULL, revenue numeric NOT NULL,
+	PRIMARY KEY (day_of_week, hour, category_key)
+);
+CREATE TABLE IF NOT EXISTS @schema@.agg_brand_dow_hour (
+	day_of_week	smallint NOT NULL,
+	hour		smallint NOT NULL,
+	brand_key	integer NOT NULL,
+	views bigint NOT NULL, carts bigint NOT NULL, purchases bigint NOT NULL, revenue numeric NOT NULL,
+	PRIMARY KEY (day_of_week, hour, brand_key)
+);
+CREATE TABLE IF NOT EXISTS @schema@.agg_brand (
+	brand_key	integer PRIMARY KEY,
+	views bigint NOT NULL, carts bigint NOT NULL, purchases bigint NOT NULL, revenue numeric NOT NULL
+);
+
+-- A star that has facts and no rollups yet gets them from its facts, once.
+DO $rollup_init$
+BEGIN
+	IF NOT EXISTS (SELECT 1 FROM @schema@.agg_day)
+	   AND EXISTS (SELECT 1 FROM @schema@.fact_event) THEN
+		INSERT INTO @schema@.agg_minute
+		SELECT pg_catalog.date_trunc('minute', f.event_time), pg_catalog.count(*), pg_catalog.count(*) FILTER (WHERE f.event_type OPERATOR(pg_catalog.=) 'view'), pg_catalog.count(*) FILTER (WHERE f.event_type OPERATOR(pg_catalog.=) 'cart'), pg_catalog.count(*) FILTER (WHERE f.event_type OPERATOR(pg_catalog.=) 'remove_from_cart'), pg_catalog.count(*) FILTER (WHERE f.event_type OPERATOR(pg_catalog.=) 'purchase'), coalesce(pg_catalog.sum(f.price) FILTER (WHERE f.event_type OPERATOR(pg_catalog.=) 'purchase'), 0)
+		  FROM @schema@.fact_event f GROUP BY 1;
+		INSERT INTO @schema@.agg_day_user SELECT DISTINCT (f.event_time AT TIME ZONE 'UTC')::pg_catalog.date, f.user_key FROM @schema@.fact_event f;
+		INSERT INTO @schema@.agg_day_session
+		SELECT DISTINCT (f.event_time AT TIME ZONE 'UTC')::pg_catalog.date, f.session_id FROM @schema@.fact_event f WHERE f.session_id IS NOT NULL;
+		INSERT INTO @schema@.agg_day
+		SELECT (f.event_time AT TIME ZONE 'UTC')::pg_catalog.date, pg_catalog.count(*), pg_catalog.count(*) FILTER (WHERE f.event_type OPERATOR(pg_catalog.=) 'view'), pg_catalog.count(*) FILTER (WHERE f.event_type OPERATOR(pg_catalog.=) 'cart'), pg_catalog.count(*) FILTER (WHERE f.event_type OPERATOR(pg_catalog.=) 'remove_from_cart'), pg_catalog.count(*) FILTER (WHERE f.event_type OPERATOR(pg_catalog.=) 'purchase'), coalesce(pg_catalog.sum(f.price) FILTER (WHERE f.event_type OPERATOR(pg_catalog.=) 'purchase'), 0),
+			   pg_catalog.count(DISTINCT f.user_key), pg_catalog.count(DISTINCT f.session_id)
+		  FROM @schema@.fact_event f GROUP BY 1;
+		INSERT INTO @schema@.agg_cart
+		SELECT f.session_id, f.product_key,
+			   pg_catalog.min(f.event_time) FILTER (WHERE f.event_type OPERATOR(pg_catalog.=) 'cart'),
+			   pg_catalog.bool_or(f.event_type OPERATOR(pg_catalog.=) 'purchase')
+		  FROM @schema@.fact_event f
+		 WHERE f.session_id IS NOT NULL
+		   AND f.event_type OPERATOR(pg_catalog.=) ANY (ARRAY['cart', 'purchase']::@schema@.event_type[])
+		 GROUP BY 1, 2;
+		INSERT INTO @schema@.agg_category_dow_hour
+		SELECT EXTRACT(isodow FROM f.event_time AT TIME ZONE 'UTC')::smallint, f.hour, f.category_key, pg_catalog.count(*) FILTER (WHERE f.event_type OPERATOR(pg_catalog.=) 'view'), pg_catalog.count(*) FILTER (WHERE f.event_type OPERATOR(pg_catalog.=) 'cart'), pg_catalog.count(*) FILTER (WHERE f.event_type OPERATOR(pg_catalog.=) 'purchase'), coalesce(pg_catalog.sum(f.price) FILTER (WHERE f.event_type OPERATOR(pg_catalog.=) 'purchase'), 0) FROM @schema@.fact_event f GROUP BY 1, 2, 3;
+		INSERT INTO @schema@.agg_brand_dow_hour
+		SELECT EXTRACT(isodow FROM f.event_time AT TIME ZONE 'UTC')::smallint, f.hour, f.brand_key, pg_catalog.count(*) FILTER (WHERE f.event_type OPERATOR(pg_catalog.=) 'view'), pg_catalog.count(*) FILTER (WHERE f.event_type OPERATOR(pg_catalog.=) 'cart'), pg_catalog.count(*) FILTER (WHERE f.event_type OPERATOR(pg_catalog.=) 'purchase'), coalesce(pg_catalog.sum(f.price) FILTER (WHERE f.event_type OPERATOR(pg_catalog.=) 'purchase'), 0) FROM @schema@.fact_event f GROUP BY 1, 2, 3;
+		INSERT INTO @schema@.agg_brand
+		SELECT f.brand_key, pg_catalog.count(*) FILTER (WHERE f.event_type OPERATOR(pg_catalog.=) 'view'), pg_catalog.count(*) FILTER (WHERE f.event_type OPERATOR(pg_catalog.=) 'cart'), pg_catalog.count(*) FILTER (WHERE f.event_type OPERATOR(pg_catalog.=) 'purchase'), coalesce(pg_catalog.sum(f.price) FILTER (WHERE f.event_type OPERATOR(pg_catalog.=) 'purchase'), 0) FROM @schema@.fact_event f GROUP BY 1;
+	END IF;
+END;
+$rollup_init$;
+
+
 -- Writes the star rows of events lo < event_seq <= hi and returns the
 -- number of facts written; txpipe.refresh() calls it with its watermark
 -- and a bound no open transaction can still fall under.  lo = 0 means a
@@ -166,7 +254,9 @@ DECLARE
 BEGIN
 	IF lo OPERATOR(pg_catalog.=) 0 THEN
 		TRUNCATE @schema@.fact_event, @schema@.dim_product, @schema@.dim_category,
-			@schema@.dim_brand, @schema@.dim_user, @schema@.dim_date;
+			@schema@.dim_brand, @schema@.dim_user, @schema@.dim_date, @schema@.agg_minute,
+			@schema@.agg_day, @schema@.agg_day_user, @schema@.agg_day_session, @schema@.agg_cart,
+			@schema@.agg_category_dow_hour, @schema@.agg_brand_dow_hour, @schema@.agg_brand;
 	END IF;
 
 	-- The UTC month of every new event, and the month after it, then its
@@ -216,19 +306,75 @@ BEGIN
 
 	-- a fact's date and hour come from its own event time: a late event
 	-- lands in its own day
-	INSERT INTO @schema@.fact_event
-		(event_seq, event_key, event_time, date_key, hour, event_type, user_key, session_id,
-		 product_key, category_key, brand_key, price)
-	SELECT e.event_seq, e.event_key, e.event_time,
-		   pg_catalog.to_char(e.event_time AT TIME ZONE 'UTC', 'YYYYMMDD')::integer,
-		   EXTRACT(hour FROM e.event_time AT TIME ZONE 'UTC'),
-		   e.event_type, e.user_id, e.session_id,
-		   e.product_id, p.category_id, coalesce(p.brand_id, 0), e.price
-	  FROM ONLY @schema@.event e
-	  JOIN ONLY @schema@.product p ON p.product_id OPERATOR(pg_catalog.=) e.product_id
-	 WHERE e.event_seq OPERATOR(pg_catalog.>) lo AND e.event_seq OPERATOR(pg_catalog.<=) hi
-	ON CONFLICT (event_seq, event_time) DO NOTHING;
-	GET DIAGNOSTICS n = ROW_COUNT;
+	-- the facts this call stored, and only those, added to the rollups in
+	-- the same statement: a rerun adds nothing
+	WITH ins AS (
+		INSERT INTO @schema@.fact_event
+			(event_seq, event_key, event_time, date_key, hour, event_type, user_key, session_id,
+			 product_key, category_key, brand_key, price)
+		SELECT e.event_seq, e.event_key, e.event_time,
+			   pg_catalog.to_char(e.event_time AT TIME ZONE 'UTC', 'YYYYMMDD')::integer,
+			   EXTRACT(hour FROM e.event_time AT TIME ZONE 'UTC'),
+			   e.event_type, e.user_id, e.session_id,
+			   e.product_id, p.category_id, coalesce(p.brand_id, 0), e.price
+		  FROM ONLY @schema@.event e
+		  JOIN ONLY @schema@.product p ON p.product_id OPERATOR(pg_catalog.=) e.product_id
+		 WHERE e.event_seq OPERATOR(pg_catalog.>) lo AND e.event_seq OPERATOR(pg_catalog.<=) hi
+		ON CONFLICT (event_seq, event_time) DO NOTHING
+		RETURNING event_time, hour, event_type, user_key, session_id, product_key, category_key, brand_key, price),
+	x AS (
+		SELECT i.*, (i.event_time AT TIME ZONE 'UTC')::pg_catalog.date AS date,
+			   EXTRACT(isodow FROM i.event_time AT TIME ZONE 'UTC')::smallint AS dow
+		  FROM ins i),
+	a1 AS (
+		INSERT INTO @schema@.agg_minute AS a
+		SELECT pg_catalog.date_trunc('minute', x.event_time), pg_catalog.count(*), pg_catalog.count(*) FILTER (WHERE x.event_type OPERATOR(pg_catalog.=) 'view'), pg_catalog.count(*) FILTER (WHERE x.event_type OPERATOR(pg_catalog.=) 'cart'), pg_catalog.count(*) FILTER (WHERE x.event_type OPERATOR(pg_catalog.=) 'remove_from_cart'), pg_catalog.count(*) FILTER (WHERE x.event_type OPERATOR(pg_catalog.=) 'purchase'), coalesce(pg_catalog.sum(x.price) FILTER (WHERE x.event_type OPERATOR(pg_catalog.=) 'purchase'), 0)
+		  FROM x GROUP BY 1
+		ON CONFLICT (minute) DO UPDATE SET events = a.events OPERATOR(pg_catalog.+) excluded.events, views = a.views OPERATOR(pg_catalog.+) excluded.views, carts = a.carts OPERATOR(pg_catalog.+) excluded.carts, removals = a.removals OPERATOR(pg_catalog.+) excluded.removals, purchases = a.purchases OPERATOR(pg_catalog.+) excluded.purchases, revenue = a.revenue OPERATOR(pg_catalog.+) excluded.revenue),
+	u AS (
+		INSERT INTO @schema@.agg_day_user SELECT DISTINCT x.date, x.user_key FROM x
+		ON CONFLICT (date, user_key) DO NOTHING RETURNING date),
+	se AS (
+		INSERT INTO @schema@.agg_day_session SELECT DISTINCT x.date, x.session_id FROM x WHERE x.session_id IS NOT NULL
+		ON CONFLICT (date, session_id) DO NOTHING RETURNING date),
+	d AS (
+		SELECT x.date, pg_catalog.count(*) AS events, pg_catalog.count(*) FILTER (WHERE x.event_type OPERATOR(pg_catalog.=) 'view') AS views, pg_catalog.count(*) FILTER (WHERE x.event_type OPERATOR(pg_catalog.=) 'cart') AS carts, pg_catalog.count(*) FILTER (WHERE x.event_type OPERATOR(pg_catalog.=) 'remove_from_cart') AS removals,
+			   pg_catalog.count(*) FILTER (WHERE x.event_type OPERATOR(pg_catalog.=) 'purchase') AS purchases, coalesce(pg_catalog.sum(x.price) FILTER (WHERE x.event_type OPERATOR(pg_catalog.=) 'purchase'), 0) AS revenue
+		  FROM x GROUP BY x.date),
+	a2 AS (
+		INSERT INTO @schema@.agg_day AS a
+		SELECT d.date, d.events, d.views, d.carts, d.removals, d.purchases, d.revenue,
+			   coalesce((SELECT pg_catalog.count(*) FROM u WHERE u.date OPERATOR(pg_catalog.=) d.date), 0),
+			   coalesce((SELECT pg_catalog.count(*) FROM se WHERE se.date OPERATOR(pg_catalog.=) d.date), 0)
+		  FROM d
+		ON CONFLICT (date) DO UPDATE SET events = a.events OPERATOR(pg_catalog.+) excluded.events, views = a.views OPERATOR(pg_catalog.+) excluded.views, carts = a.carts OPERATOR(pg_catalog.+) excluded.carts, removals = a.removals OPERATOR(pg_catalog.+) excluded.removals, purchases = a.purchases OPERATOR(pg_catalog.+) excluded.purchases, revenue = a.revenue OPERATOR(pg_catalog.+) excluded.revenue, visitors = a.visitors OPERATOR(pg_catalog.+) excluded.visitors, sessions = a.sessions OPERATOR(pg_catalog.+) excluded.sessions),
+	a3 AS (
+		INSERT INTO @schema@.agg_cart AS a
+		SELECT x.session_id, x.product_key,
+			   pg_catalog.min(x.event_time) FILTER (WHERE x.event_type OPERATOR(pg_catalog.=) 'cart'),
+			   pg_catalog.bool_or(x.event_type OPERATOR(pg_catalog.=) 'purchase')
+		  FROM x
+		 WHERE x.session_id IS NOT NULL
+		   AND x.event_type OPERATOR(pg_catalog.=) ANY (ARRAY['cart', 'purchase']::@schema@.event_type[])
+		 GROUP BY 1, 2
+		ON CONFLICT (session_id, product_key) DO UPDATE
+			SET carted_at = LEAST(a.carted_at, excluded.carted_at), bought = a.bought OR excluded.bought),
+	a4 AS (
+		INSERT INTO @schema@.agg_category_dow_hour AS a
+		SELECT x.dow, x.hour, x.category_key, pg_catalog.count(*) FILTER (WHERE x.event_type OPERATOR(pg_catalog.=) 'view'), pg_catalog.count(*) FILTER (WHERE x.event_type OPERATOR(pg_catalog.=) 'cart'), pg_catalog.count(*) FILTER (WHERE x.event_type OPERATOR(pg_catalog.=) 'purchase'), coalesce(pg_catalog.sum(x.price) FILTER (WHERE x.event_type OPERATOR(pg_catalog.=) 'purchase'), 0)
+		  FROM x GROUP BY 1, 2, 3
+		ON CONFLICT (day_of_week, hour, category_key) DO UPDATE SET views = a.views OPERATOR(pg_catalog.+) excluded.views, carts = a.carts OPERATOR(pg_catalog.+) excluded.carts, purchases = a.purchases OPERATOR(pg_catalog.+) excluded.purchases, revenue = a.revenue OPERATOR(pg_catalog.+) excluded.revenue),
+	a5 AS (
+		INSERT INTO @schema@.agg_brand_dow_hour AS a
+		SELECT x.dow, x.hour, x.brand_key, pg_catalog.count(*) FILTER (WHERE x.event_type OPERATOR(pg_catalog.=) 'view'), pg_catalog.count(*) FILTER (WHERE x.event_type OPERATOR(pg_catalog.=) 'cart'), pg_catalog.count(*) FILTER (WHERE x.event_type OPERATOR(pg_catalog.=) 'purchase'), coalesce(pg_catalog.sum(x.price) FILTER (WHERE x.event_type OPERATOR(pg_catalog.=) 'purchase'), 0)
+		  FROM x GROUP BY 1, 2, 3
+		ON CONFLICT (day_of_week, hour, brand_key) DO UPDATE SET views = a.views OPERATOR(pg_catalog.+) excluded.views, carts = a.carts OPERATOR(pg_catalog.+) excluded.carts, purchases = a.purchases OPERATOR(pg_catalog.+) excluded.purchases, revenue = a.revenue OPERATOR(pg_catalog.+) excluded.revenue),
+	a6 AS (
+		INSERT INTO @schema@.agg_brand AS a
+		SELECT x.brand_key, pg_catalog.count(*) FILTER (WHERE x.event_type OPERATOR(pg_catalog.=) 'view'), pg_catalog.count(*) FILTER (WHERE x.event_type OPERATOR(pg_catalog.=) 'cart'), pg_catalog.count(*) FILTER (WHERE x.event_type OPERATOR(pg_catalog.=) 'purchase'), coalesce(pg_catalog.sum(x.price) FILTER (WHERE x.event_type OPERATOR(pg_catalog.=) 'purchase'), 0)
+		  FROM x GROUP BY 1
+		ON CONFLICT (brand_key) DO UPDATE SET views = a.views OPERATOR(pg_catalog.+) excluded.views, carts = a.carts OPERATOR(pg_catalog.+) excluded.carts, purchases = a.purchases OPERATOR(pg_catalog.+) excluded.purchases, revenue = a.revenue OPERATOR(pg_catalog.+) excluded.revenue)
+	SELECT pg_catalog.count(*) INTO n FROM ins;
 	RETURN n;
 END;
 $refresh$;
@@ -297,36 +443,22 @@ SELECT d.date, b.brand_key, b.brand,
 CREATE OR REPLACE VIEW @schema@.top_brands AS
 SELECT pg_catalog.rank() OVER (ORDER BY s.purchases DESC) AS rank, s.*,
 	   pg_catalog.round(s.purchases::numeric OPERATOR(pg_catalog./) nullif(s.views, 0), 4) AS purchases_per_view
-  FROM (SELECT b.brand_key, b.brand,
-			   pg_catalog.count(*) FILTER (WHERE f.event_type OPERATOR(pg_catalog.=) 'purchase') AS purchases,
-			   coalesce(pg_catalog.sum(f.price) FILTER (WHERE f.event_type OPERATOR(pg_catalog.=) 'purchase'), 0) AS revenue,
-			   pg_catalog.count(*) FILTER (WHERE f.event_type OPERATOR(pg_catalog.=) 'view') AS views,
-			   pg_catalog.count(*) FILTER (WHERE f.event_type OPERATOR(pg_catalog.=) 'cart') AS carts
-		  FROM @schema@.fact_event f
-		  JOIN @schema@.dim_brand b ON b.brand_key OPERATOR(pg_catalog.=) f.brand_key
-		 WHERE f.brand_key OPERATOR(pg_catalog.<>) 0
-		 GROUP BY b.brand_key, b.brand) AS s;
+  FROM (SELECT b.brand_key, b.brand, a.purchases, a.revenue, a.views, a.carts
+		  FROM @schema@.agg_brand a
+		  JOIN @schema@.dim_brand b ON b.brand_key OPERATOR(pg_catalog.=) a.brand_key
+		 WHERE a.brand_key OPERATOR(pg_catalog.<>) 0) AS s;
 
 -- unique visitors (users with an event), sessions and events per day (UTC)
 CREATE OR REPLACE VIEW @schema@.unique_visitors_daily AS
-SELECT d.date,
-	   pg_catalog.count(DISTINCT f.user_key) AS visitors,
-	   pg_catalog.count(DISTINCT f.session_id) AS sessions,
-	   pg_catalog.count(*) AS events
-  FROM @schema@.fact_event f
-  JOIN @schema@.dim_date d ON d.date_key OPERATOR(pg_catalog.=) f.date_key
- GROUP BY d.date;
+SELECT a.date, a.visitors, a.sessions, a.events
+  FROM @schema@.agg_day a;
 
 -- Per session and product: carted, and whether it was bought in the same
 -- session.  Events without a session cannot be abandoned carts.
 CREATE OR REPLACE VIEW @schema@.cart_outcomes AS
-SELECT f.session_id, f.product_key, pg_catalog.min(f.event_time) AS carted_at,
-	   pg_catalog.bool_or(f.event_type OPERATOR(pg_catalog.=) 'purchase') AS bought
-  FROM @schema@.fact_event f
- WHERE f.session_id IS NOT NULL
-   AND f.event_type OPERATOR(pg_catalog.=) ANY (ARRAY['cart', 'purchase']::@schema@.event_type[])
- GROUP BY f.session_id, f.product_key
-HAVING pg_catalog.bool_or(f.event_type OPERATOR(pg_catalog.=) 'cart');
+SELECT a.session_id, a.product_key, a.carted_at, a.bought
+  FROM @schema@.agg_cart a
+ WHERE a.carted_at IS NOT NULL;
 
 -- products added to carts and not bought in the session, per product
 CREATE OR REPLACE VIEW @schema@.cart_abandonment AS
@@ -344,15 +476,25 @@ SELECT o.product_key, b.brand, c.category_code,
 -- categories per weekday (ISO: 1 = Monday) and hour of the day (UTC):
 -- when to run a promotion
 CREATE OR REPLACE VIEW @schema@.category_by_hour_weekday AS
-SELECT d.day_of_week, d.day_name, f.hour, c.top_level, c.category_code,
-	   pg_catalog.count(*) FILTER (WHERE f.event_type OPERATOR(pg_catalog.=) 'view') AS views,
-	   pg_catalog.count(*) FILTER (WHERE f.event_type OPERATOR(pg_catalog.=) 'cart') AS carts,
-	   pg_catalog.count(*) FILTER (WHERE f.event_type OPERATOR(pg_catalog.=) 'purchase') AS purchases,
-	   coalesce(pg_catalog.sum(f.price) FILTER (WHERE f.event_type OPERATOR(pg_catalog.=) 'purchase'), 0) AS revenue
-  FROM @schema@.fact_event f
-  JOIN @schema@.dim_category c ON c.category_key OPERATOR(pg_catalog.=) f.category_key
-  JOIN @schema@.dim_date d ON d.date_key OPERATOR(pg_catalog.=) f.date_key
- GROUP BY d.day_of_week, d.day_name, f.hour, c.top_level, c.category_code;
+SELECT a.day_of_week, (ARRAY['Monday', 'Tuesday', 'Wednesday', 'Thursday', 'Friday', 'Saturday', 'Sunday'])[a.day_of_week] AS day_name, a.hour, c.top_level, c.category_code,
+	   a.views, a.carts, a.purchases, a.revenue
+  FROM @schema@.agg_category_dow_hour a
+  JOIN @schema@.dim_category c ON c.category_key OPERATOR(pg_catalog.=) a.category_key;
+
+-- brands per weekday (ISO: 1 = Monday) and hour of the day (UTC)
+CREATE OR REPLACE VIEW @schema@.brand_by_hour_weekday AS
+SELECT a.day_of_week, (ARRAY['Monday', 'Tuesday', 'Wednesday', 'Thursday', 'Friday', 'Saturday', 'Sunday'])[a.day_of_week] AS day_name, a.hour, b.brand_key, b.brand,
+	   a.views, a.carts, a.purchases, a.revenue
+  FROM @schema@.agg_brand_dow_hour a
+  JOIN @schema@.dim_brand b ON b.brand_key OPERATOR(pg_catalog.=) a.brand_key;
+
+-- events of each type per day and per minute (UTC)
+CREATE OR REPLACE VIEW @schema@.events_daily AS
+SELECT a.date, a.events, a.views, a.carts, a.removals, a.purchases, a.revenue
+  FROM @schema@.agg_day a;
+CREATE OR REPLACE VIEW @schema@.events_per_minute AS
+SELECT a.minute, a.events, a.views, a.carts, a.removals, a.purchases, a.revenue
+  FROM @schema@.agg_minute a;
 
 -- brands that need more marketing: viewed a lot, bought rarely (at least
 -- 100 views; the lowest purchases per view first)
@@ -368,5 +510,7 @@ GRANT SELECT ON @schema@.fact_event, @schema@.dim_date, @schema@.dim_category,
 	@schema@.funnel_daily, @schema@.user_events_per_minute, @schema@.session_events_per_minute,
 	@schema@.brand_daily, @schema@.top_brands, @schema@.unique_visitors_daily,
 	@schema@.cart_outcomes, @schema@.cart_abandonment, @schema@.category_by_hour_weekday,
-	@schema@.brands_to_promote
+	@schema@.brands_to_promote, @schema@.brand_by_hour_weekday, @schema@.events_daily,
+	@schema@.events_per_minute, @schema@.agg_minute, @schema@.agg_day, @schema@.agg_cart,
+	@schema@.agg_category_dow_hour, @schema@.agg_brand_dow_hour, @schema@.agg_brand
 	TO txpipe_reader;
