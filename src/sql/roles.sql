@@ -20,7 +20,7 @@ GRANT USAGE ON SCHEMA txpipe TO txpipe_writer, txpipe_reader, txpipe_admin;
 GRANT USAGE ON SCHEMA txpipe_in TO txpipe_writer, txpipe_admin;
 REVOKE ALL ON ALL FUNCTIONS IN SCHEMA txpipe FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION txpipe.month_partitions(regclass, timestamp[], text),
-	txpipe.fill_dim_date(regclass, date[]) TO PUBLIC;
+	txpipe.fill_dim_date(regclass, date[]), txpipe.month_range(timestamp, timestamp) TO PUBLIC;
 -- sending, to the pipelines one may send to
 GRANT EXECUTE ON FUNCTION txpipe.ingest(text, text), txpipe.ingest_raw(text, bytea),
 	txpipe.validate(text, text), txpipe.contract(text), txpipe.xact_counts(text),

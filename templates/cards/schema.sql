@@ -573,30 +573,6 @@ SELECT a.date, a.hour, c.category, a.transactions, a.fraud, a.amt
   FROM @schema@.agg_day_category_hour a
   JOIN @schema@.dim_category c ON c.category_key OPERATOR(pg_catalog.=) a.category_key;
 
--- The days of since::date .. until::date as whole months and the days
--- around them: months m0 .. m1 (none when m0 > m1), days d0 <= d < m0 and
--- m1 + 1 month <= d <= d1 (all of them when there is no whole month).
-CREATE OR REPLACE FUNCTION @schema@._range_parts(since timestamp, until timestamp,
-	OUT d0 date, OUT d1 date, OUT m0 date, OUT m1 date, OUT head_end date, OUT tail_start date)
-LANGUAGE plpgsql IMMUTABLE STRICT
-SET search_path = pg_catalog, pg_temp
-AS $f$
-BEGIN
-	d0 := since::pg_catalog.date;
-	d1 := until::pg_catalog.date;
-	m0 := CASE WHEN pg_catalog.date_trunc('month', d0)::pg_catalog.date OPERATOR(pg_catalog.=) d0 THEN d0
-			   ELSE (pg_catalog.date_trunc('month', d0) OPERATOR(pg_catalog.+) '1 month'::pg_catalog.interval)::pg_catalog.date END;
-	m1 := (pg_catalog.date_trunc('month', d1 OPERATOR(pg_catalog.+) 1) OPERATOR(pg_catalog.-) '1 month'::pg_catalog.interval)::pg_catalog.date;
-	IF m0 OPERATOR(pg_catalog.>) m1 THEN
-		head_end := d1 OPERATOR(pg_catalog.+) 1;	-- every day is a head day
-		tail_start := d1 OPERATOR(pg_catalog.+) 1;
-	ELSE
-		head_end := m0;
-		tail_start := (m1 OPERATOR(pg_catalog.+) '1 month'::pg_catalog.interval)::pg_catalog.date;
-	END IF;
-END;
-$f$;
-
 -- Fraud per city between two times (their days, inclusive), from the
 -- monthly and daily rollups: what a panel over any range reads.
 CREATE OR REPLACE FUNCTION @schema@.fraud_by_city_between(since timestamp, until timestamp)
@@ -608,7 +584,7 @@ AS $f$
 DECLARE
 	r record;
 BEGIN
-	r := @schema@._range_parts(since, until);
+	r := txpipe.month_range(since, until);
 	RETURN QUERY
 	SELECT l.state, l.city, pg_catalog.sum(p.transactions)::bigint, pg_catalog.sum(p.fraud)::bigint,
 		   pg_catalog.round(100.0 OPERATOR(pg_catalog.*) pg_catalog.sum(p.fraud) OPERATOR(pg_catalog./) pg_catalog.sum(p.transactions), 2),
@@ -636,7 +612,7 @@ AS $f$
 DECLARE
 	r record;
 BEGIN
-	r := @schema@._range_parts(since, until);
+	r := txpipe.month_range(since, until);
 	RETURN QUERY
 	SELECT p.hour, c.category, pg_catalog.sum(p.transactions)::bigint, pg_catalog.sum(p.fraud)::bigint,
 		   pg_catalog.sum(p.amt)
@@ -808,14 +784,12 @@ GRANT SELECT ON @schema@.fact_transaction, @schema@.dim_date, @schema@.dim_locat
 	@schema@.agg_day_state, @schema@.agg_day_location, @schema@.agg_month_location,
 	@schema@.agg_day_category_hour, @schema@.agg_month_category_hour
 	TO txpipe_reader;
-REVOKE ALL ON FUNCTION @schema@._range_parts(timestamp, timestamp),
-	@schema@.fraud_by_city_between(timestamp, timestamp),
+REVOKE ALL ON FUNCTION @schema@.fraud_by_city_between(timestamp, timestamp),
 	@schema@.spend_by_category_hour_between(timestamp, timestamp),
 	@schema@.fraud_series(timestamp, timestamp, double precision),
 	@schema@.transactions_by_state(timestamp, timestamp, double precision)
 	FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION @schema@._range_parts(timestamp, timestamp),
-	@schema@.fraud_by_city_between(timestamp, timestamp),
+GRANT EXECUTE ON FUNCTION @schema@.fraud_by_city_between(timestamp, timestamp),
 	@schema@.spend_by_category_hour_between(timestamp, timestamp),
 	@schema@.fraud_series(timestamp, timestamp, double precision),
 	@schema@.transactions_by_state(timestamp, timestamp, double precision)

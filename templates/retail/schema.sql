@@ -396,29 +396,6 @@ SELECT a.invoice_no, a.invoice_date, cu.customer_no, c.country, a.is_cancellatio
   JOIN @schema@.dim_customer cu ON cu.customer_key OPERATOR(pg_catalog.=) a.customer_key
   JOIN @schema@.dim_country c ON c.country_key OPERATOR(pg_catalog.=) a.country_key;
 
--- The days of since::date .. until::date as whole months and the days
--- around them (as in the cards template)
-CREATE OR REPLACE FUNCTION @schema@._range_parts(since timestamp, until timestamp,
-	OUT d0 date, OUT d1 date, OUT m0 date, OUT m1 date, OUT head_end date, OUT tail_start date)
-LANGUAGE plpgsql IMMUTABLE STRICT
-SET search_path = pg_catalog, pg_temp
-AS $f$
-BEGIN
-	d0 := since::pg_catalog.date;
-	d1 := until::pg_catalog.date;
-	m0 := CASE WHEN pg_catalog.date_trunc('month', d0)::pg_catalog.date OPERATOR(pg_catalog.=) d0 THEN d0
-			   ELSE (pg_catalog.date_trunc('month', d0) OPERATOR(pg_catalog.+) '1 month'::pg_catalog.interval)::pg_catalog.date END;
-	m1 := (pg_catalog.date_trunc('month', d1 OPERATOR(pg_catalog.+) 1) OPERATOR(pg_catalog.-) '1 month'::pg_catalog.interval)::pg_catalog.date;
-	IF m0 OPERATOR(pg_catalog.>) m1 THEN
-		head_end := d1 OPERATOR(pg_catalog.+) 1;
-		tail_start := d1 OPERATOR(pg_catalog.+) 1;
-	ELSE
-		head_end := m0;
-		tail_start := (m1 OPERATOR(pg_catalog.+) '1 month'::pg_catalog.interval)::pg_catalog.date;
-	END IF;
-END;
-$f$;
-
 -- products sold between two times (their days), cancellations apart: the
 -- most sold products of a period, from the monthly and daily rollups
 CREATE OR REPLACE FUNCTION @schema@.product_sales_between(since timestamp, until timestamp)
@@ -431,7 +408,7 @@ AS $f$
 DECLARE
 	r record;
 BEGIN
-	r := @schema@._range_parts(since, until);
+	r := txpipe.month_range(since, until);
 	RETURN QUERY
 	SELECT p.product_key, p.stock_code, p.description, p.is_product,
 		   pg_catalog.sum(x.lines)::bigint, pg_catalog.sum(x.quantity)::bigint, pg_catalog.sum(x.revenue),
@@ -495,8 +472,8 @@ GRANT SELECT ON @schema@.fact_sales, @schema@.dim_date, @schema@.dim_country,
 	@schema@.agg_product_day, @schema@.agg_product_month, @schema@.agg_invoice
 	TO txpipe_reader;
 REVOKE ALL ON FUNCTION @schema@.customer_invoices(integer), @schema@.invoice_items(text),
-	@schema@._range_parts(timestamp, timestamp), @schema@.product_sales_between(timestamp, timestamp)
+	@schema@.product_sales_between(timestamp, timestamp)
 	FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION @schema@.customer_invoices(integer), @schema@.invoice_items(text),
-	@schema@._range_parts(timestamp, timestamp), @schema@.product_sales_between(timestamp, timestamp)
+	@schema@.product_sales_between(timestamp, timestamp)
 	TO txpipe_reader;

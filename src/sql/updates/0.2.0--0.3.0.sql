@@ -1040,3 +1040,34 @@ REVOKE ALL ON FUNCTION txpipe.acknowledge_alert(bigint), txpipe._acknowledge_ale
 GRANT EXECUTE ON FUNCTION txpipe.acknowledge_alert(bigint) TO txpipe_admin;
 GRANT SELECT ON txpipe.open_alerts TO txpipe_reader;
 GRANT SELECT ON txpipe.alerts, txpipe.alert_windows, txpipe.alert_history, txpipe.open_alerts TO txpipe_admin;
+
+-- rollups kept per month and per day
+-- For rollups kept per month and per day: the days since::date ..
+-- until::date as whole months m0 .. m1 (none when m0 > m1) and the days
+-- around them, d0 <= d < head_end and tail_start <= d <= d1 (all of them
+-- head days when there is no whole month).  A reporting function sums the
+-- monthly rows of the months and the daily rows of the other days.
+CREATE FUNCTION txpipe.month_range(since timestamp, until timestamp,
+	OUT d0 date, OUT d1 date, OUT m0 date, OUT m1 date, OUT head_end date, OUT tail_start date)
+LANGUAGE plpgsql IMMUTABLE STRICT
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	d0 := since::pg_catalog.date;
+	d1 := until::pg_catalog.date;
+	m0 := CASE WHEN pg_catalog.date_trunc('month', d0)::pg_catalog.date OPERATOR(pg_catalog.=) d0 THEN d0
+			   ELSE (pg_catalog.date_trunc('month', d0) OPERATOR(pg_catalog.+) '1 month'::pg_catalog.interval)::pg_catalog.date END;
+	m1 := (pg_catalog.date_trunc('month', d1 OPERATOR(pg_catalog.+) 1) OPERATOR(pg_catalog.-) '1 month'::pg_catalog.interval)::pg_catalog.date;
+	IF m0 OPERATOR(pg_catalog.>) m1 THEN
+		head_end := d1 OPERATOR(pg_catalog.+) 1;
+		tail_start := d1 OPERATOR(pg_catalog.+) 1;
+	ELSE
+		head_end := m0;
+		tail_start := (m1 OPERATOR(pg_catalog.+) '1 month'::pg_catalog.interval)::pg_catalog.date;
+	END IF;
+END;
+$$;
+COMMENT ON FUNCTION txpipe.month_range(timestamp, timestamp) IS
+	'the days of a time range as whole months and the days around them, for rollups kept per month and per day';
+REVOKE ALL ON FUNCTION txpipe.month_range(timestamp, timestamp) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION txpipe.month_range(timestamp, timestamp) TO PUBLIC;
