@@ -71,7 +71,8 @@ SELECT txpipe.grant_send('sec_items', 'sec_admin');
 SELECT * FROM txpipe.refresh('sec_items');
 SELECT txpipe.drain('sec_items');
 -- the operations functions write txpipe's table as its owner
-SELECT txpipe.stop_worker() >= 0 AS stopped, (SELECT enabled FROM txpipe.worker_state) AS enabled;
+SELECT txpipe.stop_worker() >= 0 AS stopped;
+SELECT enabled FROM txpipe.worker_state;
 UPDATE txpipe.worker_state SET enabled = true;
 RESET ROLE;
 

@@ -68,6 +68,9 @@
 #define LAUNCHER_PROBE_MS 60000		/* how often it tries a database again whose
 									 * worker left at once (no extension,
 									 * stopped) */
+#define LAUNCHER_SETTLE_MS 5000		/* a worker seen running this long after
+									 * its start has run: if it stops, it
+									 * comes back at once */
 
 /* settings */
 int			txpipe_workers = 1;
@@ -1098,14 +1101,16 @@ launch_all(LaunchedDb **dbs, int *ndbs)
 				d = &(*dbs)[i];
 		if (d && d->handle && GetBackgroundWorkerPid(d->handle, &pid) != BGWH_STOPPED)
 		{
-			d->seen_running = true;
+			/* one that leaves at once, however slowly it starts, has not run */
+			if (TimestampDifferenceExceeds(d->registered_at, GetCurrentTimestamp(), LAUNCHER_SETTLE_MS))
+				d->seen_running = true;
 			continue;
 		}
 		/*
 		 * A worker that ran and stopped (terminated, crashed) comes back at
-		 * once; one that left before we saw it run (no extension there,
-		 * stopped by stop_worker, another worker 0 running) is tried again
-		 * a minute later.
+		 * once; one that left before it had run for LAUNCHER_SETTLE_MS (no
+		 * extension there, stopped by stop_worker, another worker 0 running)
+		 * is tried again a minute later.
 		 */
 		if (d && d->handle && !d->seen_running &&
 			!TimestampDifferenceExceeds(d->registered_at, GetCurrentTimestamp(), LAUNCHER_PROBE_MS))
