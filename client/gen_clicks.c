@@ -35,6 +35,11 @@
 #define BOT_EVENTS 40			/* a bot's views, one a second within one minute */
 #define BOT_WINDOW 60			/* the template's bot_user rule: more than 30 ... */
 #define BOT_THRESHOLD 30		/* ... events of a user within a minute */
+#define FLOOD_DAY (CLICKS_DAYS / 2)	/* one flood minute, that day at noon */
+#define FLOOD_HOUR 12
+#define FLOOD_HISTORY 60		/* the template's flood rule: a minute with ... */
+#define FLOOD_FACTOR 3.0		/* ... more than 3 times the mean of the 60 before ... */
+#define FLOOD_MIN 100			/* ... and at least 100 events */
 
 /* October 2019: view 96.07%, cart 2.18%, purchase 1.75%; no removals */
 static const event_type types[] = {EV_VIEW, EV_CART, EV_PURCHASE};
@@ -88,6 +93,10 @@ typedef struct generator
 	int		   *user_count;
 	uint64_t	n_bots;
 	uint64_t	alert_bot_user;
+	/* the stored events per minute, for the flood rule */
+	int		   *minute_count;
+	int			first_minute;
+	uint64_t	flood_events;	/* the flood's, when there is one */
 } generator;
 
 static click_event *
@@ -210,6 +219,42 @@ make_session(generator *g, int d, size_t budget)
 	return made;
 }
 
+/*
+ * The flood: k views in one minute of day d, each from its own session of
+ * a user drawn at random, so that no user or session has many of them.
+ */
+static void
+make_flood(generator *g, int d, size_t k)
+{
+	int			t0 = d * 86400 + FLOOD_HOUR * 3600;
+
+	for (size_t j = 0; j < k; j++)
+	{
+		click_event *x = day_push(g);
+
+		x->t = t0 + (int) (j * 60 / k);
+		x->seq = (int) g->day_len;
+		x->type = EV_VIEW;
+		x->product = alias_draw(&g->c.pick_product, &g->bots);
+		x->user = alias_draw(&g->c.pick_user, &g->bots);
+		x->has_session = 1;
+		x->session_hi = rng_next(&g->bots);
+		x->session_lo = rng_next(&g->bots);
+		x->price_cents = product_price(&g->c.products[x->product], x->t);
+		x->twin = 0;
+		g->c.users[x->user].used = 1;
+		g->sessions++;
+	}
+}
+
+/* the template's flood rule over the stored events, as txpipe counts them */
+static uint64_t
+flood_alerts(const generator *g)
+{
+	return baseline_alerts(g->minute_count, CLICKS_DAYS * 1440, g->first_minute, FLOOD_HISTORY,
+						   FLOOD_FACTOR, FLOOD_MIN);
+}
+
 static int
 cmp_event(const void *a, const void *b)
 {
@@ -292,6 +337,9 @@ write_valid(generator *g, const click_event *x)
 	}
 	if (++g->user_count[x->user] == BOT_THRESHOLD + 1)
 		g->alert_bot_user++;
+	g->minute_count[x->t / 60]++;
+	if (g->first_minute < 0 || x->t / 60 < g->first_minute)
+		g->first_minute = x->t / 60;
 	g->by_type[x->type]++;
 	g->price_cents += x->price_cents;
 	if (x->type == EV_PURCHASE)
@@ -361,12 +409,14 @@ summarize(generator *g)
 	json_object_object_add(o, "categories", json_object_new_int64((int64_t) categories));
 	json_object_object_add(o, "brands", json_object_new_int64((int64_t) brands));
 	json_object_object_add(o, "bots", json_object_new_int64((int64_t) g->n_bots));
+	json_object_object_add(o, "flood_events", json_object_new_int64((int64_t) g->flood_events));
 	{
 		json_object *a = json_object_new_object();
 
 		json_object_object_add(a, "bot_user", json_object_new_int64((int64_t) g->alert_bot_user));
 		/* a bot's 40 views are in one session; no session of the quiet traffic has more than 8 in a minute */
 		json_object_object_add(a, "bot_session", json_object_new_int64((int64_t) g->n_bots));
+		json_object_object_add(a, "flood", json_object_new_int64((int64_t) flood_alerts(g)));
 		json_object_object_add(o, "alerts", a);
 	}
 	free(cat_used);
@@ -400,6 +450,12 @@ gen_clicks(const gen_options *opt)
 	g->user_count = xcalloc((size_t) g->c.n_users, sizeof(int));
 	for (int i = 0; i < g->c.n_users; i++)
 		g->user_minute[i] = -1;
+	g->minute_count = xcalloc((size_t) CLICKS_DAYS * 1440, sizeof(int));
+	g->first_minute = -1;
+	/* a flood well above the busiest minutes, where the file is large enough to hold one */
+	g->flood_events = 3 * FLOOD_MIN + (uint64_t) (6.0 * (double) n_valid / (CLICKS_DAYS * 1440.0));
+	if (n_valid / CLICKS_DAYS < 2 * g->flood_events)
+		g->flood_events = 0;
 	alias_init(&g->pick_type, type_weights, N_TYPES);
 	alias_init(&g->pick_hour, hour_weights, 24);
 	alias_init(&g->pick_bad, bad_kind_weights, N_CLICK_BAD_KINDS);
@@ -415,6 +471,11 @@ gen_clicks(const gen_options *opt)
 					i;
 
 		g->day_len = 0;
+		if (d == FLOOD_DAY && g->flood_events > 0)
+		{
+			make_flood(g, d, (size_t) g->flood_events);
+			made += (size_t) g->flood_events;
+		}
 		while (made < n)
 			made += make_session(g, d, n - made);
 		qsort(g->day, g->day_len, sizeof(click_event), cmp_event);
@@ -440,6 +501,7 @@ gen_clicks(const gen_options *opt)
 	free(g->seen);
 	free(g->user_minute);
 	free(g->user_count);
+	free(g->minute_count);
 	alias_free(&g->pick_type);
 	alias_free(&g->pick_hour);
 	alias_free(&g->pick_bad);

@@ -185,3 +185,24 @@ civil_from_days(int64_t z, int *y, int *m, int *d)
 	*m = (int) (mp < 10 ? mp + 3 : mp - 9);
 	*y = (int) (yoe + era * 400 + (*m <= 2));
 }
+
+uint64_t
+baseline_alerts(const int *counts, int n, int first, int history, double factor, int min_count)
+{
+	uint64_t	alerts = 0;
+
+	if (first < 0)
+		return 0;
+	for (int w = first + history; w < n; w++)
+	{
+		int64_t		sum = 0;
+
+		if (counts[w] < min_count)
+			continue;
+		for (int h = w - history; h < w; h++)
+			sum += counts[h];
+		if ((double) counts[w] > factor * (double) sum / history)
+			alerts++;
+	}
+	return alerts;
+}

@@ -102,4 +102,13 @@ void		write_summary(json_object *summary, const char *path,
 int64_t		days_from_civil(int y, int m, int d);
 void		civil_from_days(int64_t z, int *y, int *m, int *d);
 
+/*
+ * The alerts a baseline rule raises over counts[0..n-1] (records per
+ * window, in order, first the first window with any): windows with at
+ * least min_count records and more than factor times the mean of the
+ * history windows before them, once a whole history is there.
+ */
+uint64_t	baseline_alerts(const int *counts, int n, int first, int history,
+							double factor, int min_count);
+
 #endif

@@ -44,6 +44,13 @@
 #define ZERO_PRICE_SHARE 0.0022 /* sale lines given away (samples) */
 #define DUPLICATE_SHARE 0.009721	/* exact duplicate rows: 5,268 of 541,909 */
 #define MAX_LINES 1000			/* of one invoice: a guest sale of 500 */
+/* one cancellation spike: so many cancelled invoices of so many lines in one hour */
+#define SPIKE_INVOICES 3
+#define SPIKE_LINES 40
+#define SPIKE_HOUR 11
+#define SPIKE_HISTORY 24		/* the template's cancellation_spike rule: an hour ... */
+#define SPIKE_FACTOR 4.0		/* ... with more than 4 times the mean of the 24 before ... */
+#define SPIKE_MIN 100			/* ... and at least 100 cancelled lines */
 
 typedef enum invoice_kind
 {
@@ -161,6 +168,12 @@ typedef struct generator
 	uint64_t	n_invoices;
 	uint64_t	n_cancel_lines;
 	uint64_t	n_cancel_invoices;
+	/* stored cancelled lines per hour of the period, for the spike rule */
+	int		   *hour_cancels;
+	int			first_hour;
+	int64_t		day0;
+	int			spike_done;
+	uint64_t	spike_lines;
 	uint64_t	n_guest_lines;
 	uint64_t	n_negative;
 	uint64_t	n_zero_price;
@@ -651,7 +664,17 @@ write_valid(generator *g, int duplicate)
 	g->sum_quantity += x->quantity;
 	g->sum_revenue += (int64_t) x->quantity * x->price;
 	if (x->invoice_no[0] == 'C')
+	{
+		int			h = (int) (days_from_civil(x->year, x->month, x->day) - g->day0) * 24 + x->hour;
+
 		g->n_cancel_lines++;
+		if (h >= 0 && h < PERIOD_DAYS * 24)
+		{
+			g->hour_cancels[h]++;
+			if (g->first_hour < 0 || h < g->first_hour)
+				g->first_hour = h;
+		}
+	}
 	if (x->customer < 0)
 		g->n_guest_lines++;
 	else if (!g->seen_customer[x->customer])
@@ -838,6 +861,14 @@ write_invoice(generator *g, const invoice_plan *p, int year, int month, int day)
 		g->n_cancel_invoices++;
 }
 
+/* the template's cancellation_spike rule over the stored lines, as txpipe counts them */
+static uint64_t
+spike_alerts(const generator *g)
+{
+	return baseline_alerts(g->hour_cancels, PERIOD_DAYS * 24, g->first_hour, SPIKE_HISTORY,
+						   SPIKE_FACTOR, SPIKE_MIN);
+}
+
 static void
 write_retail_summary(generator *g)
 {
@@ -851,6 +882,13 @@ write_retail_summary(generator *g)
 	json_object_object_add(o, "invoices", json_object_new_int64((int64_t) g->n_invoices));
 	json_object_object_add(o, "cancelled_invoices", json_object_new_int64((int64_t) g->n_cancel_invoices));
 	json_object_object_add(o, "cancellations", json_object_new_int64((int64_t) g->n_cancel_lines));
+	json_object_object_add(o, "spike_lines", json_object_new_int64((int64_t) g->spike_lines));
+	{
+		json_object *a = json_object_new_object();
+
+		json_object_object_add(a, "cancellation_spike", json_object_new_int64((int64_t) spike_alerts(g)));
+		json_object_object_add(o, "alerts", a);
+	}
 	json_object_object_add(o, "negative_quantity", json_object_new_int64((int64_t) g->n_negative));
 	json_object_object_add(o, "guest_lines", json_object_new_int64((int64_t) g->n_guest_lines));
 	json_object_object_add(o, "zero_price", json_object_new_int64((int64_t) g->n_zero_price));
@@ -891,6 +929,9 @@ gen_retail(const gen_options *opt)
 	build_customers(g, &world);
 	g->seen_product = xcalloc((size_t) g->n_products, 1);
 	g->next_invoice = FIRST_INVOICE - 1;
+	g->day0 = day0;
+	g->hour_cancels = xcalloc((size_t) PERIOD_DAYS * 24, sizeof(int));
+	g->first_hour = -1;
 
 	day_weights(w, day0);
 	for (day = 0; day < PERIOD_DAYS; day++)
@@ -905,12 +946,39 @@ gen_retail(const gen_options *opt)
 					m,
 					d,
 					k,
-					i;
+					i,
+					spike;
+
 		cum += w[day];
 		upto = day == last ? n_valid : (uint64_t) llround((double) n_valid * cum / total);
 		if (upto <= g->planned)
 			continue;
-		k = plan_day(g, &plans, &plans_cap, upto - g->planned, n_valid - g->planned);
+		/* the spike: on the first trading day past the middle that has room for it */
+		spike = !g->spike_done && day >= PERIOD_DAYS / 2 &&
+			upto - g->planned >= 2 * SPIKE_INVOICES * SPIKE_LINES;
+		k = plan_day(g, &plans, &plans_cap, upto - g->planned - (spike ? SPIKE_INVOICES * SPIKE_LINES : 0),
+					 n_valid - g->planned - (spike ? SPIKE_INVOICES * SPIKE_LINES : 0));
+		if (spike)
+		{
+			if (k + SPIKE_INVOICES > plans_cap)
+			{
+				plans_cap = k + SPIKE_INVOICES;
+				plans = xrealloc(plans, sizeof(invoice_plan) * (size_t) plans_cap);
+			}
+			for (i = 0; i < SPIKE_INVOICES; i++)
+			{
+				invoice_plan *p = &plans[k++];
+
+				p->kind = INVOICE_CANCEL;
+				p->guest = 0;
+				p->lines = SPIKE_LINES;
+				p->sod = SPIKE_HOUR * 3600 + i * 600;
+				g->planned += SPIKE_LINES;
+				g->planned_cancel += SPIKE_LINES;
+			}
+			g->spike_done = 1;
+			g->spike_lines = SPIKE_INVOICES * SPIKE_LINES;
+		}
 		qsort(plans, (size_t) k, sizeof(invoice_plan), cmp_plan);
 		civil_from_days(day0 + day, &y, &m, &d);
 		for (i = 0; i < k; i++)
@@ -932,6 +1000,7 @@ gen_retail(const gen_options *opt)
 	free(plans);
 	free(w);
 	free(g->seen_product);
+	free(g->hour_cancels);
 	free(g->products);
 	mix_free(&g->mix);
 	sb_free(&g->bad_line);

@@ -46,7 +46,17 @@ SELECT txpipe.create_pipeline('bad', alr_spec('[{"name": "f", "kind": "flag", "w
 SELECT txpipe.create_pipeline('bad', alr_spec('[{"name": "f", "kind": "flag"}]'));
 SELECT txpipe.create_pipeline('bad', alr_spec('[{"name": "f", "kind": "flag", "when": {"field": "fraud"}}]'));
 SELECT txpipe.create_pipeline('bad', alr_spec('[{"name": "f", "kind": "flag", "severity": "urgent", "when": {"field": "fraud", "equals": 1}}]'));
-SELECT txpipe.create_pipeline('bad', alr_spec('[{"name": "v", "kind": "rate", "window": "10 minutes", "threshold": 5}]'));
+SELECT txpipe.create_pipeline('bad', alr_spec('[{"name": "o", "kind": "outlier", "field": "amt"}]'));
+SELECT txpipe.create_pipeline('bad', alr_spec('[{"name": "v", "kind": "rate", "key": "card", "window": "10 minutes", "threshold": 5, "lateness": "1 month"}]'));
+SELECT txpipe.create_pipeline('bad', alr_spec('[{"name": "v", "kind": "rate", "key": "card", "window": "10 minutes", "threshold": 5, "lateness": "-1 minute"}]'));
+SELECT txpipe.create_pipeline('bad', alr_spec('[{"name": "v", "kind": "rate", "key": "card", "window": "1 second", "threshold": 5, "lateness": "1 day"}]'));
+SELECT txpipe.create_pipeline('bad', alr_spec('[{"name": "o", "kind": "outlier", "key": "card", "field": "amt", "lateness": "1 hour"}]'));
+SELECT txpipe.create_pipeline('bad', alr_spec('[{"name": "b", "kind": "baseline"}]'));
+SELECT txpipe.create_pipeline('bad', alr_spec('[{"name": "b", "kind": "baseline", "window": "1 minute", "factor": 0.5}]'));
+SELECT txpipe.create_pipeline('bad', alr_spec('[{"name": "b", "kind": "baseline", "window": "1 minute", "history": 0}]'));
+SELECT txpipe.create_pipeline('bad', alr_spec('[{"name": "b", "kind": "baseline", "window": "1 minute", "history": 1001}]'));
+SELECT txpipe.create_pipeline('bad', alr_spec('[{"name": "b", "kind": "baseline", "window": "1 minute", "threshold": 5}]'));
+SELECT txpipe.create_pipeline('bad', alr_spec('[{"name": "b", "kind": "baseline", "window": "1 minute", "min_count": 0}]'));
 SELECT txpipe.create_pipeline('bad', alr_spec('[{"name": "v", "kind": "rate", "key": "card", "threshold": 5}]'));
 SELECT txpipe.create_pipeline('bad', alr_spec('[{"name": "v", "kind": "rate", "key": "card", "window": "1 month", "threshold": 5}]'));
 SELECT txpipe.create_pipeline('bad', alr_spec('[{"name": "v", "kind": "rate", "key": "card", "window": "soon", "threshold": 5}]'));
@@ -191,7 +201,7 @@ RESET ROLE;
 -- no role writes txpipe.alerts or the rules' state directly
 SET ROLE regress_alert_writer;
 INSERT INTO txpipe.alerts (pipeline, rule, severity, key, key_masked, details) VALUES ('alr', 'fake', 'info', 'k', 'k', '{}');
-UPDATE txpipe.alert_windows SET count = 0;
+UPDATE txpipe.alert_counts SET counts = '{}';
 RESET ROLE;
 SET ROLE regress_alert_admin;
 INSERT INTO txpipe.alerts (pipeline, rule, severity, key, key_masked, details) VALUES ('alr', 'fake', 'info', 'k', 'k', '{}');
@@ -257,6 +267,75 @@ COMMIT;
 SELECT key, n, mean, m2 FROM txpipe.alert_history WHERE pipeline = 'alr' AND rule = 'amount2' ORDER BY key;
 SELECT rule, record_key, details FROM alr_alerts WHERE rule = 'amount2';
 
+-- lateness: a record counts in its window until the window closed longer
+-- than the rule's lateness (here 5 minutes) before the newest record of its
+-- key; a later one does not count, and the windows no record can count in
+-- any more are not kept
+SELECT txpipe.create_pipeline('alr', alr_spec('[
+	{"name": "late", "kind": "rate", "key": "card", "window": "10 minutes", "threshold": 2, "lateness": "5 minutes"}]'), or_replace => true);
+SELECT accepted FROM txpipe.ingest('alr', alr_rec('l1', 4929000000000006, '2019-09-01 10:01:00', 5) || E'\n' ||
+										  alr_rec('l2', 4929000000000006, '2019-09-01 10:02:00', 5) || E'\n' ||
+										  alr_rec('l3', 4929000000000006, '2019-09-01 10:14:00', 5));
+-- 10:14 is 4 minutes after 10:00-10:10 closed: a record of it still counts
+SELECT accepted FROM txpipe.ingest('alr', alr_rec('l4', 4929000000000006, '2019-09-01 10:03:00', 5));
+SELECT rule, record_key, window_utc, details FROM alr_alerts WHERE rule = 'late';
+SELECT accepted FROM txpipe.ingest('alr', alr_rec('l5', 4929000000000006, '2019-09-01 10:16:00', 5) || E'\n' ||
+										  alr_rec('l6', 4929000000000006, '2019-09-01 10:25:00', 5) || E'\n' ||
+										  alr_rec('l7', 4929000000000006, '2019-09-01 10:26:00', 5));
+-- 10:10-10:20 closed 6 minutes before 10:26: its records no longer count
+SELECT accepted FROM txpipe.ingest('alr', alr_rec('l8', 4929000000000006, '2019-09-01 10:17:00', 5));
+SELECT rule, record_key, window_utc, details FROM alr_alerts WHERE rule = 'late' ORDER BY window_utc;
+SELECT key, window_start AT TIME ZONE 'UTC' AS window_utc, count FROM txpipe.alert_windows WHERE pipeline = 'alr' AND rule = 'late';
+SELECT latest AT TIME ZONE 'UTC' AS latest_utc, since AT TIME ZONE 'UTC' AS since_utc FROM txpipe.alert_counts WHERE pipeline = 'alr' AND rule = 'late';
+-- an event time far ahead of the clock counts for nothing (it would close
+-- every window of its key)
+SELECT accepted FROM txpipe.ingest('alr', alr_rec('l9', 4929000000000006, '2999-01-01 00:00:00', 5));
+SELECT latest AT TIME ZONE 'UTC' AS latest_utc FROM txpipe.alert_counts WHERE pipeline = 'alr' AND rule = 'late';
+
+-- baseline: all the pipeline's records per minute against the mean of the
+-- 5 minutes before (empty minutes count 0), judged once there is a whole
+-- history; raises above 3 times the mean and at least 4 records
+SELECT txpipe.create_pipeline('alr', alr_spec('[
+	{"name": "flood", "kind": "baseline", "window": "1 minute", "history": 5, "factor": 3, "min_count": 4}]'), or_replace => true);
+-- 10:00 to 10:04, 2 a minute (not judged: their history starts before
+-- 10:00, the first minute); 10:05 has 5, not above 3 x 2
+SELECT accepted FROM txpipe.ingest('alr', (
+	SELECT string_agg(alr_rec('fa' || m || '_' || i, 5105105105105100 + m, to_char('2019-10-01 10:00'::timestamp + m * interval '1 minute' + i * interval '5 seconds', 'YYYY-MM-DD HH24:MI:SS'), 5), E'\n' ORDER BY m, i)
+	  FROM generate_series(0, 4) m, generate_series(1, 2) i));
+SELECT accepted FROM txpipe.ingest('alr', (
+	SELECT string_agg(alr_rec('fb' || i, 5105105105105199, to_char('2019-10-01 10:05'::timestamp + i * interval '5 seconds', 'YYYY-MM-DD HH24:MI:SS'), 5), E'\n' ORDER BY i)
+	  FROM generate_series(1, 5) i));
+SELECT count(*) AS alerts FROM txpipe.alerts WHERE pipeline = 'alr' AND rule = 'flood';
+-- 10:06: the mean of 10:01-10:05 is 2.6; 7 records are not above 7.8, the 8th is
+SELECT accepted FROM txpipe.ingest('alr', (
+	SELECT string_agg(alr_rec('fc' || i, 5105105105105199, to_char('2019-10-01 10:06'::timestamp + i * interval '5 seconds', 'YYYY-MM-DD HH24:MI:SS'), 5), E'\n' ORDER BY i)
+	  FROM generate_series(1, 7) i));
+SELECT count(*) AS alerts FROM txpipe.alerts WHERE pipeline = 'alr' AND rule = 'flood';
+SELECT accepted FROM txpipe.ingest('alr', (
+	SELECT string_agg(alr_rec('fd' || i, 5105105105105199, to_char('2019-10-01 10:06:40'::timestamp + i * interval '1 second', 'YYYY-MM-DD HH24:MI:SS'), 5), E'\n' ORDER BY i)
+	  FROM generate_series(1, 3) i));
+SELECT rule, key, record_key, event_time_utc, window_utc, details FROM alr_alerts WHERE rule = 'flood';
+-- 10:20 after a quiet 10:15-10:19: 4 records are above 3 x 0 and at least 4
+SELECT accepted FROM txpipe.ingest('alr', (
+	SELECT string_agg(alr_rec('fe' || i, 5105105105105199, to_char('2019-10-01 10:20'::timestamp + i * interval '5 seconds', 'YYYY-MM-DD HH24:MI:SS'), 5), E'\n' ORDER BY i)
+	  FROM generate_series(1, 4) i));
+SELECT rule, record_key, window_utc, details FROM alr_alerts WHERE rule = 'flood' ORDER BY window_utc;
+-- the windows kept: the last 5 minutes' history and the lateness (1 hour by default)
+SELECT key, count(*) AS windows, min(window_start) AT TIME ZONE 'UTC' AS oldest_utc FROM txpipe.alert_windows WHERE pipeline = 'alr' AND rule = 'flood' GROUP BY key;
+
+-- a savepoint rolled back takes its counts back out of a rate rule's state
+SELECT txpipe.create_pipeline('alr', alr_spec('[
+	{"name": "vel3", "kind": "rate", "key": "card", "window": "10 minutes", "threshold": 3}]'), or_replace => true);
+BEGIN;
+SELECT accepted FROM txpipe.ingest('alr', alr_burst('sv', 6011111111111117, '2019-11-01 10:00', 2));
+SAVEPOINT s;
+SELECT accepted FROM txpipe.ingest('alr', alr_burst('tv', 6011111111111117, '2019-11-01 10:01', 2));
+ROLLBACK TO SAVEPOINT s;
+SELECT accepted FROM txpipe.ingest('alr', alr_burst('uv', 6011111111111117, '2019-11-01 10:02', 1));
+COMMIT;
+SELECT key, count FROM txpipe.alert_windows WHERE pipeline = 'alr' AND rule = 'vel3';
+SELECT count(*) AS alerts FROM txpipe.alerts WHERE pipeline = 'alr' AND rule = 'vel3';
+
 -- dropping the pipeline drops its alerts and their state, also in the
 -- transaction that routed records
 BEGIN;
@@ -264,7 +343,7 @@ SELECT accepted FROM txpipe.ingest('alr', alr_rec('w8', 4343434343434343, '2019-
 SELECT txpipe.drop_pipeline('alr');
 COMMIT;
 SELECT (SELECT count(*) FROM txpipe.alerts WHERE pipeline = 'alr') AS alerts,
-	   (SELECT count(*) FROM txpipe.alert_windows WHERE pipeline = 'alr') AS windows,
+	   (SELECT count(*) FROM txpipe.alert_counts WHERE pipeline = 'alr') AS counts,
 	   (SELECT count(*) FROM txpipe.alert_history WHERE pipeline = 'alr') AS history;
 
 DROP SCHEMA alr CASCADE;

@@ -56,9 +56,6 @@
 #define DETAIL_VALUE_MAX 64
 
 static SPIPlanPtr raise_plan = NULL;
-static SPIPlanPtr window_plan = NULL;
-static SPIPlanPtr history_new_plan = NULL;
-static SPIPlanPtr history_lock_plan = NULL;
 /* an alert to raise, unless its rule, key and window has one already */
 typedef struct Candidate
 {
@@ -85,6 +82,15 @@ typedef struct SeenEntry
 	char		key[TXPIPE_ALERT_KEY_MAX + 48];
 } SeenEntry;
 
+/* the event times of a batch's stored records in one field */
+typedef struct EventTimes
+{
+	int			field;
+	int		   *order;			/* the records by event time, then batch order */
+	bool	   *has;			/* of order[i]: its time */
+	TimestampTz *time;
+} EventTimes;
+
 /* a record's fields as a rule reads them */
 typedef struct RuleInput
 {
@@ -99,6 +105,51 @@ typedef struct RuleInput
  * when it is not a point in time (the date/time parser reports errors
  * without raising them, so the session's zone is swapped only around it).
  */
+/*
+ * The common forms quickly: "YYYY-MM-DD HH:MM:SS" (or with a T), alone or
+ * followed by "+00", "Z" or "+00:00", all UTC; false leaves s to the
+ * date/time parser.
+ */
+static bool
+parse_iso_utc(const char *s, TimestampTz *result)
+{
+	int			len = strlen(s);
+	int			f[6];
+	static const int at[6] = {0, 5, 8, 11, 14, 17};
+	static const int width[6] = {4, 2, 2, 2, 2, 2};
+	int			y,
+				m,
+				d;
+
+	if (len < 19 || s[4] != '-' || s[7] != '-' || (s[10] != ' ' && s[10] != 'T') ||
+		s[13] != ':' || s[16] != ':')
+		return false;
+	if (!(len == 19 || (len == 20 && s[19] == 'Z') || (len == 22 && strcmp(s + 19, "+00") == 0) ||
+		  (len == 25 && strcmp(s + 19, "+00:00") == 0)))
+		return false;
+	for (int k = 0; k < 6; k++)
+	{
+		f[k] = 0;
+		for (int c = 0; c < width[k]; c++)
+		{
+			char		ch = s[at[k] + c];
+
+			if (ch < '0' || ch > '9')
+				return false;
+			f[k] = f[k] * 10 + (ch - '0');
+		}
+	}
+	if (f[0] < 1 || f[1] < 1 || f[1] > 12 || f[2] < 1 || f[2] > 31 || f[3] > 23 || f[4] > 59 || f[5] > 59)
+		return false;
+	/* a day the month has: the date comes back the same */
+	j2date(date2j(f[0], f[1], f[2]), &y, &m, &d);
+	if (y != f[0] || m != f[1] || d != f[2])
+		return false;
+	*result = ((int64) (date2j(f[0], f[1], f[2]) - POSTGRES_EPOCH_JDATE)) * USECS_PER_DAY +
+		((int64) ((f[3] * 60 + f[4]) * 60 + f[5])) * USECS_PER_SEC;
+	return true;
+}
+
 static bool
 parse_event_time(const char *s, TimestampTz *result)
 {
@@ -114,6 +165,8 @@ parse_event_time(const char *s, TimestampTz *result)
 	int			rc;
 	pg_tz	   *session = session_timezone;
 
+	if (parse_iso_utc(s, result))
+		return true;
 	if (strlen(s) >= MAXDATELEN)
 		return false;
 	if (utc == NULL)
@@ -136,11 +189,35 @@ value_present(TxValue *v)
 	return v->kind != TX_ABSENT && v->kind != TX_NULL;
 }
 
+/* a JSON integer in canonical form: digits, no leading zero, maybe a minus */
+static bool
+plain_integer(TxValue *v)
+{
+	int			i = 0;
+
+	if (v->kind != TX_NUMBER || v->len == 0 || v->len > 18)
+		return false;
+	if (v->text[0] == '-')
+		i++;
+	if (i >= v->len || (v->text[i] == '0' && v->len > i + 1) || (v->text[i] == '0' && i > 0))
+		return false;
+	for (; i < v->len; i++)
+		if (v->text[i] < '0' || v->text[i] > '9')
+			return false;
+	return true;
+}
+
 /* the key of rec for rule; false when a key field is missing or too long */
 static bool
 rule_key(TxPlan *plan, TxAlertRule *rule, TxRecord *rec, StringInfo buf)
 {
 	resetStringInfo(buf);
+	if (rule->nkeys == 0)
+	{
+		/* all the pipeline's records together */
+		appendStringInfoChar(buf, '*');
+		return true;
+	}
 	if (rule->nkeys > 1)
 		appendStringInfoChar(buf, '[');
 	for (int k = 0; k < rule->nkeys; k++)
@@ -150,6 +227,12 @@ rule_key(TxPlan *plan, TxAlertRule *rule, TxRecord *rec, StringInfo buf)
 
 		if (!value_present(v))
 			return false;
+		if (rule->nkeys == 1 && (v->kind == TX_STRING || plain_integer(v)))
+		{
+			/* as it is: a string, or a number already in canonical form */
+			appendBinaryStringInfo(buf, v->text, v->len);
+			break;
+		}
 		txt = v->kind == TX_NUMBER ? txpipe_number_canonical(v->text) : pnstrdup(v->text, v->len);
 		if (rule->nkeys == 1)
 			appendStringInfoString(buf, txt);
@@ -167,9 +250,19 @@ rule_key(TxPlan *plan, TxAlertRule *rule, TxRecord *rec, StringInfo buf)
 	return buf->len <= TXPIPE_ALERT_KEY_MAX;
 }
 
+static TimestampTz
+window_of(TxAlertRule *rule, TimestampTz t)
+{
+	int64		q = t / rule->window;
+
+	if (t % rule->window < 0)
+		q--;
+	return q * rule->window;
+}
+
 /* the record's event time for rule, and its window */
 static void
-rule_time(TxAlertRule *rule, TxRecord *rec, RuleInput *in)
+rule_time(TxPlan *plan, TxAlertRule *rule, TxRecord *rec, RuleInput *in)
 {
 	TxValue    *v;
 
@@ -179,15 +272,10 @@ rule_time(TxAlertRule *rule, TxRecord *rec, RuleInput *in)
 	v = &rec->values[rule->time_field];
 	if (v->kind != TX_STRING)
 		return;
+	/* a field with an inputFormat holds its ISO form once the contract has run */
 	in->has_time = parse_event_time(v->text, &in->time);
 	if (in->has_time && rule->window > 0)
-	{
-		int64		q = in->time / rule->window;
-
-		if (in->time % rule->window < 0)
-			q--;
-		in->window_start = q * rule->window;
-	}
+		in->window_start = window_of(rule, in->time);
 }
 
 static void
@@ -280,7 +368,7 @@ scalar_array(Datum *d, bool *nulls, int n, Oid elem)
  */
 
 static void
-raise_flag(TxPlan *plan, int r, TxRecord *recs, int *stored, int n, Candidates *cs)
+raise_flag(TxPlan *plan, int r, TxRecord *recs, int *stored, EventTimes *ot, int n, Candidates *cs)
 {
 	TxAlertRule *rule = &plan->alerts[r];
 	TxValue    *cond;
@@ -296,7 +384,10 @@ raise_flag(TxPlan *plan, int r, TxRecord *recs, int *stored, int n, Candidates *
 		if (!txpipe_when_holds(rule->when, rec) || !rule_key(plan, rule, rec, &key))
 			continue;
 		in.key = key.data;
-		rule_time(rule, rec, &in);
+		in.has_time = ot->has[i];
+		in.time = ot->time[i];
+		if (in.has_time && rule->window > 0)
+			in.window_start = window_of(rule, in.time);
 		if (rule->window > 0 && !in.has_time)
 			continue;
 		cond = &rec->values[rule->when->field];
@@ -315,229 +406,103 @@ raise_flag(TxPlan *plan, int r, TxRecord *recs, int *stored, int n, Candidates *
 	}
 }
 
-/* a key's records in one window of a rate rule, in batch order */
-typedef struct RateGroup
+/* ----------------------------------------------------------------
+ * the rules' state
+ * ----------------------------------------------------------------
+ */
+
+/* a window of a rate or baseline rule with records of its key */
+typedef struct RateWindow
 {
-	char	   *key;
-	TimestampTz window_start;
-	int			n;
-	int			cap;
-	int		   *recs;
-} RateGroup;
-
-static void
-raise_rate(TxPlan *plan, int r, TxRecord *recs, int *stored, int n, Candidates *cs)
-{
-	TxAlertRule *rule = &plan->alerts[r];
-	StringInfoData key;
-	HASHCTL		ctl;
-	HTAB	   *index;
-	RateGroup  *groups = palloc(sizeof(RateGroup) * Max(n, 1));
-	int			ngroups = 0;
-	Datum		args[7];
-	char	  **keys;
-	Datum	   *starts;
-	Datum	   *counts;
-	TimestampTz *times = palloc(sizeof(TimestampTz) * Max(n, 1));
-	uint64		nrows;
-
-	memset(&ctl, 0, sizeof(ctl));
-	ctl.keysize = sizeof(SeenEntry);
-	ctl.entrysize = sizeof(SeenEntry) + sizeof(int);
-	ctl.hcxt = CurrentMemoryContext;
-	index = hash_create("txpipe rate groups", Max(n, 16), &ctl, HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
-	initStringInfo(&key);
-	for (int i = 0; i < n; i++)
-	{
-		TxRecord   *rec = &recs[stored[i]];
-		RuleInput	in;
-		SeenEntry	gk;
-		char	   *entry;
-		bool		found;
-		RateGroup  *g;
-
-		if (!txpipe_when_holds(rule->when, rec) || !rule_key(plan, rule, rec, &key))
-			continue;
-		rule_time(rule, rec, &in);
-		if (!in.has_time)
-			continue;
-		times[i] = in.time;
-		memset(&gk, 0, sizeof(gk));
-		snprintf(gk.key, sizeof(gk.key), "%s/" INT64_FORMAT, key.data, (int64) in.window_start);
-		entry = hash_search(index, &gk, HASH_ENTER, &found);
-		if (!found)
-		{
-			g = &groups[ngroups];
-			g->key = pstrdup(key.data);
-			g->window_start = in.window_start;
-			g->n = 0;
-			g->cap = 4;
-			g->recs = palloc(sizeof(int) * g->cap);
-			memcpy(entry + sizeof(SeenEntry), &ngroups, sizeof(int));
-			ngroups++;
-		}
-		else
-		{
-			int			gi;
-
-			memcpy(&gi, entry + sizeof(SeenEntry), sizeof(int));
-			g = &groups[gi];
-		}
-		if (g->n == g->cap)
-		{
-			g->cap *= 2;
-			g->recs = repalloc(g->recs, sizeof(int) * g->cap);
-		}
-		g->recs[g->n++] = i;
-	}
-	if (ngroups == 0)
-		return;
-
-	if (window_plan == NULL)
-	{
-		Oid			types[7] = {TEXTOID, TEXTOID, INT8OID, TEXTARRAYOID, TIMESTAMPTZARRAYOID,
-		INT8ARRAYOID, INT8OID};
-
-		window_plan = txpipe_spi_keep("WITH u AS MATERIALIZED ("
-									  "  SELECT * FROM ROWS FROM (pg_catalog.unnest($4::pg_catalog.text[]), "
-									  "    pg_catalog.unnest($5::pg_catalog.timestamptz[]), pg_catalog.unnest($6::pg_catalog.int8[])) "
-									  "    WITH ORDINALITY AS u(k, ws, n, o)), "
-									  "w AS ("
-									  "  INSERT INTO txpipe.alert_windows AS w (pipeline, rule, definition, key, window_start, count) "
-									  "  SELECT $1, $2, $3, u.k, u.ws, u.n FROM u ORDER BY u.k, u.ws "
-									  "  ON CONFLICT (pipeline, rule, definition, key, window_start) "
-									  "  DO UPDATE SET count = w.count OPERATOR(pg_catalog.+) excluded.count "
-									  "  RETURNING w.key, w.window_start, w.count) "
-									  "SELECT u.o, w.count FROM w JOIN u ON u.k OPERATOR(pg_catalog.=) w.key "
-									  "   AND u.ws OPERATOR(pg_catalog.=) w.window_start "
-									  " WHERE w.count OPERATOR(pg_catalog.>) $7 "
-									  "   AND w.count OPERATOR(pg_catalog.-) u.n OPERATOR(pg_catalog.<=) $7",
-									  7, types);
-	}
-	keys = palloc(sizeof(char *) * ngroups);
-	starts = palloc(sizeof(Datum) * ngroups);
-	counts = palloc(sizeof(Datum) * ngroups);
-	for (int g = 0; g < ngroups; g++)
-	{
-		keys[g] = groups[g].key;
-		starts[g] = TimestampTzGetDatum(groups[g].window_start);
-		counts[g] = Int64GetDatum(groups[g].n);
-	}
-	args[0] = CStringGetTextDatum(plan->name);
-	args[1] = CStringGetTextDatum(rule->name);
-	args[2] = Int64GetDatum(rule->definition);
-	args[3] = text_array(keys, NULL, ngroups);
-	args[4] = scalar_array(starts, NULL, ngroups, TIMESTAMPTZOID);
-	args[5] = scalar_array(counts, NULL, ngroups, INT8OID);
-	args[6] = Int64GetDatum(rule->threshold);
-	nrows = txpipe_spi_run(window_plan, args, NULL, false, 0, SPI_OK_SELECT, "count records in alert windows");
-	for (uint64 row = 0; row < nrows; row++)
-	{
-		bool		isnull;
-		int64		o = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[row], SPI_tuptable->tupdesc, 1, &isnull));
-		int64		total = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[row], SPI_tuptable->tupdesc, 2, &isnull));
-		RateGroup  *g = &groups[o - 1];
-		int64		before = total - g->n;
-		int			i = g->recs[rule->threshold - before];	/* the record over
-															 * the threshold */
-		RuleInput	in;
-		StringInfoData details;
-
-		in.key = g->key;
-		in.has_time = true;
-		in.time = times[i];
-		in.window_start = g->window_start;
-		initStringInfo(&details);
-		appendStringInfo(&details, "{\"count\": " INT64_FORMAT ", \"threshold\": " INT64_FORMAT ", \"window\": ",
-						 total, rule->threshold);
-		escape_json(&details, rule->window_text);
-		appendStringInfoChar(&details, '}');
-		candidate_add(cs, r, stored[i], rule, &in, details.data);
-	}
-	SPI_freetuptable(SPI_tuptable);
-}
-
-/* a key's running history for an outlier rule */
-typedef struct History
-{
-	char	   *key;
-	int64		n;
-	double		mean;
-	double		m2;
-} History;
+	TimestampTz start;
+	int64		count;
+} RateWindow;
 
 /*
- * The histories this transaction read, locked and changed, by pipeline,
- * rule, definition and key.  A row of txpipe.alert_history stays locked
- * from its first read to the end of the transaction, so no other session
- * changes it meanwhile: the next batches of the transaction (a COPY's, a
- * worker's) take it from here, and it is written back once, when the
- * transaction commits (or is prepared), instead of once per batch.  An
+ * The state rows this transaction read, locked and changed, by table,
+ * pipeline, rule, definition and key: txpipe.alert_history for outlier
+ * rules, txpipe.alert_counts for rate and baseline rules.  A row stays
+ * locked from its first read to the end of the transaction, so no other
+ * session changes it meanwhile: the next batches of the transaction (a
+ * COPY's, a worker's) take it from here, and it is written back once, when
+ * the transaction commits (or is prepared), instead of once per batch.  An
  * aborted subtransaction takes back its changes to the cache as it takes
  * back its rows and locks (the undo log, newest last).
  */
-#define HIST_CACHE_KEY (2 * NAMEDATALEN + 24 + TXPIPE_ALERT_KEY_MAX + 1)
+#define STATE_KEY (2 * NAMEDATALEN + 28 + TXPIPE_ALERT_KEY_MAX + 1)
 
-typedef struct HistCached
+typedef struct StateCached
 {
-	char		hkey[HIST_CACHE_KEY];
+	char		hkey[STATE_KEY];
+	char		table;			/* 'o': alert_history, 'r': alert_counts */
 	bool		present;		/* read and locked in this transaction */
 	bool		dirty;			/* changed since */
 	SubTransactionId subid;		/* of its last change */
 	ItemPointerData tid;		/* the row locked */
+	/* outlier: the values so far */
 	int64		n;
 	double		mean;
 	double		m2;
-} HistCached;
+	/* rate and baseline */
+	bool		has_latest;
+	TimestampTz latest;			/* the newest event time counted */
+	bool		has_since;
+	TimestampTz since;			/* the oldest window ever counted */
+	int			nwin;			/* the windows kept, oldest first */
+	int			capwin;
+	RateWindow *win;			/* in TopTransactionContext */
+} StateCached;
 
-typedef struct HistUndo
+typedef struct StateUndo
 {
-	HistCached *entry;
-	HistCached	saved;			/* the entry before subid changed it */
+	StateCached *entry;
+	StateCached saved;			/* the entry before subid changed it */
 	SubTransactionId subid;
-} HistUndo;
+} StateUndo;
 
-static HTAB *hist_cache = NULL;
-static HistUndo *hist_undo = NULL;
-static int	hist_nundo = 0;
-static int	hist_undo_cap = 0;
+static HTAB *state_cache = NULL;
+static StateUndo *state_undo = NULL;
+static int	state_nundo = 0;
+static int	state_undo_cap = 0;
 
-static HistCached *
-hist_cache_entry(const char *pipeline, const char *rule, int64 definition, const char *key)
+static void
+state_key(char *hkey, char table, const char *pipeline, const char *rule, int64 definition, const char *key)
 {
-	char		hkey[HIST_CACHE_KEY];
-	HistCached *e;
+	snprintf(hkey, STATE_KEY, "%c/%s/%s/" INT64_FORMAT "/%s", table, pipeline, rule, definition, key);
+}
+
+static StateCached *
+state_entry(char table, const char *pipeline, const char *rule, int64 definition, const char *key)
+{
+	char		hkey[STATE_KEY];
+	StateCached *e;
 	bool		found;
 
-	if (hist_cache == NULL)
+	if (state_cache == NULL)
 	{
 		HASHCTL		ctl;
 
 		memset(&ctl, 0, sizeof(ctl));
-		ctl.keysize = HIST_CACHE_KEY;
-		ctl.entrysize = sizeof(HistCached);
+		ctl.keysize = STATE_KEY;
+		ctl.entrysize = sizeof(StateCached);
 		ctl.hcxt = TopTransactionContext;
-		hist_cache = hash_create("txpipe alert histories", 1024, &ctl, HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+		state_cache = hash_create("txpipe alert state", 1024, &ctl, HASH_ELEM | HASH_STRINGS | HASH_CONTEXT);
 	}
-	memset(hkey, 0, sizeof(hkey));
-	snprintf(hkey, sizeof(hkey), "%s/%s/" INT64_FORMAT "/%s", pipeline, rule, definition, key);
-	e = hash_search(hist_cache, hkey, HASH_ENTER, &found);
+	state_key(hkey, table, pipeline, rule, definition, key);
+	e = hash_search(state_cache, hkey, HASH_ENTER, &found);
 	if (!found)
 	{
-		e->present = false;
-		e->dirty = false;
+		memset(((char *) e) + STATE_KEY, 0, sizeof(StateCached) - STATE_KEY);
+		e->table = table;
 		e->subid = InvalidSubTransactionId;
 		ItemPointerSetInvalid(&e->tid);
-		e->n = 0;
-		e->mean = 0;
-		e->m2 = 0;
 	}
 	return e;
 }
 
 /* before changing e: what a subtransaction's abort puts back */
 static void
-hist_change(HistCached *e)
+state_change(StateCached *e)
 {
 	SubTransactionId cur = GetCurrentSubTransactionId();
 
@@ -545,73 +510,334 @@ hist_change(HistCached *e)
 		return;
 	if (cur != TopSubTransactionId)
 	{
-		if (hist_nundo == hist_undo_cap)
+		StateUndo  *u;
+
+		if (state_nundo == state_undo_cap)
 		{
-			hist_undo_cap = Max(hist_undo_cap * 2, 64);
-			hist_undo = hist_undo == NULL ?
-				MemoryContextAlloc(TopTransactionContext, sizeof(HistUndo) * hist_undo_cap) :
-				repalloc(hist_undo, sizeof(HistUndo) * hist_undo_cap);
+			state_undo_cap = Max(state_undo_cap * 2, 64);
+			state_undo = state_undo == NULL ?
+				MemoryContextAlloc(TopTransactionContext, sizeof(StateUndo) * state_undo_cap) :
+				repalloc(state_undo, sizeof(StateUndo) * state_undo_cap);
 		}
-		hist_undo[hist_nundo].entry = e;
-		hist_undo[hist_nundo].saved = *e;
-		hist_undo[hist_nundo].subid = cur;
-		hist_nundo++;
+		u = &state_undo[state_nundo++];
+		u->entry = e;
+		u->saved = *e;
+		u->subid = cur;
+		if (e->nwin > 0)
+		{
+			u->saved.win = MemoryContextAlloc(TopTransactionContext, sizeof(RateWindow) * e->nwin);
+			memcpy(u->saved.win, e->win, sizeof(RateWindow) * e->nwin);
+			u->saved.capwin = e->nwin;
+		}
+		else
+		{
+			u->saved.win = NULL;
+			u->saved.capwin = 0;
+		}
 	}
 	e->subid = cur;
 }
 
-static SPIPlanPtr history_save_plan = NULL;
+/* a row of the state's read into e (its columns after the key) */
+static void
+state_fill(StateCached *e, HeapTuple tup, TupleDesc desc)
+{
+	bool		isnull;
+	Datum		d;
+
+	if (e->table == 'o')
+	{
+		e->n = DatumGetInt64(SPI_getbinval(tup, desc, 2, &isnull));
+		e->mean = DatumGetFloat8(SPI_getbinval(tup, desc, 3, &isnull));
+		e->m2 = DatumGetFloat8(SPI_getbinval(tup, desc, 4, &isnull));
+	}
+	else
+	{
+		Datum	   *starts;
+		Datum	   *counts;
+		int			nstarts;
+		int			ncounts;
+
+		d = SPI_getbinval(tup, desc, 2, &isnull);
+		e->has_latest = !isnull;
+		e->latest = isnull ? 0 : DatumGetTimestampTz(d);
+		d = SPI_getbinval(tup, desc, 3, &isnull);
+		e->has_since = !isnull;
+		e->since = isnull ? 0 : DatumGetTimestampTz(d);
+		deconstruct_array(DatumGetArrayTypeP(SPI_getbinval(tup, desc, 4, &isnull)), TIMESTAMPTZOID,
+						  sizeof(TimestampTz), FLOAT8PASSBYVAL, TYPALIGN_DOUBLE, &starts, NULL, &nstarts);
+		deconstruct_array(DatumGetArrayTypeP(SPI_getbinval(tup, desc, 5, &isnull)), INT8OID,
+						  sizeof(int64), FLOAT8PASSBYVAL, TYPALIGN_DOUBLE, &counts, NULL, &ncounts);
+		if (nstarts != ncounts)
+			elog(ERROR, "alert counts of key \"%s\" have %d windows and %d counts", e->hkey, nstarts, ncounts);
+		e->nwin = nstarts;
+		e->capwin = Max(nstarts, 4);
+		e->win = MemoryContextAlloc(TopTransactionContext, sizeof(RateWindow) * e->capwin);
+		for (int i = 0; i < nstarts; i++)
+		{
+			e->win[i].start = DatumGetTimestampTz(starts[i]);
+			e->win[i].count = DatumGetInt64(counts[i]);
+		}
+	}
+	ItemPointerCopy((ItemPointer) DatumGetPointer(SPI_getbinval(tup, desc, e->table == 'o' ? 5 : 6, &isnull)),
+					&e->tid);
+}
+
+static SPIPlanPtr state_lock_plan[2] = {NULL, NULL};
+static SPIPlanPtr state_add_plan[2] = {NULL, NULL};
+
+/* the rows the read returned into their entries; how many were there */
+static int
+state_read(char table, const char *pipeline, const char *rule, int64 definition, uint64 nrows)
+{
+	int			got = 0;
+
+	for (uint64 row = 0; row < nrows; row++)
+	{
+		HeapTuple	tup = SPI_tuptable->vals[row];
+		bool		isnull;
+		char	   *k = TextDatumGetCString(SPI_getbinval(tup, SPI_tuptable->tupdesc, 1, &isnull));
+		char		hkey[STATE_KEY];
+		StateCached *e;
+
+		state_key(hkey, table, pipeline, rule, definition, k);
+		e = hash_search(state_cache, hkey, HASH_FIND, NULL);
+		if (e == NULL || e->present)
+			continue;
+		state_change(e);
+		state_fill(e, tup, SPI_tuptable->tupdesc);
+		e->present = true;
+		e->dirty = false;
+		got++;
+	}
+	SPI_freetuptable(SPI_tuptable);
+	return got;
+}
 
 /*
- * Writes the changed histories back, as the owner of txpipe's tables; with
- * forget, the cache then holds none (their rows are read and locked again
+ * The state of the keys keys[0..n-1] (distinct) of a rule, into ents:
+ * from the cache when this transaction holds it already; else the rows
+ * that exist are read and locked, in key order, and only the keys without
+ * one are added (waiting for a session adding the same key), then read and
+ * locked in turn.
+ */
+static void
+state_load(char table, TxPlan *plan, TxAlertRule *rule, char **keys, int n, StateCached **ents)
+{
+	int			t = table == 'o' ? 0 : 1;
+	char	  **missing = palloc(sizeof(char *) * Max(n, 1));
+	int			nmissing = 0;
+	Datum		args[4];
+	int			got;
+
+	for (int i = 0; i < n; i++)
+	{
+		ents[i] = state_entry(table, plan->name, rule->name, rule->definition, keys[i]);
+		if (!ents[i]->present)
+			missing[nmissing++] = keys[i];
+	}
+	if (nmissing == 0)
+		return;
+	if (state_lock_plan[t] == NULL)
+	{
+		Oid			types[4] = {TEXTOID, TEXTOID, INT8OID, TEXTARRAYOID};
+
+		if (table == 'o')
+		{
+			state_add_plan[t] = txpipe_spi_keep("INSERT INTO txpipe.alert_history (pipeline, rule, definition, key) "
+												"SELECT $1, $2, $3, u.k FROM pg_catalog.unnest($4::pg_catalog.text[]) AS u(k) "
+												"ORDER BY u.k ON CONFLICT DO NOTHING",
+												4, types);
+			state_lock_plan[t] = txpipe_spi_keep("SELECT h.key, h.n, h.mean, h.m2, h.ctid FROM ONLY txpipe.alert_history h "
+												 "WHERE h.pipeline OPERATOR(pg_catalog.=) $1 AND h.rule OPERATOR(pg_catalog.=) $2 "
+												 "  AND h.definition OPERATOR(pg_catalog.=) $3 "
+												 "  AND h.key OPERATOR(pg_catalog.=) ANY ($4::pg_catalog.text[]) "
+												 "ORDER BY h.key FOR UPDATE",
+												 4, types);
+		}
+		else
+		{
+			state_add_plan[t] = txpipe_spi_keep("INSERT INTO txpipe.alert_counts (pipeline, rule, definition, key) "
+												"SELECT $1, $2, $3, u.k FROM pg_catalog.unnest($4::pg_catalog.text[]) AS u(k) "
+												"ORDER BY u.k ON CONFLICT DO NOTHING",
+												4, types);
+			state_lock_plan[t] = txpipe_spi_keep("SELECT c.key, c.latest, c.since, c.window_starts, c.counts, c.ctid "
+												 "  FROM ONLY txpipe.alert_counts c "
+												 "WHERE c.pipeline OPERATOR(pg_catalog.=) $1 AND c.rule OPERATOR(pg_catalog.=) $2 "
+												 "  AND c.definition OPERATOR(pg_catalog.=) $3 "
+												 "  AND c.key OPERATOR(pg_catalog.=) ANY ($4::pg_catalog.text[]) "
+												 "ORDER BY c.key FOR UPDATE",
+												 4, types);
+		}
+	}
+	args[0] = CStringGetTextDatum(plan->name);
+	args[1] = CStringGetTextDatum(rule->name);
+	args[2] = Int64GetDatum(rule->definition);
+	args[3] = text_array(missing, NULL, nmissing);
+	got = state_read(table, plan->name, rule->name, rule->definition,
+					 txpipe_spi_run(state_lock_plan[t], args, NULL, false, 0, SPI_OK_SELECT, "read alert state"));
+	if (got < nmissing)
+	{
+		int			m = 0;
+
+		for (int i = 0; i < n; i++)
+			if (!ents[i]->present)
+				missing[m++] = keys[i];
+		args[3] = text_array(missing, NULL, m);
+		(void) txpipe_spi_run(state_add_plan[t], args, NULL, false, 0, SPI_OK_INSERT, "add keys to alert state");
+		(void) state_read(table, plan->name, rule->name, rule->definition,
+						  txpipe_spi_run(state_lock_plan[t], args, NULL, false, 0, SPI_OK_SELECT, "read alert state"));
+	}
+	for (int i = 0; i < n; i++)
+		if (!ents[i]->present)
+			elog(ERROR, "alert state of key \"%s\" of rule \"%s\" is missing", keys[i], rule->name);
+}
+
+static SPIPlanPtr state_save_plan[2] = {NULL, NULL};
+
+/* writes the changed rows of one table; n of them, in es */
+static void
+state_save(char table, StateCached **es, int n)
+{
+	int			t = table == 'o' ? 0 : 1;
+	Datum	   *tids = palloc(sizeof(Datum) * n);
+
+	for (int i = 0; i < n; i++)
+		tids[i] = PointerGetDatum(&es[i]->tid);
+	if (table == 'o')
+	{
+		Datum		args[4];
+		Datum	   *ns = palloc(sizeof(Datum) * n);
+		Datum	   *means = palloc(sizeof(Datum) * n);
+		Datum	   *m2s = palloc(sizeof(Datum) * n);
+
+		for (int i = 0; i < n; i++)
+		{
+			ns[i] = Int64GetDatum(es[i]->n);
+			means[i] = Float8GetDatum(es[i]->mean);
+			m2s[i] = Float8GetDatum(es[i]->m2);
+		}
+		if (state_save_plan[t] == NULL)
+		{
+			Oid			types[4] = {TIDARRAYOID, INT8ARRAYOID, FLOAT8ARRAYOID, FLOAT8ARRAYOID};
+
+			/* the rows locked, by their place: no search of the keys again */
+			state_save_plan[t] = txpipe_spi_keep("UPDATE ONLY txpipe.alert_history h SET n = u.n, mean = u.mean, m2 = u.m2 "
+												 "  FROM ROWS FROM (pg_catalog.unnest($1::pg_catalog.tid[]), "
+												 "    pg_catalog.unnest($2::pg_catalog.int8[]), pg_catalog.unnest($3::pg_catalog.float8[]), "
+												 "    pg_catalog.unnest($4::pg_catalog.float8[])) AS u(t, n, mean, m2) "
+												 " WHERE h.ctid OPERATOR(pg_catalog.=) ANY ($1::pg_catalog.tid[]) "
+												 "   AND h.ctid OPERATOR(pg_catalog.=) u.t",
+												 4, types);
+		}
+		args[0] = scalar_array(tids, NULL, n, TIDOID);
+		args[1] = scalar_array(ns, NULL, n, INT8OID);
+		args[2] = scalar_array(means, NULL, n, FLOAT8OID);
+		args[3] = scalar_array(m2s, NULL, n, FLOAT8OID);
+		(void) txpipe_spi_run(state_save_plan[t], args, NULL, false, 0, SPI_OK_UPDATE, "save alert history");
+	}
+	else
+	{
+		Datum		args[7];
+		Datum	   *latest = palloc(sizeof(Datum) * n);
+		bool	   *latest_nulls = palloc(sizeof(bool) * n);
+		Datum	   *since = palloc(sizeof(Datum) * n);
+		bool	   *since_nulls = palloc(sizeof(bool) * n);
+		Datum	   *first = palloc(sizeof(Datum) * n);
+		Datum	   *len = palloc(sizeof(Datum) * n);
+		int			total = 0;
+		Datum	   *starts;
+		Datum	   *counts;
+		int			w = 0;
+
+		for (int i = 0; i < n; i++)
+			total += es[i]->nwin;
+		starts = palloc(sizeof(Datum) * Max(total, 1));
+		counts = palloc(sizeof(Datum) * Max(total, 1));
+		for (int i = 0; i < n; i++)
+		{
+			StateCached *e = es[i];
+
+			latest_nulls[i] = !e->has_latest;
+			latest[i] = TimestampTzGetDatum(e->latest);
+			since_nulls[i] = !e->has_since;
+			since[i] = TimestampTzGetDatum(e->since);
+			first[i] = Int32GetDatum(w + 1);
+			len[i] = Int32GetDatum(e->nwin);
+			for (int j = 0; j < e->nwin; j++, w++)
+			{
+				starts[w] = TimestampTzGetDatum(e->win[j].start);
+				counts[w] = Int64GetDatum(e->win[j].count);
+			}
+		}
+		if (state_save_plan[t] == NULL)
+		{
+			Oid			types[7] = {TIDARRAYOID, TIMESTAMPTZARRAYOID, TIMESTAMPTZARRAYOID, INT4ARRAYOID,
+			INT4ARRAYOID, TIMESTAMPTZARRAYOID, INT8ARRAYOID};
+
+			/* each row's windows are a slice of the flat arrays $6 and $7 */
+			state_save_plan[t] = txpipe_spi_keep("UPDATE ONLY txpipe.alert_counts c SET latest = u.latest, since = u.since, "
+												 "    window_starts = $6[u.f : u.f OPERATOR(pg_catalog.+) u.l OPERATOR(pg_catalog.-) 1], "
+												 "    counts = $7[u.f : u.f OPERATOR(pg_catalog.+) u.l OPERATOR(pg_catalog.-) 1] "
+												 "  FROM ROWS FROM (pg_catalog.unnest($1::pg_catalog.tid[]), "
+												 "    pg_catalog.unnest($2::pg_catalog.timestamptz[]), pg_catalog.unnest($3::pg_catalog.timestamptz[]), "
+												 "    pg_catalog.unnest($4::pg_catalog.int4[]), pg_catalog.unnest($5::pg_catalog.int4[])) "
+												 "    AS u(t, latest, since, f, l) "
+												 " WHERE c.ctid OPERATOR(pg_catalog.=) ANY ($1::pg_catalog.tid[]) "
+												 "   AND c.ctid OPERATOR(pg_catalog.=) u.t",
+												 7, types);
+		}
+		args[0] = scalar_array(tids, NULL, n, TIDOID);
+		args[1] = scalar_array(latest, latest_nulls, n, TIMESTAMPTZOID);
+		args[2] = scalar_array(since, since_nulls, n, TIMESTAMPTZOID);
+		args[3] = scalar_array(first, NULL, n, INT4OID);
+		args[4] = scalar_array(len, NULL, n, INT4OID);
+		args[5] = scalar_array(starts, NULL, total, TIMESTAMPTZOID);
+		args[6] = scalar_array(counts, NULL, total, INT8OID);
+		(void) txpipe_spi_run(state_save_plan[t], args, NULL, false, 0, SPI_OK_UPDATE, "save alert counts");
+	}
+}
+
+/*
+ * Writes the changed state back, as the owner of txpipe's tables; with
+ * forget, the cache then holds none (its rows are read and locked again
  * when next needed).  A row deleted meanwhile in this transaction
  * (drop_pipeline) is not written.
  */
 static void
-hist_flush(bool forget)
+state_flush(bool forget)
 {
 	HASH_SEQ_STATUS status;
-	HistCached *e;
-	int			n = 0;
+	StateCached *e;
+	int			n[2] = {0, 0};
 	long		cap;
-	Datum	   *tids,
-			   *ns,
-			   *means,
-			   *m2s;
+	StateCached **es[2];
 	MemoryContext cxt;
 	MemoryContext old;
 	Oid			nsp;
 
-	if (hist_cache == NULL)
+	if (state_cache == NULL)
 		return;
-	/* DROP EXTENSION in the transaction took the histories with it */
+	/* DROP EXTENSION in the transaction took the state with it */
 	nsp = get_namespace_oid("txpipe", true);
-	if (!OidIsValid(nsp) || !OidIsValid(get_relname_relid("alert_history", nsp)))
+	if (!OidIsValid(nsp) || !OidIsValid(get_relname_relid("alert_counts", nsp)))
 		return;
-	cxt = AllocSetContextCreate(CurrentMemoryContext, "txpipe alert histories", ALLOCSET_DEFAULT_SIZES);
+	cxt = AllocSetContextCreate(CurrentMemoryContext, "txpipe alert state", ALLOCSET_DEFAULT_SIZES);
 	old = MemoryContextSwitchTo(cxt);
-	cap = Max(hash_get_num_entries(hist_cache), 1);
-	tids = palloc(sizeof(Datum) * cap);
-	ns = palloc(sizeof(Datum) * cap);
-	means = palloc(sizeof(Datum) * cap);
-	m2s = palloc(sizeof(Datum) * cap);
-	hash_seq_init(&status, hist_cache);
+	cap = Max(hash_get_num_entries(state_cache), 1);
+	es[0] = palloc(sizeof(StateCached *) * cap);
+	es[1] = palloc(sizeof(StateCached *) * cap);
+	hash_seq_init(&status, state_cache);
 	while ((e = hash_seq_search(&status)) != NULL)
 	{
+		int			t = e->table == 'o' ? 0 : 1;
+
 		if (e->present && e->dirty)
-		{
-			tids[n] = PointerGetDatum(&e->tid);
-			ns[n] = Int64GetDatum(e->n);
-			means[n] = Float8GetDatum(e->mean);
-			m2s[n] = Float8GetDatum(e->m2);
-			n++;
-		}
+			es[t][n[t]++] = e;
 	}
-	if (n > 0)
+	if (n[0] + n[1] > 0)
 	{
 		TxIdentity	id;
-		Datum		args[4];
 		bool		snapshot = !ActiveSnapshotSet();
 
 		/* at commit, no statement's snapshot is there */
@@ -620,24 +846,10 @@ hist_flush(bool forget)
 		if (SPI_connect() != SPI_OK_CONNECT)
 			elog(ERROR, "SPI_connect failed");
 		txpipe_enter_catalog(&id);
-		if (history_save_plan == NULL)
-		{
-			Oid			types[4] = {TIDARRAYOID, INT8ARRAYOID, FLOAT8ARRAYOID, FLOAT8ARRAYOID};
-
-			/* the rows locked, by their place: no search of the keys again */
-			history_save_plan = txpipe_spi_keep("UPDATE ONLY txpipe.alert_history h SET n = u.n, mean = u.mean, m2 = u.m2 "
-												"  FROM ROWS FROM (pg_catalog.unnest($1::pg_catalog.tid[]), "
-												"    pg_catalog.unnest($2::pg_catalog.int8[]), pg_catalog.unnest($3::pg_catalog.float8[]), "
-												"    pg_catalog.unnest($4::pg_catalog.float8[])) AS u(t, n, mean, m2) "
-												" WHERE h.ctid OPERATOR(pg_catalog.=) ANY ($1::pg_catalog.tid[]) "
-												"   AND h.ctid OPERATOR(pg_catalog.=) u.t",
-												4, types);
-		}
-		args[0] = scalar_array(tids, NULL, n, TIDOID);
-		args[1] = scalar_array(ns, NULL, n, INT8OID);
-		args[2] = scalar_array(means, NULL, n, FLOAT8OID);
-		args[3] = scalar_array(m2s, NULL, n, FLOAT8OID);
-		(void) txpipe_spi_run(history_save_plan, args, NULL, false, 0, SPI_OK_UPDATE, "save alert history");
+		if (n[0] > 0)
+			state_save('o', es[0], n[0]);
+		if (n[1] > 0)
+			state_save('r', es[1], n[1]);
 		txpipe_leave(&id);
 		SPI_finish();
 		if (snapshot)
@@ -647,12 +859,12 @@ hist_flush(bool forget)
 	MemoryContextDelete(cxt);
 	if (!forget)
 		return;
-	hash_seq_init(&status, hist_cache);
+	hash_seq_init(&status, state_cache);
 	while ((e = hash_seq_search(&status)) != NULL)
 	{
 		if (e->present || e->dirty)
 		{
-			hist_change(e);
+			state_change(e);
 			e->present = false;
 			e->dirty = false;
 		}
@@ -660,14 +872,14 @@ hist_flush(bool forget)
 }
 
 /*
- * Writes this transaction's outlier histories now, and reads them again
- * when next needed: before SQL of this transaction changes the rows
- * (drop_pipeline deletes them).
+ * Writes this transaction's alert state now, and reads it again when next
+ * needed: before SQL of this transaction changes the rows (drop_pipeline
+ * deletes them).
  */
 void
 txpipe_alerts_flush(void)
 {
-	hist_flush(true);
+	state_flush(true);
 }
 
 static void
@@ -677,16 +889,16 @@ alerts_xact_callback(XactEvent event, void *arg)
 	{
 		case XACT_EVENT_PRE_COMMIT:
 		case XACT_EVENT_PRE_PREPARE:
-			hist_flush(false);
+			state_flush(false);
 			break;
 		case XACT_EVENT_PARALLEL_PRE_COMMIT:
 			break;
 		default:
 			/* the transaction's memory goes with it */
-			hist_cache = NULL;
-			hist_undo = NULL;
-			hist_nundo = 0;
-			hist_undo_cap = 0;
+			state_cache = NULL;
+			state_undo = NULL;
+			state_nundo = 0;
+			state_undo_cap = 0;
 			break;
 	}
 }
@@ -698,10 +910,10 @@ alerts_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 	if (event != SUBXACT_EVENT_ABORT_SUB)
 		return;
 	/* the changes of mySubid and of its children are the newest */
-	while (hist_nundo > 0 && hist_undo[hist_nundo - 1].subid >= mySubid)
+	while (state_nundo > 0 && state_undo[state_nundo - 1].subid >= mySubid)
 	{
-		hist_nundo--;
-		*hist_undo[hist_nundo].entry = hist_undo[hist_nundo].saved;
+		state_nundo--;
+		*state_undo[state_nundo].entry = state_undo[state_nundo].saved;
 	}
 }
 
@@ -732,194 +944,299 @@ numeric_value(TxValue *v, double *x)
 }
 
 /*
- * Takes the rows the history's read returned into hist (through index, the
- * keys' places in it), with the place of each row; returns how many of
- * hist's keys have no row yet.
+ * The distinct keys of the records a rule counts, and the key of each
+ * record (an index into keys; -1 when the record does not count).  With
+ * a window, a record without an event time does not count.
  */
-static int
-history_read(HTAB *index, History *hist, Datum *tids, bool *has_tid, uint64 nrows)
+typedef struct RuleKeys
 {
-	int			nhist = hash_get_num_entries(index);
-	int			missing = 0;
-
-	for (uint64 row = 0; row < nrows; row++)
-	{
-		HeapTuple	tup = SPI_tuptable->vals[row];
-		TupleDesc	desc = SPI_tuptable->tupdesc;
-		bool		isnull;
-		char	   *k = TextDatumGetCString(SPI_getbinval(tup, desc, 1, &isnull));
-		SeenEntry	hk;
-		char	   *entry;
-		int			h;
-		ItemPointer tid;
-
-		memset(&hk, 0, sizeof(hk));
-		strlcpy(hk.key, k, sizeof(hk.key));
-		entry = hash_search(index, &hk, HASH_FIND, NULL);
-		if (entry == NULL)
-			continue;
-		memcpy(&h, entry + sizeof(SeenEntry), sizeof(int));
-		hist[h].n = DatumGetInt64(SPI_getbinval(tup, desc, 2, &isnull));
-		hist[h].mean = DatumGetFloat8(SPI_getbinval(tup, desc, 3, &isnull));
-		hist[h].m2 = DatumGetFloat8(SPI_getbinval(tup, desc, 4, &isnull));
-		tid = palloc(sizeof(ItemPointerData));
-		ItemPointerCopy((ItemPointer) DatumGetPointer(SPI_getbinval(tup, desc, 5, &isnull)), tid);
-		tids[h] = PointerGetDatum(tid);
-		has_tid[h] = true;
-	}
-	SPI_freetuptable(SPI_tuptable);
-	for (int h = 0; h < nhist; h++)
-		if (!has_tid[h])
-			missing++;
-	return missing;
-}
+	int			nkeys;
+	char	  **keys;
+	int		   *rec_key;		/* per position in the order */
+	TimestampTz *times;			/* per position, when the rule has a window */
+} RuleKeys;
 
 static void
-raise_outlier(TxPlan *plan, int r, TxRecord *recs, int *stored, int n, Candidates *cs)
+rule_keys(TxPlan *plan, TxAlertRule *rule, TxRecord *recs, int *stored, EventTimes *ot, int n,
+		  RuleKeys *rk, double *vals)
 {
-	TxAlertRule *rule = &plan->alerts[r];
 	StringInfoData key;
 	HASHCTL		ctl;
 	HTAB	   *index;
-	History    *hist = palloc(sizeof(History) * Max(n, 1));
-	int		   *rec_hist = palloc(sizeof(int) * Max(n, 1));
-	double	   *vals = palloc(sizeof(double) * Max(n, 1));
-	int			nhist = 0;
-	char	  **keys;
-	Datum		args[4];
-	Datum	   *tids;
-	bool	   *has_tid;
-	HistCached **ents;
-	int			nmissing = 0;
-	int			unread;
 
 	memset(&ctl, 0, sizeof(ctl));
 	ctl.keysize = sizeof(SeenEntry);
 	ctl.entrysize = sizeof(SeenEntry) + sizeof(int);
 	ctl.hcxt = CurrentMemoryContext;
-	index = hash_create("txpipe outlier keys", Max(n, 16), &ctl, HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	index = hash_create("txpipe rule keys", Max(n, 16), &ctl, HASH_ELEM | HASH_STRINGS | HASH_CONTEXT);
+	rk->nkeys = 0;
+	rk->keys = palloc(sizeof(char *) * Max(n, 1));
+	rk->rec_key = palloc(sizeof(int) * Max(n, 1));
+	rk->times = palloc(sizeof(TimestampTz) * Max(n, 1));
 	initStringInfo(&key);
 	for (int i = 0; i < n; i++)
 	{
 		TxRecord   *rec = &recs[stored[i]];
-		SeenEntry	hk;
 		char	   *entry;
 		bool		found;
 		int			h;
 
-		rec_hist[i] = -1;
-		if (!txpipe_when_holds(rule->when, rec) || !rule_key(plan, rule, rec, &key) ||
-			!numeric_value(&rec->values[rule->value_field], &vals[i]))
+		rk->rec_key[i] = -1;
+		if (!txpipe_when_holds(rule->when, rec) || !rule_key(plan, rule, rec, &key))
 			continue;
-		memset(&hk, 0, sizeof(hk));
-		strlcpy(hk.key, key.data, sizeof(hk.key));
-		entry = hash_search(index, &hk, HASH_ENTER, &found);
+		if (vals != NULL && !numeric_value(&rec->values[rule->value_field], &vals[i]))
+			continue;
+		if (rule->kind == TXA_RATE || rule->kind == TXA_BASELINE)
+		{
+			if (!ot->has[i])
+				continue;
+			rk->times[i] = ot->time[i];
+		}
+		/* a key fits: rule_key keeps it to TXPIPE_ALERT_KEY_MAX bytes */
+		entry = hash_search(index, key.data, HASH_ENTER, &found);
 		if (!found)
 		{
-			h = nhist++;
-			hist[h].key = pstrdup(key.data);
-			hist[h].n = 0;
-			hist[h].mean = 0;
-			hist[h].m2 = 0;
+			h = rk->nkeys++;
+			rk->keys[h] = pstrdup(key.data);
 			memcpy(entry + sizeof(SeenEntry), &h, sizeof(int));
 		}
 		else
 			memcpy(&h, entry + sizeof(SeenEntry), sizeof(int));
-		rec_hist[i] = h;
+		rk->rec_key[i] = h;
 	}
-	if (nhist == 0)
+}
+
+/* ----------------------------------------------------------------
+ * rate and baseline rules
+ * ----------------------------------------------------------------
+ */
+
+/* the window of e starting at start, added when it has none */
+static RateWindow *
+window_get(StateCached *e, TimestampTz start)
+{
+	int			i = e->nwin;
+
+	/* mostly the newest */
+	while (i > 0 && e->win[i - 1].start > start)
+		i--;
+	if (i > 0 && e->win[i - 1].start == start)
+		return &e->win[i - 1];
+	if (e->nwin == e->capwin)
+	{
+		e->capwin = Max(e->capwin * 2, 4);
+		e->win = e->win == NULL ?
+			MemoryContextAlloc(TopTransactionContext, sizeof(RateWindow) * e->capwin) :
+			repalloc(e->win, sizeof(RateWindow) * e->capwin);
+	}
+	memmove(&e->win[i + 1], &e->win[i], sizeof(RateWindow) * (e->nwin - i));
+	e->nwin++;
+	e->win[i].start = start;
+	e->win[i].count = 0;
+	return &e->win[i];
+}
+
+/*
+ * Drops the windows no record can count in any more: closed longer than
+ * the lateness ago, and (baseline) older than the history of the newest
+ * window.
+ */
+static void
+window_prune(TxAlertRule *rule, StateCached *e)
+{
+	TimestampTz newest = window_of(rule, e->latest);
+	int			drop = 0;
+
+	while (drop < e->nwin &&
+		   e->win[drop].start + rule->window + rule->lateness <= e->latest &&
+		   e->win[drop].start < newest - rule->history * rule->window)
+		drop++;
+	if (drop > 0)
+	{
+		memmove(&e->win[0], &e->win[drop], sizeof(RateWindow) * (e->nwin - drop));
+		e->nwin -= drop;
+	}
+}
+
+/* the mean count of the history windows before start; empty ones are 0 */
+static double
+window_baseline(TxAlertRule *rule, StateCached *e, TimestampTz start)
+{
+	TimestampTz from = start - rule->history * rule->window;
+	int64		sum = 0;
+
+	for (int i = 0; i < e->nwin && e->win[i].start < start; i++)
+		if (e->win[i].start >= from)
+			sum += e->win[i].count;
+	return (double) sum / rule->history;
+}
+
+static bool
+baseline_exceeded(TxAlertRule *rule, int64 count, double baseline)
+{
+	return count >= rule->min_count && (double) count > rule->factor * baseline;
+}
+
+/* an alert a window raised in this batch: its details wait for the batch's end */
+typedef struct WindowRaise
+{
+	int			pos;			/* in the order */
+	StateCached *e;
+	TimestampTz start;
+	int64		count;			/* when raised */
+	double		baseline;
+} WindowRaise;
+
+static void
+raise_windows(TxPlan *plan, int r, TxRecord *recs, int *stored, EventTimes *ot, int n, Candidates *cs)
+{
+	TxAlertRule *rule = &plan->alerts[r];
+	RuleKeys	rk;
+	StateCached **ents;
+	WindowRaise *raised = palloc(sizeof(WindowRaise) * Max(n, 1));
+	int			nraised = 0;
+	TimestampTz horizon;
+
+	rule_keys(plan, rule, recs, stored, ot, n, &rk, NULL);
+	if (rk.nkeys == 0)
 		return;
-
-	if (history_new_plan == NULL)
+	ents = palloc(sizeof(StateCached *) * rk.nkeys);
+	state_load('r', plan, rule, rk.keys, rk.nkeys, ents);
+	for (int h = 0; h < rk.nkeys; h++)
 	{
-		Oid			types[4] = {TEXTOID, TEXTOID, INT8OID, TEXTARRAYOID};
-
-		history_new_plan = txpipe_spi_keep("INSERT INTO txpipe.alert_history (pipeline, rule, definition, key) "
-										   "SELECT $1, $2, $3, u.k FROM pg_catalog.unnest($4::pg_catalog.text[]) AS u(k) "
-										   "ORDER BY u.k ON CONFLICT DO NOTHING",
-										   4, types);
-		history_lock_plan = txpipe_spi_keep("SELECT h.key, h.n, h.mean, h.m2, h.ctid FROM ONLY txpipe.alert_history h "
-											"WHERE h.pipeline OPERATOR(pg_catalog.=) $1 AND h.rule OPERATOR(pg_catalog.=) $2 "
-											"  AND h.definition OPERATOR(pg_catalog.=) $3 "
-											"  AND h.key OPERATOR(pg_catalog.=) ANY ($4::pg_catalog.text[]) "
-											"ORDER BY h.key FOR UPDATE",
-											4, types);
+		state_change(ents[h]);
+		ents[h]->dirty = true;
 	}
-	ents = palloc(sizeof(HistCached *) * nhist);
-	tids = palloc(sizeof(Datum) * nhist);
-	has_tid = palloc0(sizeof(bool) * nhist);
-	keys = palloc(sizeof(char *) * nhist);
 
-	/* the keys this transaction holds already */
-	for (int h = 0; h < nhist; h++)
+	/* a time further ahead of the clock than the lateness counts for nothing */
+	horizon = GetCurrentTransactionStartTimestamp() + rule->lateness + USECS_PER_HOUR;
+
+	for (int i = 0; i < n; i++)
 	{
-		ents[h] = hist_cache_entry(plan->name, rule->name, rule->definition, hist[h].key);
-		if (ents[h]->present)
+		StateCached *e;
+		TimestampTz t = rk.times[i];
+		TimestampTz start;
+		RateWindow *w;
+
+		if (rk.rec_key[i] < 0 || t > horizon)
+			continue;
+		e = ents[rk.rec_key[i]];
+		start = window_of(rule, t);
+		if (!e->has_latest || t > e->latest)
 		{
-			hist[h].n = ents[h]->n;
-			hist[h].mean = ents[h]->mean;
-			hist[h].m2 = ents[h]->m2;
-			has_tid[h] = true;
+			e->latest = t;
+			e->has_latest = true;
+			window_prune(rule, e);
 		}
+		/* too late: its window closed longer than the lateness ago */
+		if (start + rule->window + rule->lateness <= e->latest)
+			continue;
+		if (!e->has_since || start < e->since)
+		{
+			e->since = start;
+			e->has_since = true;
+		}
+		w = window_get(e, start);
+		w->count++;
+		if (rule->kind == TXA_RATE)
+		{
+			if (w->count == rule->threshold + 1)
+			{
+				raised[nraised].pos = i;
+				raised[nraised].e = e;
+				raised[nraised].start = start;
+				raised[nraised].count = w->count;
+				raised[nraised].baseline = 0;
+				nraised++;
+			}
+		}
+		else if (e->since <= start - rule->history * rule->window)
+		{
+			double		b = window_baseline(rule, e, start);
+
+			if (baseline_exceeded(rule, w->count, b) && !baseline_exceeded(rule, w->count - 1, b))
+			{
+				raised[nraised].pos = i;
+				raised[nraised].e = e;
+				raised[nraised].start = start;
+				raised[nraised].count = w->count;
+				raised[nraised].baseline = b;
+				nraised++;
+			}
+		}
+	}
+
+	for (int j = 0; j < nraised; j++)
+	{
+		WindowRaise *x = &raised[j];
+		RuleInput	in;
+		StringInfoData details;
+		int64		count = x->count;
+
+		/* the window's count after the batch, while it is kept */
+		for (int k = 0; k < x->e->nwin; k++)
+			if (x->e->win[k].start == x->start)
+				count = x->e->win[k].count;
+		in.key = rk.keys[rk.rec_key[x->pos]];
+		in.has_time = true;
+		in.time = rk.times[x->pos];
+		in.window_start = x->start;
+		initStringInfo(&details);
+		if (rule->kind == TXA_RATE)
+			appendStringInfo(&details, "{\"count\": " INT64_FORMAT ", \"threshold\": " INT64_FORMAT ", \"window\": ",
+							 count, rule->threshold);
 		else
-			keys[nmissing++] = hist[h].key;
+		{
+			appendStringInfo(&details, "{\"count\": " INT64_FORMAT ", \"baseline\": ", count);
+			append_double(&details, x->baseline);
+			appendStringInfoString(&details, ", \"factor\": ");
+			append_double(&details, rule->factor);
+			appendStringInfo(&details, ", \"min_count\": " INT64_FORMAT ", \"history\": %d, \"window\": ",
+							 rule->min_count, rule->history);
+		}
+		escape_json(&details, rule->window_text);
+		appendStringInfoChar(&details, '}');
+		candidate_add(cs, r, stored[x->pos], rule, &in, details.data);
 	}
+}
 
-	/*
-	 * The others: those with a history are read and locked, in key order;
-	 * only the keys without one are added (waiting for a session adding the
-	 * same key), then read and locked in turn.
-	 */
-	if (nmissing > 0)
+/* ----------------------------------------------------------------
+ * outlier rules
+ * ----------------------------------------------------------------
+ */
+
+static void
+raise_outlier(TxPlan *plan, int r, TxRecord *recs, int *stored, EventTimes *ot, int n, Candidates *cs)
+{
+	TxAlertRule *rule = &plan->alerts[r];
+	RuleKeys	rk;
+	double	   *vals = palloc(sizeof(double) * Max(n, 1));
+	StateCached **ents;
+
+	rule_keys(plan, rule, recs, stored, ot, n, &rk, vals);
+	if (rk.nkeys == 0)
+		return;
+	ents = palloc(sizeof(StateCached *) * rk.nkeys);
+	state_load('o', plan, rule, rk.keys, rk.nkeys, ents);
+	/* written back at commit */
+	for (int h = 0; h < rk.nkeys; h++)
 	{
-		args[0] = CStringGetTextDatum(plan->name);
-		args[1] = CStringGetTextDatum(rule->name);
-		args[2] = Int64GetDatum(rule->definition);
-		args[3] = text_array(keys, NULL, nmissing);
-		unread = history_read(index, hist, tids, has_tid,
-							  txpipe_spi_run(history_lock_plan, args, NULL, false, 0, SPI_OK_SELECT, "read alert history"));
-		if (unread > 0)
-		{
-			int			m = 0;
-
-			for (int h = 0; h < nhist; h++)
-				if (!has_tid[h])
-					keys[m++] = hist[h].key;
-			args[3] = text_array(keys, NULL, m);
-			(void) txpipe_spi_run(history_new_plan, args, NULL, false, 0, SPI_OK_INSERT, "add keys to alert history");
-			(void) history_read(index, hist, tids, has_tid,
-								txpipe_spi_run(history_lock_plan, args, NULL, false, 0, SPI_OK_SELECT, "read alert history"));
-		}
-		for (int h = 0; h < nhist; h++)
-		{
-			HistCached *e = ents[h];
-
-			if (!has_tid[h])
-				elog(ERROR, "alert history of key \"%s\" of rule \"%s\" is missing", hist[h].key, rule->name);
-			if (e->present)
-				continue;
-			hist_change(e);
-			e->present = true;
-			e->dirty = false;
-			ItemPointerCopy((ItemPointer) DatumGetPointer(tids[h]), &e->tid);
-			e->n = hist[h].n;
-			e->mean = hist[h].mean;
-			e->m2 = hist[h].m2;
-		}
+		state_change(ents[h]);
+		ents[h]->dirty = true;
 	}
 
 	/* each value against the history before it, then into it */
 	for (int i = 0; i < n; i++)
 	{
-		History    *hs;
+		StateCached *hs;
 		double		x = vals[i];
 		double		d,
 					mean,
 					m2;
 
-		if (rec_hist[i] < 0)
+		if (rk.rec_key[i] < 0)
 			continue;
-		hs = &hist[rec_hist[i]];
+		hs = ents[rk.rec_key[i]];
 		if (hs->n >= rule->min_history)
 		{
 			double		sd = sqrt(hs->m2 / (double) (hs->n - 1));
@@ -927,12 +1244,14 @@ raise_outlier(TxPlan *plan, int r, TxRecord *recs, int *stored, int n, Candidate
 
 			if (sd > 0 && fabs(z) > rule->z)
 			{
-				TxRecord   *rec = &recs[stored[i]];
 				RuleInput	in;
 				StringInfoData details;
 
-				in.key = hs->key;
-				rule_time(rule, rec, &in);
+				in.key = rk.keys[rk.rec_key[i]];
+				in.has_time = ot->has[i];
+				in.time = ot->time[i];
+				if (in.has_time && rule->window > 0)
+					in.window_start = window_of(rule, in.time);
 				if (rule->window == 0 || in.has_time)
 				{
 					initStringInfo(&details);
@@ -964,19 +1283,8 @@ raise_outlier(TxPlan *plan, int r, TxRecord *recs, int *stored, int n, Candidate
 			hs->m2 = m2;
 		}
 	}
-
-	/* written back at commit */
-	for (int h = 0; h < nhist; h++)
-	{
-		HistCached *e = ents[h];
-
-		hist_change(e);
-		e->n = hist[h].n;
-		e->mean = hist[h].mean;
-		e->m2 = hist[h].m2;
-		e->dirty = true;
-	}
 }
+
 
 /* ----------------------------------------------------------------
  * raising
@@ -1010,31 +1318,56 @@ timed_cmp(const void *a, const void *b)
  * not depend on how a path orders a batch (the queue's classes, say).
  */
 static int *
-rule_order(TxAlertRule *rule, TxRecord *recs, int *stored, int n)
+rule_order(TxPlan *plan, TxAlertRule *rule, TxRecord *recs, int *stored, int n, EventTimes *cache,
+		   int *ncache, EventTimes *ordered)
 {
 	TimedRecord *t;
 	int		   *order = palloc(sizeof(int) * n);
+	EventTimes *et = NULL;
 
+	ordered->has = palloc(sizeof(bool) * Max(n, 1));
+	ordered->time = palloc(sizeof(TimestampTz) * Max(n, 1));
 	if (rule->time_field < 0)
 	{
 		memcpy(order, stored, sizeof(int) * n);
+		memset(ordered->has, 0, sizeof(bool) * n);
 		return order;
 	}
-	t = palloc(sizeof(TimedRecord) * n);
-	for (int i = 0; i < n; i++)
+	/* each time field is parsed and sorted once per batch, whatever the rules on it */
+	for (int c = 0; c < *ncache; c++)
+		if (cache[c].field == rule->time_field)
+			et = &cache[c];
+	if (et == NULL)
 	{
-		RuleInput	in;
+		et = &cache[(*ncache)++];
+		et->field = rule->time_field;
+		et->has = palloc(sizeof(bool) * n);
+		et->time = palloc(sizeof(TimestampTz) * n);
+		et->order = palloc(sizeof(int) * n);
+		t = palloc(sizeof(TimedRecord) * n);
+		for (int i = 0; i < n; i++)
+		{
+			RuleInput	in;
 
-		rule_time(rule, &recs[stored[i]], &in);
-		t[i].pos = stored[i];
-		t[i].has_time = in.has_time;
-		t[i].time = in.has_time ? in.time : 0;
+			rule_time(plan, rule, &recs[stored[i]], &in);
+			t[i].pos = i;
+			t[i].has_time = in.has_time;
+			t[i].time = in.has_time ? in.time : 0;
+		}
+		qsort(t, n, sizeof(TimedRecord), timed_cmp);
+		for (int i = 0; i < n; i++)
+		{
+			et->order[i] = stored[t[i].pos];
+			et->has[i] = t[i].has_time;
+			et->time[i] = t[i].time;
+		}
+		pfree(t);
 	}
-	qsort(t, n, sizeof(TimedRecord), timed_cmp);
-	for (int i = 0; i < n; i++)
-		order[i] = t[i].pos;
-	pfree(t);
-	return order;
+	pfree(order);
+	pfree(ordered->has);
+	pfree(ordered->time);
+	*ordered = *et;
+	return et->order;
 }
 
 /*
@@ -1145,6 +1478,8 @@ txpipe_raise_alerts(TxPlan *plan, TxRecord *recs, int *idx, int n)
 	int			nstored = 0;
 	Candidates	cs;
 	HASHCTL		ctl;
+	EventTimes *times;
+	int			ntimes = 0;
 
 	if (plan->nalerts == 0 || n == 0)
 		return;
@@ -1167,26 +1502,30 @@ txpipe_raise_alerts(TxPlan *plan, TxRecord *recs, int *idx, int n)
 		ctl.keysize = sizeof(SeenEntry);
 		ctl.entrysize = sizeof(SeenEntry);
 		ctl.hcxt = cxt;
-		cs.seen = hash_create("txpipe alert candidates", 64, &ctl, HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+		cs.seen = hash_create("txpipe alert candidates", 64, &ctl, HASH_ELEM | HASH_STRINGS | HASH_CONTEXT);
+		times = palloc(sizeof(EventTimes) * plan->nalerts);
 		for (int r = 0; r < plan->nalerts; r++)
 		{
 			int		   *order;
+			EventTimes	ot;
 
 			CHECK_FOR_INTERRUPTS();
-			order = rule_order(&plan->alerts[r], recs, stored, nstored);
+			order = rule_order(plan, &plan->alerts[r], recs, stored, nstored, times, &ntimes, &ot);
 			switch (plan->alerts[r].kind)
 			{
 				case TXA_FLAG:
-					raise_flag(plan, r, recs, order, nstored, &cs);
+					raise_flag(plan, r, recs, order, &ot, nstored, &cs);
 					break;
 				case TXA_RATE:
-					raise_rate(plan, r, recs, order, nstored, &cs);
+				case TXA_BASELINE:
+					raise_windows(plan, r, recs, order, &ot, nstored, &cs);
 					break;
 				default:
-					raise_outlier(plan, r, recs, order, nstored, &cs);
+					raise_outlier(plan, r, recs, order, &ot, nstored, &cs);
 					break;
 			}
-			pfree(order);
+			if (plan->alerts[r].time_field < 0)
+				pfree(order);
 		}
 		if (cs.n > 0)
 			raise_candidates(plan, recs, &cs);

@@ -1047,9 +1047,12 @@ compile_refresh(TxPlan *plan, JsonbValue *refresh, const char *schema)
  * ----------------------------------------------------------------
  */
 
-/* a window as an interval of fixed width ("10 minutes"), in microseconds */
+/*
+ * An interval of fixed width ("10 minutes"), in microseconds, at least
+ * min_width.
+ */
 static int64
-compile_window(JsonbValue *v, const char *path, char **text_out)
+compile_interval(JsonbValue *v, const char *path, char **text_out, const char *what, int64 min_width)
 {
 	char	   *s = jbv_string(v, path);
 	MemoryContext cxt = CurrentMemoryContext;
@@ -1068,16 +1071,17 @@ compile_window(JsonbValue *v, const char *path, char **text_out)
 		MemoryContextSwitchTo(cxt);
 		edata = CopyErrorData();
 		FlushErrorState();
-		spec_error(path, "invalid window \"%s\": %s", s, edata->message);
+		spec_error(path, "invalid interval \"%s\": %s", s, edata->message);
 	}
 	PG_END_TRY();
 	if (iv->month != 0)
-		spec_error(path, "a window has a fixed width in days, hours, minutes or seconds; \"%s\" has months", s);
+		spec_error(path, "%s has a fixed width in days, hours, minutes or seconds; \"%s\" has months", what, s);
 	if (iv->day > 3660 || iv->day < 0)
-		spec_error(path, "a window is at most 3660 days; \"%s\" is not", s);
+		spec_error(path, "%s is at most 3660 days; \"%s\" is not", what, s);
 	width = iv->day * USECS_PER_DAY + iv->time;
-	if (width < USECS_PER_SEC)
-		spec_error(path, "a window is at least 1 second; \"%s\" is not", s);
+	if (width < min_width)
+		spec_error(path, min_width > 0 ? "%s is at least 1 second; \"%s\" is not" :
+				   "%s is not negative; \"%s\" is", what, s);
 	*text_out = s;
 	return width;
 }
@@ -1099,12 +1103,14 @@ static void
 compile_alert(TxPlan *plan, int a, JsonbValue *spec_rule, int *capacity)
 {
 	static const char *const allowed[] = {"name", "kind", "severity", "when", "key", "window", "time",
-		"threshold", "field", "min_history", "z", "mask_key", "description", NULL};
-	static const char *const not_for[][5] = {
-		/* flag */ {"threshold", "field", "min_history", "z", NULL},
-		/* rate */ {"field", "min_history", "z", NULL, NULL},
-		/* outlier */ {"threshold", NULL, NULL, NULL, NULL}};
-	static const char *const kind_names[] = {"flag", "rate", "outlier"};
+		"threshold", "field", "min_history", "z", "mask_key", "description", "lateness", "history",
+	"factor", "min_count", NULL};
+	static const char *const not_for[][9] = {
+		/* flag */ {"threshold", "field", "min_history", "z", "lateness", "history", "factor", "min_count", NULL},
+		/* rate */ {"field", "min_history", "z", "history", "factor", "min_count", NULL},
+		/* outlier */ {"threshold", "lateness", "history", "factor", "min_count", NULL},
+	/* baseline */ {"threshold", "field", "min_history", "z", NULL}};
+	static const char *const kind_names[] = {"flag", "rate", "outlier", "baseline"};
 	TxAlertRule *rule = &plan->alerts[a];
 	char	   *path = psprintf("$.alerts[%d]", a);
 	JsonbValue *v;
@@ -1130,7 +1136,7 @@ compile_alert(TxPlan *plan, int a, JsonbValue *spec_rule, int *capacity)
 			spec_error(psprintf("%s.name", path), "rule name \"%s\" is used twice", rule->name);
 
 	if ((v = obj_get(spec_rule, "kind")) == NULL)
-		spec_error(path, "an alert rule needs \"kind\": \"flag\", \"rate\" or \"outlier\"");
+		spec_error(path, "an alert rule needs \"kind\": \"flag\", \"rate\", \"outlier\" or \"baseline\"");
 	kind = jbv_string(v, psprintf("%s.kind", path));
 	if (strcmp(kind, "flag") == 0)
 		rule->kind = TXA_FLAG;
@@ -1138,8 +1144,10 @@ compile_alert(TxPlan *plan, int a, JsonbValue *spec_rule, int *capacity)
 		rule->kind = TXA_RATE;
 	else if (strcmp(kind, "outlier") == 0)
 		rule->kind = TXA_OUTLIER;
+	else if (strcmp(kind, "baseline") == 0)
+		rule->kind = TXA_BASELINE;
 	else
-		spec_error(psprintf("%s.kind", path), "unknown kind \"%s\"; kinds are flag, rate and outlier", kind);
+		spec_error(psprintf("%s.kind", path), "unknown kind \"%s\"; kinds are flag, rate, outlier and baseline", kind);
 	for (const char *const *k = not_for[rule->kind]; *k; k++)
 		if (obj_get(spec_rule, *k) != NULL)
 			spec_error(psprintf("%s.%s", path, *k), "\"%s\" does not apply to %s rules", *k, kind_names[rule->kind]);
@@ -1191,9 +1199,13 @@ compile_alert(TxPlan *plan, int a, JsonbValue *spec_rule, int *capacity)
 		else
 			spec_error(kp, "expected a field name or a non-empty array of field names, found %s", jbv_type_name(v));
 	}
+	else if (rule->kind == TXA_OUTLIER)
+		spec_error(path, "an outlier rule needs \"key\", the field (or fields) whose history a value is judged against");
 	else if (rule->kind != TXA_FLAG)
-		spec_error(path, "a %s rule needs \"key\", the field (or fields) whose records it counts together",
-				   kind_names[rule->kind]);
+	{
+		/* rate and baseline: all the pipeline's records count together */
+		rule->nkeys = 0;
+	}
 	else if (plan->idem_field < 0)
 		spec_error(path, "a flag rule without \"key\" raises per record, by the spec's idempotency_key, and this spec has none");
 	else
@@ -1204,9 +1216,9 @@ compile_alert(TxPlan *plan, int a, JsonbValue *spec_rule, int *capacity)
 	}
 
 	if ((v = obj_get(spec_rule, "window")) != NULL)
-		rule->window = compile_window(v, psprintf("%s.window", path), &rule->window_text);
-	else if (rule->kind == TXA_RATE)
-		spec_error(path, "a rate rule needs \"window\", e.g. \"10 minutes\"");
+		rule->window = compile_interval(v, psprintf("%s.window", path), &rule->window_text, "a window", USECS_PER_SEC);
+	else if (rule->kind == TXA_RATE || rule->kind == TXA_BASELINE)
+		spec_error(path, "a %s rule needs \"window\", e.g. \"10 minutes\"", kind_names[rule->kind]);
 	if ((v = obj_get(spec_rule, "time")) != NULL)
 		rule->time_field = source_field(plan, jbv_string(v, psprintf("%s.time", path)),
 										psprintf("%s.time", path), capacity);
@@ -1223,6 +1235,40 @@ compile_alert(TxPlan *plan, int a, JsonbValue *spec_rule, int *capacity)
 		if ((v = obj_get(spec_rule, "threshold")) == NULL)
 			spec_error(path, "a rate rule needs \"threshold\": it raises when a key has more records than that in a window");
 		rule->threshold = jbv_int(v, tp, 1);
+	}
+	if (rule->kind == TXA_BASELINE)
+	{
+		rule->history = 60;
+		if ((v = obj_get(spec_rule, "history")) != NULL)
+			rule->history = jbv_int(v, psprintf("%s.history", path), 1);
+		if (rule->history > 1000)
+			spec_error(psprintf("%s.history", path), "history is at most 1000 windows; found %d", rule->history);
+		rule->factor = 3;
+		if ((v = obj_get(spec_rule, "factor")) != NULL)
+		{
+			char	   *fp = psprintf("%s.factor", path);
+			char	   *fs = jbv_number(v, fp);
+
+			rule->factor = strtod(fs, NULL);
+			if (!(rule->factor >= 1) || rule->factor > 1e6)
+				spec_error(fp, "factor is a number of times the baseline, at least 1; found %s", fs);
+		}
+		rule->min_count = 10;
+		if ((v = obj_get(spec_rule, "min_count")) != NULL)
+			rule->min_count = jbv_int(v, psprintf("%s.min_count", path), 1);
+	}
+	if (rule->kind == TXA_RATE || rule->kind == TXA_BASELINE)
+	{
+		char	   *lp = psprintf("%s.lateness", path);
+		char	   *ltext;
+
+		rule->lateness = USECS_PER_HOUR;
+		if ((v = obj_get(spec_rule, "lateness")) != NULL)
+			rule->lateness = compile_interval(v, lp, &ltext, "lateness", 0);
+		if (rule->lateness / rule->window + rule->history > 10000)
+			spec_error(rule->lateness / rule->window > 10000 ? lp : psprintf("%s.window", path),
+					   "a rule keeps at most 10000 windows per key: lateness / window + history; here %lld",
+					   (long long) (rule->lateness / rule->window + rule->history));
 	}
 	if (rule->kind == TXA_OUTLIER)
 	{

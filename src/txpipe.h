@@ -193,7 +193,9 @@ typedef enum TxAlertKind
 	TXA_FLAG,					/* a record matching a condition */
 	TXA_RATE,					/* more than threshold records per key in a
 								 * window */
-	TXA_OUTLIER					/* a number far from its key's history */
+	TXA_OUTLIER,				/* a number far from its key's history */
+	TXA_BASELINE				/* a window's count far above the key's
+								 * recent windows */
 } TxAlertKind;
 
 /* keys longer than this do not raise (they could not be indexed) */
@@ -211,6 +213,12 @@ typedef struct TxAlertRule
 	int			time_field;		/* event time; -1 = none */
 	struct TxWhen *when;		/* NULL = every record */
 	int64		threshold;		/* rate */
+	int64		lateness;		/* rate, baseline: how long after its window
+								 * closed a record still counts, in
+								 * microseconds */
+	int			history;		/* baseline: windows averaged */
+	double		factor;			/* baseline: raises above factor x average */
+	int64		min_count;		/* baseline: and at least this many */
 	int			value_field;	/* outlier */
 	int			min_history;
 	double		z;

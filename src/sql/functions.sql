@@ -145,7 +145,7 @@ BEGIN
 	DELETE FROM txpipe.inbox i WHERE i.pipeline OPERATOR(pg_catalog.=) _drop_pipeline.name;
 	-- its alerts and their state: a pipeline made again under the name starts afresh
 	DELETE FROM ONLY txpipe.alerts a WHERE a.pipeline OPERATOR(pg_catalog.=) _drop_pipeline.name;
-	DELETE FROM ONLY txpipe.alert_windows w WHERE w.pipeline OPERATOR(pg_catalog.=) _drop_pipeline.name;
+	DELETE FROM ONLY txpipe.alert_counts w WHERE w.pipeline OPERATOR(pg_catalog.=) _drop_pipeline.name;
 	DELETE FROM ONLY txpipe.alert_history h WHERE h.pipeline OPERATOR(pg_catalog.=) _drop_pipeline.name;
 	EXECUTE pg_catalog.format('DROP TABLE IF EXISTS txpipe_in.%I', name);
 END;

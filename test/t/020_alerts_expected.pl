@@ -76,9 +76,31 @@ is(per_rule('clicks')->{bot_user} // 0, $c->{alerts}{bot_user},
 	"COPY raises the summary's bot_user alerts, and none on the quiet traffic");
 is(per_rule('clicks')->{bot_session} // 0, $c->{alerts}{bot_session},
 	"COPY raises the summary's bot_session alerts");
+is($c->{alerts}{flood}, 1, "the generator planted one flood minute ($c->{flood_events} events), and its quiet traffic has none");
+is(per_rule('clicks')->{flood} // 0, 1, "COPY raises the flood alert");
+is( $node->safe_psql('postgres', q{
+		SELECT a.key || ' ' || (a.window_start AT TIME ZONE 'UTC') || ' ' || ((a.details->>'count')::int >= 100) || ' '
+			   || (abs((a.details->>'baseline')::float8 - h.n / 60.0) < 1e-9)
+		  FROM txpipe.alerts a,
+			   (SELECT count(*) AS n FROM clicks.event
+				 WHERE event_time >= '2019-10-16 11:00:00+00' AND event_time < '2019-10-16 12:00:00+00') h
+		 WHERE a.pipeline = 'clicks' AND a.rule = 'flood'}),
+	"* 2019-10-16 12:00:00 true true",
+	'at noon on the 16th, with at least min_count events and the mean of the hour before');
 ok(txpipe_load($node, 'clicks', "$dir/clicks.ndjson"), 'the clicks file again');
-is_deeply(per_rule('clicks'), { bot_user => $c->{alerts}{bot_user}, bot_session => $c->{alerts}{bot_session} },
+is_deeply(per_rule('clicks'), { bot_user => $c->{alerts}{bot_user}, bot_session => $c->{alerts}{bot_session}, flood => 1 },
 	'raises nothing new');
+
+# retail: one hour of the generator's with 120 cancelled lines
+$node->safe_psql('postgres', "SELECT txpipe.install_template('retail')");
+my $r = txpipe_gen('retail', "$dir/retail.ndjson", '--rows', 60000, '--seed', 42,
+	'--bad', '0.01', '--dups', '0.01');
+is($r->{alerts}{cancellation_spike}, 1,
+	"the generator planted one cancellation spike ($r->{spike_lines} lines), and its quiet traffic has none");
+ok(txpipe_load($node, 'retail', "$dir/retail.ndjson"), 'the retail file loads');
+is(per_rule('retail')->{cancellation_spike} // 0, 1, 'COPY raises the cancellation spike');
+ok(txpipe_load($node, 'retail', "$dir/retail.ndjson"), 'the retail file again');
+is(per_rule('retail')->{cancellation_spike} // 0, 1, 'raises nothing new');
 
 $node->stop;
 done_testing();

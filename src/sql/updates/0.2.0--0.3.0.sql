@@ -151,7 +151,7 @@ BEGIN
 	DELETE FROM txpipe.inbox i WHERE i.pipeline OPERATOR(pg_catalog.=) _drop_pipeline.name;
 	-- its alerts and their state: a pipeline made again under the name starts afresh
 	DELETE FROM ONLY txpipe.alerts a WHERE a.pipeline OPERATOR(pg_catalog.=) _drop_pipeline.name;
-	DELETE FROM ONLY txpipe.alert_windows w WHERE w.pipeline OPERATOR(pg_catalog.=) _drop_pipeline.name;
+	DELETE FROM ONLY txpipe.alert_counts w WHERE w.pipeline OPERATOR(pg_catalog.=) _drop_pipeline.name;
 	DELETE FROM ONLY txpipe.alert_history h WHERE h.pipeline OPERATOR(pg_catalog.=) _drop_pipeline.name;
 	EXECUTE pg_catalog.format('DROP TABLE IF EXISTS txpipe_in.%I', name);
 END;
@@ -929,19 +929,32 @@ COMMENT ON COLUMN txpipe.alerts.details IS
 SELECT pg_catalog.pg_extension_config_dump('txpipe.alerts', '');
 SELECT pg_catalog.pg_extension_config_dump('txpipe.alerts_alert_id_seq', '');
 
--- What rate rules count: records per key and window.
-CREATE TABLE txpipe.alert_windows (
+-- What rate and baseline rules count: per key, the records of its recent
+-- windows (those a record may still count in), oldest first.
+CREATE TABLE txpipe.alert_counts (
 	pipeline	text NOT NULL,
 	rule		text NOT NULL,
 	definition	bigint NOT NULL,
 	key			text NOT NULL,
-	window_start timestamptz NOT NULL,
-	count		bigint NOT NULL,
-	PRIMARY KEY (pipeline, rule, definition, key, window_start)
+	latest		timestamptz,
+	since		timestamptz,
+	window_starts timestamptz[] NOT NULL DEFAULT '{}',
+	counts		bigint[] NOT NULL DEFAULT '{}',
+	PRIMARY KEY (pipeline, rule, definition, key)
 );
-COMMENT ON TABLE txpipe.alert_windows IS
-	'rate rules: stored records per key and window; definition is a digest of the rule, so a changed rule counts afresh';
-SELECT pg_catalog.pg_extension_config_dump('txpipe.alert_windows', '');
+COMMENT ON TABLE txpipe.alert_counts IS
+	'rate and baseline rules: per key, the stored records of its recent windows; definition is a digest of the rule, so a changed rule counts afresh';
+COMMENT ON COLUMN txpipe.alert_counts.latest IS 'the newest event time counted: a record whose window closed longer than the rule''s lateness before it does not count';
+COMMENT ON COLUMN txpipe.alert_counts.since IS 'the start of the oldest window ever counted: a baseline rule judges a window once the key has its whole history';
+SELECT pg_catalog.pg_extension_config_dump('txpipe.alert_counts', '');
+
+-- The same, a row per key and window.
+CREATE VIEW txpipe.alert_windows AS
+SELECT c.pipeline, c.rule, c.definition, c.key, w.window_start, w.count
+  FROM ONLY txpipe.alert_counts c,
+	   ROWS FROM (pg_catalog.unnest(c.window_starts), pg_catalog.unnest(c.counts)) AS w(window_start, count);
+COMMENT ON VIEW txpipe.alert_windows IS
+	'rate and baseline rules: stored records per key and recent window (txpipe.alert_counts, a row per window)';
 
 -- What outlier rules compare with: per key, the count, mean and sum of
 -- squared deviations of the values stored so far (Welford's method).
@@ -1039,7 +1052,7 @@ $$;
 REVOKE ALL ON FUNCTION txpipe.acknowledge_alert(bigint), txpipe._acknowledge_alert(bigint, oid) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION txpipe.acknowledge_alert(bigint) TO txpipe_admin;
 GRANT SELECT ON txpipe.open_alerts TO txpipe_reader;
-GRANT SELECT ON txpipe.alerts, txpipe.alert_windows, txpipe.alert_history, txpipe.open_alerts TO txpipe_admin;
+GRANT SELECT ON txpipe.alerts, txpipe.alert_counts, txpipe.alert_windows, txpipe.alert_history, txpipe.open_alerts TO txpipe_admin;
 
 -- rollups kept per month and per day
 -- For rollups kept per month and per day: the days since::date ..
