@@ -58,6 +58,17 @@ for my $r (@rows)
 	  ? 0 + sprintf('%.2f', $r->{seconds} / $limit->{seconds}) : undef;
 }
 
+# the cards template's alert rules: txpipe COPY with them against without
+my ($with_rules) = grep { $_->{key} eq 'txpipe_copy' } @rows;
+my ($without_rules) = grep { $_->{key} eq 'txpipe_copy_norules' } @rows;
+if ($with_rules && $without_rules && $without_rules->{seconds} > 0)
+{
+	$with_rules->{ratio_to_norules} = 0 + sprintf('%.4f', $with_rules->{seconds} / $without_rules->{seconds});
+	$with_rules->{note} = join('; ', grep { defined && length } $with_rules->{note},
+		sprintf('the alert rules cost %+.1f%% over txpipe_copy_norules (target: at most +10%%)',
+			100 * ($with_rules->{ratio_to_norules} - 1)));
+}
+
 # refresh rows: each incremental refresh against the full rebuild of the
 # same base, and against the incremental refresh on the smallest base
 my %full_by_base = map { $_->{base} => $_ } grep { ($_->{refresh} // '') eq 'full' } @rows;
