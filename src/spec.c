@@ -1380,6 +1380,16 @@ prepare_route(TxPlan *plan, TxRoute *route)
 			appendStringInfo(&sql, "%su.c%d::%s", i ? ", " : "", i + 1, route->cols[i].typname);
 		appendStringInfoString(&sql, " FROM ");
 		append_unnest(&sql, route->cols, 0, route->ncols, false, "c");
+
+		/*
+		 * New keys in key order: every transaction takes a dimension's keys
+		 * in one order, and the routes run in the spec's, so two that create
+		 * the same new keys wait for each other instead of deadlocking on
+		 * the unique index.
+		 */
+		appendStringInfoString(&sql, " ORDER BY ");
+		for (int i = 0; i < route->nkeys; i++)
+			appendStringInfo(&sql, "%s%d", i ? ", " : "", i + 1);
 		appendStringInfoString(&sql, " ON CONFLICT (");
 		for (int i = 0; i < route->nkeys; i++)
 			appendStringInfo(&sql, "%s%s", i ? ", " : "", quote_identifier(route->cols[i].name));
