@@ -386,7 +386,8 @@ writer_obstacle(TxPlan *plan, TxRoute *route, Relation rel, TxWriter *w)
 		w->ndefaults++;
 	}
 
-	fkeys = RelationGetFKeyList(rel);
+	/* a copy: compiling prepares statements, which may rebuild the relcache entry and its list */
+	fkeys = copyObject(RelationGetFKeyList(rel));
 	w->fkeys = palloc0(sizeof(WriterForeignKey) * Max(list_length(fkeys), 1));
 	foreach(lc, fkeys)
 	{
