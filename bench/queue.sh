@@ -177,3 +177,132 @@ row_queue_latency() {
 		-c "SELECT txpipe.drop_pipeline('$p')" >/dev/null
 	rm -f "$file"
 }
+
+# ------------------------------------------------------------------
+# rows: drain_1, drain_2, drain_4 — a backlog of QUEUE_DRAIN_RECORDS
+# records queued while the workers are stopped, then drained by 1, 2 or 4
+# workers.  The runs of the selected drain rows alternate (1, 2, 4, 1, 2,
+# 4, ...), so that a busy spell of the shared machine falls on all of them
+# alike and their ratios stay comparable.
+# ------------------------------------------------------------------
+QUEUE_DRAIN_RECORDS=${QUEUE_DRAIN_RECORDS:-200000}
+DRAIN_DONE=0 DRAIN_FILE='' DRAIN_SUMMARY='' DRAIN_LINES=0 DRAIN_ASIDE=0 DRAIN_DIMS=''
+declare -gA DRAIN_DEADLOCKS=() DRAIN_LOCKTIMEOUTS=()
+
+row_drain_1() { drain_rows; }
+row_drain_2() { drain_rows; }
+row_drain_4() { drain_rows; }
+
+# lines of the server log that say $1
+log_count() {
+	grep -c -- "$1" "$WORK/server.log" || true
+}
+
+# the dimension tables' row counts of pipeline $1, "table=n ..."
+drain_dims() {
+	local p=$1
+	sql_value "SELECT string_agg(t || '=' || n, ' ' ORDER BY t) FROM (
+		SELECT 'state' AS t, count(*) AS n FROM $p.state UNION ALL
+		SELECT 'city', count(*) FROM $p.city UNION ALL
+		SELECT 'customer', count(*) FROM $p.customer UNION ALL
+		SELECT 'customer_version', count(*) FROM $p.customer_version UNION ALL
+		SELECT 'card', count(*) FROM $p.card UNION ALL
+		SELECT 'category', count(*) FROM $p.category UNION ALL
+		SELECT 'merchant', count(*) FROM $p.merchant) s"
+}
+
+# drain_once WORKERS RUN: one timed drain; sets RUN_SECONDS and
+# DRAIN_NOTE_<WORKERS>, dies when the result is not exact
+drain_once() {
+	local w=$1 run=$2 p=cards_drain t0 t1 dl0 dl1 lt0 lt1 got expected_rejected
+	settle
+	txpipe_prepare "$p"
+	sql -q -c "SET client_min_messages = warning" \
+		-c "SELECT txpipe.stop_worker()" \
+		-c "SELECT txpipe.create_pipeline('$p', spec || '{\"mode\": \"async\"}', or_replace => true)
+			  FROM txpipe.pipelines WHERE name = '$p'" \
+		-c "TRUNCATE txpipe.inbox" \
+		-c "ALTER SYSTEM SET txpipe.workers = $w" \
+		-c "SELECT pg_reload_conf()" >/dev/null
+	# the backlog: COPY into the async pipeline fills the inbox, nothing routes it
+	sql -q -c "\\copy txpipe_in.$p FROM '$DRAIN_FILE' $COPY_OPTS" >/dev/null
+	[ "$(sql_value "SELECT count(*) FROM txpipe.queue WHERE pipeline = '$p'")" = "$DRAIN_LINES" ] ||
+		die "drain: the backlog is not $DRAIN_LINES records"
+	checkpoint
+	dl0=$(log_count 'deadlock detected')
+	lt0=$(log_count 'lock timeout')
+	t0=$(date +%s.%N)
+	sql -q -c "SELECT txpipe.start_worker()" >/dev/null
+	t1=$(queue_wait_consumed "$p" "$DRAIN_LINES")
+	RUN_SECONDS=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", b - a }')
+	# the workers write their log lines before they commit
+	dl1=$(log_count 'deadlock detected')
+	lt1=$(log_count 'lock timeout')
+	sql -q -c "SELECT txpipe.stop_worker()" >/dev/null
+	DRAIN_DEADLOCKS[$w]=$(( ${DRAIN_DEADLOCKS[$w]:-0} + dl1 - dl0 ))
+	DRAIN_LOCKTIMEOUTS[$w]=$(( ${DRAIN_LOCKTIMEOUTS[$w]:-0} + lt1 - lt0 ))
+
+	# exact: the generator's counts, every transaction once, the same
+	# dimension rows as every other run, and each card's transactions
+	# stored in their order in the file
+	expected_rejected=$(( DRAIN_LINES - $(summary_get "$DRAIN_SUMMARY" valid) - $(summary_get "$DRAIN_SUMMARY" dups) ))
+	got=$(sql_value "SELECT s.accepted || ' ' || s.duplicates || ' ' || s.rejected || ' ' || s.backlog || ' ' ||
+			(SELECT count(*) FROM $p.transaction) || ' ' || (SELECT sum(amt) FROM $p.transaction) || ' ' ||
+			(SELECT count(*) FROM (SELECT unix_time < lag(unix_time) OVER (PARTITION BY card_id ORDER BY transaction_id) AS back
+									 FROM $p.transaction) o WHERE back)
+		FROM txpipe.stats s WHERE s.pipeline = '$p'")
+	local accepted dups rejected backlog rows sum back
+	read -r accepted dups rejected backlog rows sum back <<<"$got"
+	[ "$accepted" = "$(summary_get "$DRAIN_SUMMARY" valid)" ] && [ "$rows" = "$accepted" ] &&
+		[ "$dups" = "$(summary_get "$DRAIN_SUMMARY" dups)" ] && [ "$rejected" = "$expected_rejected" ] &&
+		[ "$backlog" = 0 ] && [ "$(awk -v a="$sum" -v b="$(summary_get "$DRAIN_SUMMARY" sum_amt)" 'BEGIN { print (a == b) }')" = 1 ] ||
+		die "drain, $w workers: accepted/duplicates/rejected/backlog/rows/sum $got; expected $(summary_get "$DRAIN_SUMMARY" valid)/$(summary_get "$DRAIN_SUMMARY" dups)/$expected_rejected/0/$(summary_get "$DRAIN_SUMMARY" valid)/$(summary_get "$DRAIN_SUMMARY" sum_amt)"
+	[ "$back" = 0 ] || die "drain, $w workers: $back transactions stored before an earlier one of their card"
+	local dims
+	dims=$(drain_dims "$p")
+	if [ -z "$DRAIN_DIMS" ]; then
+		DRAIN_DIMS=$dims
+	elif [ "$dims" != "$DRAIN_DIMS" ]; then
+		die "drain, $w workers: dimension rows $dims, another run made $DRAIN_DIMS"
+	fi
+	log "  drain, $w worker(s), run $run: $RUN_SECONDS s, $((dl1 - dl0)) deadlocks, $((lt1 - lt0)) lock timeouts in the log"
+}
+
+drain_rows() {
+	[ "$DRAIN_DONE" = 1 ] && return 0
+	DRAIN_DONE=1
+	local ws=() r w i counts prefix=$WORK/drain
+	for r in "${SELECTED[@]}"; do
+		case "$r" in drain_*) ws+=("${r#drain_}") ;; esac
+	done
+	log "drain: generating $QUEUE_DRAIN_RECORDS records (txpipe gen cards --seed 42 --bad 0.01 --dups 0.01)"
+	"$CLIENT" gen cards --rows "$QUEUE_DRAIN_RECORDS" --seed 42 --bad 0.01 --dups 0.01 \
+		--summary "$prefix.summary.json" >"$prefix.ndjson"
+	counts=$(split_copyable "$prefix.ndjson" "$prefix.copy.ndjson" "$prefix.aside.ndjson")
+	DRAIN_FILE=$prefix.copy.ndjson DRAIN_SUMMARY=$prefix.summary.json
+	DRAIN_LINES=${counts% *} DRAIN_ASIDE=${counts#* }
+	chmod a+r "$prefix".*
+	log "drain: a backlog of $DRAIN_LINES records drained by ${ws[*]} worker(s), $REPEAT runs each, alternating"
+	declare -A times=()
+	for ((i = 1; i <= REPEAT; i++)); do
+		for w in "${ws[@]}"; do
+			drain_once "$w" "$i"
+			times[$w]="${times[$w]:-} $RUN_SECONDS"
+		done
+	done
+	queue_finish
+	sql -q -c "SELECT txpipe.start_worker()" >/dev/null
+	for w in "${ws[@]}"; do
+		local dl lt
+		read -r -a RUN_TIMES <<<"${times[$w]}"
+		dl=${DRAIN_DEADLOCKS[$w]:-0}
+		lt=${DRAIN_LOCKTIMEOUTS[$w]:-0}
+		add_row "drain_$w" "queue drain: a backlog of $(thousands "$DRAIN_LINES") records, $w worker(s)" "$DRAIN_LINES" median \
+			"$dl deadlocks and $lt lock timeouts in the log over $REPEAT runs; counts, dimension rows and each card's order exact" \
+			"$(printf '{"workers": %s, "deadlocks": %s, "lock_timeouts": %s, "dimension_rows": "%s", "counts": %s}' \
+				"$w" "$dl" "$lt" "$DRAIN_DIMS" "$(txpipe_counts_json cards_drain)")"
+	done
+	sql -q -c "SET client_min_messages = warning" -c "DROP SCHEMA cards_drain CASCADE" \
+		-c "SELECT txpipe.drop_pipeline('cards_drain')" >/dev/null
+	rm -f "$prefix".*
+}
