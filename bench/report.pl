@@ -69,6 +69,26 @@ if ($with_rules && $without_rules && $without_rules->{seconds} > 0)
 			100 * ($with_rules->{ratio_to_norules} - 1)));
 }
 
+# drain rows: the speedup over one worker, and 4 workers against 2
+my %drain = map { $_->{key} => $_ } grep { $_->{key} =~ /^drain_\d+$/ } @rows;
+for my $r (values %drain)
+{
+	my @notes;
+	my ($one, $two) = @drain{qw(drain_1 drain_2)};
+	if ($one && $r != $one && $r->{seconds} > 0)
+	{
+		$r->{speedup_over_drain_1} = 0 + sprintf('%.2f', $one->{seconds} / $r->{seconds});
+		push @notes, sprintf('%.2f× drain_1%s', $r->{speedup_over_drain_1},
+			$r->{key} eq 'drain_2' ? ' (target: at least 1.4×)' : '');
+	}
+	if ($two && $r->{key} eq 'drain_4' && $r->{seconds} > 0)
+	{
+		$r->{speedup_over_drain_2} = 0 + sprintf('%.2f', $two->{seconds} / $r->{seconds});
+		push @notes, sprintf('%.2f× drain_2 (target: at least 1.0×)', $r->{speedup_over_drain_2});
+	}
+	$r->{note} = join('; ', @notes, $r->{note});
+}
+
 # refresh rows: each incremental refresh against the full rebuild of the
 # same base, and against the incremental refresh on the smallest base
 my %full_by_base = map { $_->{base} => $_ } grep { ($_->{refresh} // '') eq 'full' } @rows;
