@@ -187,7 +187,7 @@ row_queue_latency() {
 # ------------------------------------------------------------------
 QUEUE_DRAIN_RECORDS=${QUEUE_DRAIN_RECORDS:-200000}
 DRAIN_DONE=0 DRAIN_FILE='' DRAIN_SUMMARY='' DRAIN_LINES=0 DRAIN_ASIDE=0 DRAIN_DIMS=''
-declare -gA DRAIN_DEADLOCKS=() DRAIN_LOCKTIMEOUTS=() DRAIN_STAT_DEADLOCKS=() DRAIN_RETRIES=()
+declare -gA DRAIN_DEADLOCKS=() DRAIN_LOCKTIMEOUTS=() DRAIN_STAT_DEADLOCKS=() DRAIN_RETRIES=() DRAIN_CPU=()
 
 row_drain_1() { drain_rows; }
 row_drain_2() { drain_rows; }
@@ -202,6 +202,18 @@ log_count() {
 # within itself (a savepoint), so the log does not show them all
 stat_deadlocks() {
 	sql_value "SELECT deadlocks FROM pg_stat_database WHERE datname = current_database()"
+}
+
+# CPU seconds the running txpipe workers have used since they started
+# (user + system, from /proc)
+workers_cpu() {
+	local pid ticks=0 t hz
+	hz=$(getconf CLK_TCK)
+	for pid in $(sql_value "SELECT string_agg(pid::text, ' ') FROM pg_stat_activity WHERE backend_type = 'txpipe worker'"); do
+		t=$(awk '{ print $14 + $15 }' "/proc/$pid/stat" 2>/dev/null || echo 0)
+		ticks=$((ticks + t))
+	done
+	awk -v t="$ticks" -v hz="$hz" 'BEGIN { printf "%.2f", t / hz }'
 }
 
 # the dimension tables' row counts of pipeline $1, "table=n ..."
@@ -220,7 +232,7 @@ drain_dims() {
 # drain_once WORKERS RUN: one timed drain; sets RUN_SECONDS and
 # DRAIN_NOTE_<WORKERS>, dies when the result is not exact
 drain_once() {
-	local w=$1 run=$2 p=cards_drain t0 t1 dl0 dl1 lt0 lt1 ds0 ds1 retries got expected_rejected
+	local w=$1 run=$2 p=cards_drain t0 t1 dl0 dl1 lt0 lt1 ds0 ds1 retries cpu got expected_rejected
 	settle
 	txpipe_prepare "$p"
 	sql -q -c "SET client_min_messages = warning" \
@@ -243,6 +255,8 @@ drain_once() {
 	sql -q -c "SELECT txpipe.start_worker()" >/dev/null
 	t1=$(queue_wait_consumed "$p" "$DRAIN_LINES")
 	RUN_SECONDS=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", b - a }')
+	cpu=$(workers_cpu)
+	DRAIN_CPU[$w]="${DRAIN_CPU[$w]:-} $cpu"
 	# the workers write their log lines before they commit
 	dl1=$(log_count 'deadlock detected')
 	lt1=$(log_count 'lock timeout')
@@ -282,7 +296,7 @@ drain_once() {
 	elif [ "$dims" != "$DRAIN_DIMS" ]; then
 		die "drain, $w workers: dimension rows $dims, another run made $DRAIN_DIMS"
 	fi
-	log "  drain, $w worker(s), run $run: $RUN_SECONDS s; deadlocks: $((ds1 - ds0)) detected, $((dl1 - dl0)) in the log; $((lt1 - lt0)) lock timeouts in the log; $retries batch retries"
+	log "  drain, $w worker(s), run $run: $RUN_SECONDS s, the workers used $cpu CPU s; deadlocks: $((ds1 - ds0)) detected, $((dl1 - dl0)) in the log; $((lt1 - lt0)) lock timeouts in the log; $retries batch retries"
 }
 
 drain_rows() {
@@ -310,16 +324,19 @@ drain_rows() {
 	queue_finish
 	sql -q -c "SELECT txpipe.start_worker()" >/dev/null
 	for w in "${ws[@]}"; do
-		local dl lt ds rt
+		local dl lt ds rt cpu
 		read -r -a RUN_TIMES <<<"${times[$w]}"
 		dl=${DRAIN_DEADLOCKS[$w]:-0}
 		lt=${DRAIN_LOCKTIMEOUTS[$w]:-0}
 		ds=${DRAIN_STAT_DEADLOCKS[$w]:-0}
 		rt=${DRAIN_RETRIES[$w]:-0}
+		# the workers' CPU seconds in the run of the median time
+		cpu=$(paste -d ' ' <(tr ' ' '\n' <<<"${times[$w]}" | sed '/^$/d') <(tr ' ' '\n' <<<"${DRAIN_CPU[$w]}" | sed '/^$/d') |
+			sort -g | awk '{ v[NR] = $2 } END { print v[int((NR + 1) / 2)] }')
 		add_row "drain_$w" "queue drain: a backlog of $(thousands "$DRAIN_LINES") records, $w worker(s)" "$DRAIN_LINES" median \
-			"over $REPEAT runs: $ds deadlocks detected (pg_stat_database), $dl \"deadlock detected\" and $lt lock timeouts in the log, $rt batch retries; counts, dimension rows and each card's order exact" \
-			"$(printf '{"workers": %s, "deadlocks_detected": %s, "deadlocks_in_log": %s, "lock_timeouts_in_log": %s, "batch_retries": %s, "dimension_rows": "%s", "counts": %s}' \
-				"$w" "$ds" "$dl" "$lt" "$rt" "$DRAIN_DIMS" "$(txpipe_counts_json cards_drain)")"
+			"the workers used $cpu CPU s in the median run; over $REPEAT runs: $ds deadlocks detected (pg_stat_database), $dl \"deadlock detected\" and $lt lock timeouts in the log, $rt batch retries; counts, dimension rows and each card's order exact" \
+			"$(printf '{"workers": %s, "workers_cpu_s": [%s], "deadlocks_detected": %s, "deadlocks_in_log": %s, "lock_timeouts_in_log": %s, "batch_retries": %s, "dimension_rows": "%s", "counts": %s}' \
+				"$w" "$(sed 's/^ //; s/ /, /g' <<<"${DRAIN_CPU[$w]}")" "$ds" "$dl" "$lt" "$rt" "$DRAIN_DIMS" "$(txpipe_counts_json cards_drain)")"
 	done
 	sql -q -c "SET client_min_messages = warning" -c "DROP SCHEMA cards_drain CASCADE" \
 		-c "SELECT txpipe.drop_pipeline('cards_drain')" >/dev/null
