@@ -20,10 +20,10 @@ QUEUE_LATENCY_BATCH=${QUEUE_LATENCY_BATCH:-5}
 # workers in the latency row: one keeps up with 2,000 records/s
 QUEUE_LATENCY_WORKERS=${QUEUE_LATENCY_WORKERS:-1}
 
-# queue_prepare PIPELINE [MODE [WORKERS]]: a fresh cards pipeline, its
-# workers running, an empty inbox
-queue_prepare() {
-	local p=$1 mode=${2:-sync} workers=${3:-${QUEUE_WORKERS:-2}}
+# queue_pipeline PIPELINE MODE WORKERS: a fresh cards pipeline, an empty
+# inbox that keeps its rows, txpipe.workers = WORKERS
+queue_pipeline() {
+	local p=$1 mode=$2 workers=$3
 	txpipe_prepare "$p"
 	sql -q -c "SET client_min_messages = warning" \
 		-c "SELECT txpipe.create_pipeline('$p', spec || '{\"mode\": \"$mode\"}', or_replace => true)
@@ -32,6 +32,11 @@ queue_prepare() {
 		-c "ALTER SYSTEM SET txpipe.inbox_slot_seconds = 3600" \
 		-c "ALTER SYSTEM SET txpipe.workers = $workers" \
 		-c "SELECT pg_reload_conf()" >/dev/null
+}
+
+# queue_prepare PIPELINE [MODE [WORKERS]]: the same, its workers running
+queue_prepare() {
+	queue_pipeline "$1" "${2:-sync}" "${3:-${QUEUE_WORKERS:-2}}"
 	sql -q -c "SELECT txpipe.start_worker()" >/dev/null
 	sleep 1
 }
@@ -234,19 +239,13 @@ drain_dims() {
 drain_once() {
 	local w=$1 run=$2 p=cards_drain t0 t1 dl0 dl1 lt0 lt1 ds0 ds1 retries cpu got expected_rejected
 	settle
-	txpipe_prepare "$p"
-	sql -q -c "SET client_min_messages = warning" \
-		-c "SELECT txpipe.stop_worker()" \
-		-c "SELECT txpipe.create_pipeline('$p', spec || '{\"mode\": \"async\"}', or_replace => true)
-			  FROM txpipe.pipelines WHERE name = '$p'" \
-		-c "TRUNCATE txpipe.inbox" \
-		-c "ALTER SYSTEM SET txpipe.inbox_slot_seconds = 3600" \
-		-c "ALTER SYSTEM SET txpipe.workers = $w" \
-		-c "SELECT pg_reload_conf()" >/dev/null
+	sql -q -c "SELECT txpipe.stop_worker()" >/dev/null
+	queue_pipeline "$p" async "$w"
 	# the backlog: COPY into the async pipeline fills the inbox, nothing routes it
 	sql -q -c "\\copy txpipe_in.$p FROM '$DRAIN_FILE' $COPY_OPTS" >/dev/null
-	[ "$(sql_value "SELECT count(*) FROM txpipe.queue WHERE pipeline = '$p'")" = "$DRAIN_LINES" ] ||
+	if [ "$(sql_value "SELECT count(*) FROM txpipe.queue WHERE pipeline = '$p'")" != "$DRAIN_LINES" ]; then
 		die "drain: the backlog is not $DRAIN_LINES records"
+	fi
 	checkpoint
 	dl0=$(log_count 'deadlock detected')
 	lt0=$(log_count 'lock timeout')
@@ -284,11 +283,14 @@ drain_once() {
 		FROM txpipe.stats s WHERE s.pipeline = '$p'")
 	local accepted dups rejected backlog rows sum back joined
 	read -r accepted dups rejected backlog rows sum back joined <<<"$got"
-	[ "$accepted" = "$(summary_get "$DRAIN_SUMMARY" valid)" ] && [ "$rows" = "$accepted" ] &&
+	if ! { [ "$accepted" = "$(summary_get "$DRAIN_SUMMARY" valid)" ] && [ "$rows" = "$accepted" ] &&
 		[ "$dups" = "$(summary_get "$DRAIN_SUMMARY" dups)" ] && [ "$rejected" = "$expected_rejected" ] &&
-		[ "$backlog" = 0 ] && [ "$(awk -v a="$sum" -v b="$(summary_get "$DRAIN_SUMMARY" sum_amt)" 'BEGIN { print (a == b) }')" = 1 ] ||
+		[ "$backlog" = 0 ] && [ "$(awk -v a="$sum" -v b="$(summary_get "$DRAIN_SUMMARY" sum_amt)" 'BEGIN { print (a == b) }')" = 1 ]; }; then
 		die "drain, $w workers: accepted/duplicates/rejected/backlog/rows/sum $got; expected $(summary_get "$DRAIN_SUMMARY" valid)/$(summary_get "$DRAIN_SUMMARY" dups)/$expected_rejected/0/$(summary_get "$DRAIN_SUMMARY" valid)/$(summary_get "$DRAIN_SUMMARY" sum_amt)"
-	[ "$back" = 0 ] && [ "$joined" = "$accepted" ] || die "drain, $w workers: $back of $joined transactions stored before one queued earlier on their card"
+	fi
+	if [ "$back" != 0 ] || [ "$joined" != "$accepted" ]; then
+		die "drain, $w workers: $back of $joined transactions stored before one queued earlier on their card"
+	fi
 	local dims
 	dims=$(drain_dims "$p")
 	if [ -z "$DRAIN_DIMS" ]; then
@@ -313,6 +315,7 @@ drain_rows() {
 	DRAIN_FILE=$prefix.copy.ndjson DRAIN_SUMMARY=$prefix.summary.json
 	DRAIN_LINES=${counts% *} DRAIN_ASIDE=${counts#* }
 	chmod a+r "$prefix".*
+	log "drain: $DRAIN_LINES lines COPY can carry, $DRAIN_ASIDE set aside"
 	log "drain: a backlog of $DRAIN_LINES records drained by ${ws[*]} worker(s), $REPEAT runs each, alternating"
 	declare -A times=()
 	for ((i = 1; i <= REPEAT; i++)); do
