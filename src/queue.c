@@ -695,6 +695,8 @@ put_rows(TxPlan *plan, TxRecord *recs, int n, const char *source)
 
 	if (n == 0)
 		return;
+	/* at commit, the launcher starts a worker here if none runs */
+	txpipe_launch_want();
 	/* writers may not write the inbox themselves: as its owner */
 	txpipe_enter_catalog(&id);
 	if (enqueue_plan == NULL)
