@@ -12,8 +12,13 @@
  * and whether work was committed while it did not run (pending).
  *
  * A transaction that put records into the inbox (enqueue, async COPY) or
- * created a pipeline marks its database pending at commit, and sets the
- * launcher's latch if the mark is new and no worker 0 runs there.  The mark
+ * created a pipeline marks its database at commit: it sets the latches of
+ * the database's running workers (each puts its own on the board), so they
+ * look at the inbox at once, and if no worker 0 runs there it marks the
+ * database pending and sets the launcher's latch.  Waking by latch, not by
+ * NOTIFY, keeps enqueuers' commits apart: a NOTIFYing transaction holds
+ * one lock of the whole server from before its commit record until its
+ * end, so NOTIFYing commits cannot share a WAL flush.  The mark
  * says only "this database": the launcher starts the same worker 0 it
  * starts at server start, as the bootstrap superuser, which reads its
  * database's catalog for itself; an enqueuer chooses nothing else, and a
@@ -74,6 +79,7 @@
 #define LAUNCHER_RETRY_MS 1000		/* pending work: least time between two
 									 * starts of worker 0 in one database */
 #define BOARD_DATABASES 256
+#define BOARD_WORKERS 16		/* txpipe.workers at most */
 
 typedef struct BoardEntry
 {
@@ -83,6 +89,8 @@ typedef struct BoardEntry
 	TxPark		park;			/* why worker 0 left */
 	TimestampTz parked_at;
 	TimestampTz last_work;		/* a worker of this database routed */
+	Latch	   *workers[BOARD_WORKERS];	/* the running workers' latches */
+	bool		wanted;			/* start_worker() asked for a worker */
 } BoardEntry;
 
 typedef struct Board
@@ -104,6 +112,9 @@ static bool xact_callback_set = false;
 
 /* worker 0 of this backend's database has "running" set */
 static bool running_set = false;
+
+/* this worker's latch is on the board, as workers[attached_index] */
+static int	attached_index = -1;
 
 PGDLLEXPORT void txpipe_launcher_main(Datum arg);
 
@@ -182,12 +193,19 @@ wake_launcher(Latch *latch)
 		SetLatch(latch);
 }
 
-/* the database has work: called once its records are visible (or prepared) */
+/*
+ * The database has work: called once its records are visible (or
+ * prepared).  Its running workers are woken (their latches set), and the
+ * launcher if none runs.  A latch set after its process left is one that
+ * PGPROC slot's next owner sees as a spurious wakeup, which latches allow.
+ */
 static void
 board_mark(Oid dboid)
 {
 	BoardEntry *e;
 	Latch	   *wake = NULL;
+	Latch	   *workers[BOARD_WORKERS];
+	int			nworkers = 0;
 
 	LWLockAcquire(board->lock, LW_EXCLUSIVE);
 	e = board_entry(dboid, true);
@@ -197,13 +215,21 @@ board_mark(Oid dboid)
 			wake = board->launcher_latch;
 		board->overflow = true;
 	}
-	else if (!e->running && !e->pending)
+	else
 	{
-		e->pending = true;
-		if (e->park != TX_PARK_DISABLED)
-			wake = board->launcher_latch;
+		for (int i = 0; i < BOARD_WORKERS; i++)
+			if (e->workers[i])
+				workers[nworkers++] = e->workers[i];
+		if (!e->running && !e->pending)
+		{
+			e->pending = true;
+			if (e->park != TX_PARK_DISABLED)
+				wake = board->launcher_latch;
+		}
 	}
 	LWLockRelease(board->lock);
+	for (int i = 0; i < nworkers; i++)
+		SetLatch(workers[i]);
 	wake_launcher(wake);
 }
 
@@ -232,19 +258,74 @@ mark_xact_callback(XactEvent event, void *arg)
 /*
  * This transaction gave the workers of this database something to do (it
  * put records into the inbox, or made a pipeline that may take NOTIFY):
- * at commit, the launcher starts worker 0 if none runs.
+ * at commit, its workers are woken, and the launcher starts worker 0 if
+ * none runs.  False when this server has no board (txpipe is not
+ * preloaded) or the board has no room for this database: the caller then
+ * wakes the workers by NOTIFY txpipe_wakeup.
  */
-void
+bool
 txpipe_launch_want(void)
 {
+	BoardEntry *e;
+
 	if (board == NULL)
-		return;
+		return false;
 	if (!xact_callback_set)
 	{
 		RegisterXactCallback(mark_xact_callback, NULL);
 		xact_callback_set = true;
 	}
 	mark_at_commit = true;
+	LWLockAcquire(board->lock, LW_SHARED);
+	e = board_entry(MyDatabaseId, false);
+	LWLockRelease(board->lock);
+	if (e == NULL)
+	{
+		LWLockAcquire(board->lock, LW_EXCLUSIVE);
+		e = board_entry(MyDatabaseId, true);
+		LWLockRelease(board->lock);
+	}
+	return e != NULL;
+}
+
+static void
+detach_worker(int code, Datum arg)
+{
+	BoardEntry *e;
+
+	if (attached_index < 0)
+		return;
+	LWLockAcquire(board->lock, LW_EXCLUSIVE);
+	e = board_entry(MyDatabaseId, false);
+	if (e && e->workers[attached_index] == MyLatch)
+		e->workers[attached_index] = NULL;
+	LWLockRelease(board->lock);
+	attached_index = -1;
+}
+
+/*
+ * Worker index of this database puts its latch on the board: a commit
+ * that queued records here sets it.  False when it cannot (no board, no
+ * room): the worker is woken by NOTIFY txpipe_wakeup then.
+ */
+bool
+txpipe_launch_attach(int index)
+{
+	BoardEntry *e;
+
+	if (board == NULL || index < 0 || index >= BOARD_WORKERS)
+		return false;
+	LWLockAcquire(board->lock, LW_EXCLUSIVE);
+	e = board_entry(MyDatabaseId, true);
+	if (e)
+		e->workers[index] = MyLatch;
+	LWLockRelease(board->lock);
+	if (e == NULL)
+		return false;
+	if (attached_index < 0)
+		before_shmem_exit(detach_worker, (Datum) 0);
+	attached_index = index;
+	return true;
 }
 
 static void
@@ -307,6 +388,47 @@ txpipe_launch_worked(void)
 	if (e)
 		e->last_work = GetCurrentTimestamp();
 	LWLockRelease(board->lock);
+}
+
+/*
+ * start_worker() asks for a worker here: one that runs (a probe, say)
+ * stays for the idle timeout like one that routed something.
+ */
+void
+txpipe_launch_ask(void)
+{
+	BoardEntry *e;
+
+	if (board == NULL)
+		return;
+	LWLockAcquire(board->lock, LW_EXCLUSIVE);
+	e = board_entry(MyDatabaseId, true);
+	if (e)
+	{
+		e->wanted = true;
+		e->last_work = GetCurrentTimestamp();
+	}
+	LWLockRelease(board->lock);
+}
+
+/* whether start_worker() asked for a worker since the last call; clears it */
+bool
+txpipe_launch_asked(void)
+{
+	BoardEntry *e;
+	bool		asked = false;
+
+	if (board == NULL)
+		return false;
+	LWLockAcquire(board->lock, LW_EXCLUSIVE);
+	e = board_entry(MyDatabaseId, false);
+	if (e)
+	{
+		asked = e->wanted;
+		e->wanted = false;
+	}
+	LWLockRelease(board->lock);
+	return asked;
 }
 
 /* when a worker of this database last routed something (0: never) */
@@ -446,12 +568,12 @@ launch_kind(LaunchedDb *d, BoardEntry *e, bool sweep_all, TimestampTz now)
 	if (e->pending)
 		return retry_ok ? LAUNCH_WORKER : LAUNCH_NONE;
 	/*
-	 * A worker that ran and stopped without parking (terminated, crashed,
-	 * stop_worker()) comes back at once; one that left before it had run
-	 * for LAUNCHER_SETTLE_MS without saying why (another worker 0 runs,
-	 * say) is tried again a minute later.
+	 * A worker that ran and stopped without parking (terminated, crashed)
+	 * (a probe too, which found work) comes back once LAUNCHER_SETTLE_MS
+	 * have passed since its start; one that left sooner without saying why
+	 * is tried again a minute later.
 	 */
-	if (d->seen_running)
+	if (d->seen_running || TimestampDifferenceExceeds(d->registered_at, now, LAUNCHER_SETTLE_MS))
 		return LAUNCH_WORKER;
 	if (TimestampDifferenceExceeds(d->registered_at, now, LAUNCHER_PROBE_MS))
 		return LAUNCH_PROBE;
@@ -501,7 +623,14 @@ launch_all(LaunchedDb **dbs, int *ndbs)
 	for (int i = 0; i < BOARD_DATABASES; i++)
 		if (board->dbs[i].dboid != InvalidOid && !board->dbs[i].running &&
 			!list_member_oid(oids, board->dbs[i].dboid))
-			board->dbs[i].dboid = InvalidOid;
+		{
+			bool		attached = false;
+
+			for (int j = 0; j < BOARD_WORKERS; j++)
+				attached |= board->dbs[i].workers[j] != NULL;
+			if (!attached)
+				board->dbs[i].dboid = InvalidOid;
+		}
 	LWLockRelease(board->lock);
 
 	/* probes under way */
@@ -509,8 +638,10 @@ launch_all(LaunchedDb **dbs, int *ndbs)
 	{
 		pid_t		pid;
 
+		/* a probe still there after LAUNCHER_SETTLE_MS found work */
 		if ((*dbs)[i].probe && (*dbs)[i].handle &&
-			GetBackgroundWorkerPid((*dbs)[i].handle, &pid) != BGWH_STOPPED)
+			GetBackgroundWorkerPid((*dbs)[i].handle, &pid) != BGWH_STOPPED &&
+			!TimestampDifferenceExceeds((*dbs)[i].registered_at, now, LAUNCHER_SETTLE_MS))
 			probes++;
 	}
 
@@ -528,9 +659,15 @@ launch_all(LaunchedDb **dbs, int *ndbs)
 				d = &(*dbs)[i];
 		if (d && d->handle && GetBackgroundWorkerPid(d->handle, &pid) != BGWH_STOPPED)
 		{
-			/* one that leaves at once, however slowly it starts, has not run */
-			if (!d->probe && TimestampDifferenceExceeds(d->registered_at, now, LAUNCHER_SETTLE_MS))
+			/*
+			 * One that leaves at once, however slowly it starts, has not
+			 * run; a probe still there after that found work and stays.
+			 */
+			if (TimestampDifferenceExceeds(d->registered_at, now, LAUNCHER_SETTLE_MS))
+			{
 				d->seen_running = true;
+				d->probe = false;	/* no longer one of the probes under way */
+			}
 			continue;
 		}
 

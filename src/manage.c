@@ -118,7 +118,7 @@ Datum
 txpipe_create_pipeline(PG_FUNCTION_ARGS)
 {
 	/* a worker for the new pipeline (it may take NOTIFY), if none runs */
-	txpipe_launch_want();
+	(void) txpipe_launch_want();
 	return call_body(fcinfo, "_create_pipeline", true);
 }
 

@@ -434,9 +434,12 @@ typedef enum TxPark
 } TxPark;
 extern void txpipe_launch_init(void);
 extern bool txpipe_launch_enabled(void);
-extern void txpipe_launch_want(void);
+extern bool txpipe_launch_want(void);
+extern bool txpipe_launch_attach(int index);
 extern bool txpipe_launch_begin(void);
 extern void txpipe_launch_worked(void);
+extern void txpipe_launch_ask(void);
+extern bool txpipe_launch_asked(void);
 extern int64 txpipe_launch_last_work(void);
 extern void txpipe_launch_running(bool running);
 extern void txpipe_launch_park(TxPark why);

@@ -12,11 +12,14 @@
  * others.  A worker holds a session advisory lock on its number, so a
  * second copy steps aside at once.
  *
- * A background process cannot LISTEN, so each worker opens a libpq
- * connection to its own server, LISTENs there on txpipe_wakeup (sent by
- * enqueue) and txpipe_ingest (fire-and-forget records), and waits on its
- * latch and that socket together, with txpipe.worker_poll_interval as the
- * fallback.  Without that connection it polls.
+ * A commit that queued records sets the latches of its database's workers
+ * (the board in launcher.c).  A background process cannot LISTEN, so each
+ * worker opens a libpq connection to its own server, LISTENs there on
+ * txpipe_ingest (fire-and-forget records) and txpipe_wakeup (what enqueue
+ * sends instead of setting latches when txpipe is not preloaded), and
+ * waits on its latch and that socket together, with
+ * txpipe.worker_poll_interval as the fallback.  Without that connection
+ * it polls.
  *
  * Signals: SIGHUP reloads the settings; SIGTERM cancels the batch under
  * way (it rolls back and is routed again) and exits with code 1, so the
@@ -872,11 +875,13 @@ check_idle(List *unused)
  * txpipe.worker_idle_timeout.
  */
 static bool
-leave_if_idle(MemoryContext keep, bool probe)
+leave_if_idle(MemoryContext keep, bool probe, TimestampTz last_work)
 {
 	txpipe_launch_running(false);
 	guarded(check_idle, NULL, keep);
-	if (!database_idle || got_sigterm)
+	/* a start_worker() meanwhile counts as work */
+	if (!database_idle || got_sigterm || txpipe_launch_last_work() != last_work ||
+		(probe && txpipe_launch_asked()))
 	{
 		txpipe_launch_running(true);
 		return false;
@@ -907,6 +912,7 @@ txpipe_worker_main(Datum arg)
 	List	   *pipelines = NIL;
 	bool		probing;
 	bool		may_idle;
+	TimestampTz began = 0;
 
 	worker_index = index;
 	memcpy(&dboid, MyBgworkerEntry->bgw_extra, sizeof(Oid));
@@ -961,10 +967,16 @@ txpipe_worker_main(Datum arg)
 			txpipe_launch_park(last_check == ROUND_NO_EXTENSION ? TX_PARK_NO_EXTENSION : TX_PARK_DISABLED);
 		worker_exit(0);			/* stays stopped */
 	}
+	/* commits that queue records here set this worker's latch */
+	(void) txpipe_launch_attach(index);
 	probing = MyBgworkerEntry->bgw_extra[sizeof(Oid) + 1] != 0;
 	may_idle = false;
 	if (index == 0 && txpipe_launch_begin())
 	{
+		began = txpipe_launch_last_work();
+		/* a worker that is not a probe is what start_worker() asked for */
+		if (!probing)
+			(void) txpipe_launch_asked();
 		/* the launcher starts workers again only where txpipe.databases says */
 		StartTransactionCommand();
 		may_idle = txpipe_database_listed(get_database_name(MyDatabaseId));
@@ -1088,13 +1100,19 @@ txpipe_worker_main(Datum arg)
 			probing = false;
 		}
 		else if (may_idle && last_check == ROUND_OK && !ConfigReloadPending &&
-				 txpipe_worker_idle_timeout > 0 &&
-				 (probing || TimestampDifferenceExceeds(txpipe_launch_last_work(), GetCurrentTimestamp(),
-														txpipe_worker_idle_timeout)))
+				 txpipe_worker_idle_timeout > 0)
 		{
-			if (leave_if_idle(loop_cxt, probing))
-				worker_exit(0);
-			probing = false;
+			TimestampTz last_work = txpipe_launch_last_work();
+
+			/* a probe that start_worker() found stays like a worker */
+			if (probing && (last_work != began || txpipe_launch_asked()))
+				probing = false;
+			if (probing || TimestampDifferenceExceeds(last_work, GetCurrentTimestamp(), txpipe_worker_idle_timeout))
+			{
+				if (leave_if_idle(loop_cxt, probing, last_work))
+					worker_exit(0);
+				probing = false;
+			}
 		}
 		if (routed > 0 && !backoff)
 			continue;			/* more may be waiting */
@@ -1151,6 +1169,8 @@ txpipe_start_worker(PG_FUNCTION_ARGS)
 	txpipe_leave(&id);
 	SPI_finish();
 
+	/* a worker running here (a probe, say) stays for the idle timeout */
+	txpipe_launch_ask();
 	running = worker_pids(MyDatabaseId);
 	if (running != NIL)
 		PG_RETURN_INT32(linitial_int(running));
