@@ -448,6 +448,7 @@ extern bool txpipe_database_listed(const char *name);
 /* retention.c */
 extern int	txpipe_rejects_retention;
 extern int	txpipe_batches_retention;
+extern int	txpipe_alerts_retention;
 extern void txpipe_retention_init(void);
 extern void txpipe_retention_pass(List *unused);
 
