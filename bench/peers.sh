@@ -19,7 +19,7 @@
 # (bench.pe_events), as its function had them once it had parsed the event.
 
 PEER_EVENTS=${PEER_EVENTS:-32000}
-PGQ_TICKER_PERIOD=${PGQ_TICKER_PERIOD:-0.01}
+PGQ_TICKER_PERIOD=${PGQ_TICKER_PERIOD:-0.1}
 PGBENCH=$PG_BINDIR/pgbench
 PEER_DOCS=0
 
@@ -97,13 +97,33 @@ row_json() {
 			print defined $x ? $x : ""'
 }
 
+# WAL flushes of a run: wal_reset before, wal_flushes after prints
+# "flushes avg_ms" (pg_stat_wal, track_wal_io_timing on meanwhile): one
+# transaction per event waits for its commit's flush, so the flush time
+# bounds what QUEUE_CLIENTS clients can send
+wal_reset() {
+	sql -q -c "ALTER SYSTEM SET track_wal_io_timing = on" -c "SELECT pg_reload_conf()" \
+		-c "SELECT pg_stat_reset_shared('wal')" >/dev/null
+}
+
+wal_flushes() {
+	sql_value "SELECT wal_sync || ' ' || round((wal_sync_time / greatest(wal_sync, 1))::numeric, 1) FROM pg_stat_wal"
+	sql -q -c "ALTER SYSTEM RESET track_wal_io_timing" -c "SELECT pg_reload_conf()" >/dev/null
+}
+
+# "N WAL flushes, X ms each on average, Y events per flush"
+wal_note() {
+	awk -v f="$1" -v ms="$2" -v n="$3" 'BEGIN {
+		printf "%d WAL flushes, %.1f ms each on average, %.1f events per flush", f, ms, (f > 0 ? n / f : 0) }'
+}
+
 # ------------------------------------------------------------------
 # row: per_event
 # ------------------------------------------------------------------
 PER_EVENT_RATE=''
 
 row_per_event() {
-	local n per t0 t1 counts got fetch_rate
+	local n per t0 t1 counts got fetch_rate flushes flush_ms
 	n=$(round_down "$PEER_EVENTS" "$QUEUE_CLIENTS")
 	per=$((n / QUEUE_CLIENTS))
 	peers_data "$n"
@@ -114,9 +134,11 @@ row_per_event() {
 	settle
 	plain_tables cards_pe
 	checkpoint
+	wal_reset
 	t0=$(date +%s.%N)
 	pgbench_run "$OUT/per_event.log" "$BENCH/sql/per_event.pgbench" "$per"
 	t1=$(date +%s.%N)
+	read -r flushes flush_ms <<<"$(wal_flushes)"
 	RUN_TIMES=("$(elapsed "$t0" "$t1")")
 	PER_EVENT_RATE=$(awk -v n="$n" -v t="${RUN_TIMES[0]}" 'BEGIN { printf "%.0f", n / t }')
 	counts=$(peer_counts cards_pe)
@@ -124,15 +146,15 @@ row_per_event() {
 	[ "$got" = "$n" ] || die "per_event: $got transaction rows for $n events ($counts)"
 	log "  run 1/1: ${RUN_TIMES[0]} s, $PER_EVENT_RATE events/s; $counts; the lookup alone $fetch_rate events/s"
 	add_row per_event "peer: the per-event pattern, $QUEUE_CLIENTS clients, one transaction of 8 get-or-create statements per event (one run)" "$n" median \
-		"$PER_EVENT_RATE events/s; rows: $counts (all $n events written); reading the events alone (one primary-key lookup each, the same clients) $(printf '%.0f' "$fetch_rate") events/s" \
-		"$(printf '{"events_per_s": %s, "lookup_alone_per_s": %s, "rows": "%s"}' "$PER_EVENT_RATE" "${fetch_rate:-null}" "$counts")"
+		"$PER_EVENT_RATE events/s; $(wal_note "$flushes" "$flush_ms" "$n"); rows: $counts (all $n events written); reading the events alone (one primary-key lookup each, the same clients) $(printf '%.0f' "$fetch_rate") events/s" \
+		"$(printf '{"events_per_s": %s, "lookup_alone_per_s": %s, "wal_flushes": %s, "wal_flush_avg_ms": %s, "rows": "%s"}' "$PER_EVENT_RATE" "${fetch_rate:-null}" "${flushes:-null}" "${flush_ms:-null}" "$counts")"
 }
 
 # ------------------------------------------------------------------
 # row: enqueue_single
 # ------------------------------------------------------------------
 row_enqueue_single() {
-	local p=cards_es n per t0 sent t1 rate enq counts got accepted ratio='' same=''
+	local p=cards_es n per t0 sent t1 rate enq counts got accepted ratio='' same='' flushes flush_ms
 	n=$(round_down "$PEER_EVENTS" "$QUEUE_CLIENTS")
 	per=$((n / QUEUE_CLIENTS))
 	peers_data "$n"
@@ -140,10 +162,12 @@ row_enqueue_single() {
 	settle
 	queue_prepare "$p" sync "${QUEUE_WORKERS:-2}"
 	checkpoint
+	wal_reset
 	t0=$(date +%s.%N)
 	pgbench_run "$OUT/enqueue_single.log" "$BENCH/sql/enqueue_single.pgbench" "$per"
 	sent=$(date +%s.%N)
 	t1=$(queue_wait_consumed "$p" "$n")
+	read -r flushes flush_ms <<<"$(wal_flushes)"
 	RUN_TIMES=("$(elapsed "$t0" "$t1")")
 	rate=$(awk -v n="$n" -v t="${RUN_TIMES[0]}" 'BEGIN { printf "%.0f", n / t }')
 	enq=$(awk -v n="$n" -v a="$t0" -v b="$sent" 'BEGIN { printf "%.0f", n / (b - a) }')
@@ -156,11 +180,13 @@ row_enqueue_single() {
 		ratio=$(awk -v a="$rate" -v b="$PER_EVENT_RATE" 'BEGIN { printf "%.2f", a / b }')
 		same=$([ "$counts" = "$(peer_counts cards_pe)" ] && echo "the same rows as per_event" || echo "rows DIFFER from per_event's")
 	fi
-	log "  run 1/1: ${RUN_TIMES[0]} s, $rate events/s routed (enqueue alone $enq/s)${ratio:+; ${ratio}x per_event}; $counts"
+	local cmp=''
+	[ -n "$ratio" ] && cmp=", ${ratio}× per_event (target ≥ 1.5×)"
+	log "  run 1/1: ${RUN_TIMES[0]} s, $rate events/s routed (enqueue alone $enq/s)$cmp; $counts"
 	add_row enqueue_single "txpipe: the same events, one enqueue(jsonb) per transaction from $QUEUE_CLIENTS clients, ${QUEUE_WORKERS:-2} workers, until routed (one run)" "$n" median \
-		"$rate events/s routed${ratio:+, ${ratio}× per_event (target ≥ 1.5×)}; enqueue alone $enq/s; all $n routed${same:+, $same}" \
-		"$(printf '{"events_per_s": %s, "enqueue_records_per_s": %s, "ratio_to_per_event": %s, "rows": "%s", "counts": %s}' \
-			"$rate" "$enq" "${ratio:-null}" "$counts" "$(txpipe_counts_json "$p")")"
+		"$rate events/s routed$cmp; enqueue alone $enq/s; $(wal_note "$flushes" "$flush_ms" "$n") (the workers' included); all $n routed${same:+, $same}" \
+		"$(printf '{"events_per_s": %s, "enqueue_records_per_s": %s, "ratio_to_per_event": %s, "wal_flushes": %s, "wal_flush_avg_ms": %s, "rows": "%s", "counts": %s}' \
+			"$rate" "$enq" "${ratio:-null}" "${flushes:-null}" "${flush_ms:-null}" "$counts" "$(txpipe_counts_json "$p")")"
 	queue_finish
 	sql -q -c "SET client_min_messages = warning" -c "DROP SCHEMA $p CASCADE" \
 		-c "SELECT txpipe.drop_pipeline('$p')" -c "DROP SCHEMA IF EXISTS cards_pe CASCADE" >/dev/null
@@ -228,15 +254,19 @@ pgq_consumer_start() {
 	PGQ_CONSUMER=$!
 }
 
+# sets PGQ_DONE to the time the consumer returned (not in a subshell: it
+# waits for a child of this shell)
+PGQ_DONE=''
 pgq_consumer_wait() {
 	wait "$PGQ_CONSUMER" || die "the PgQ consumer failed (log: $OUT/pgq_consumer.log)"
-	date +%s.%N
+	PGQ_DONE=$(date +%s.%N)
 }
 
-# ticks and batches of the run, "ticks batches"
+# ticks, batches and the consumer's seconds in pgq_apply, "ticks batches apply_s"
 pgq_ticks() {
 	sql_value "SELECT (SELECT count(*) FROM pgq.tick t JOIN pgq.queue q ON q.queue_id = t.tick_queue
-						WHERE q.queue_name = 'peers') || ' ' || (SELECT batches FROM bench.pgq_progress)"
+						WHERE q.queue_name = 'peers') || ' ' || batches || ' ' || round(apply_s::numeric, 2)
+				 FROM bench.pgq_progress"
 }
 
 pgq_finish() {
@@ -256,7 +286,7 @@ pgq_check() {
 }
 
 row_pgq_throughput() {
-	local n per t0 sent t1 rate enq counts ticks batches tx_rate tx_enq ratio='' ratio_enq=''
+	local n per t0 sent t1 rate enq counts ticks batches apply_s tx_rate tx_enq ratio='' ratio_enq=''
 	n=$(round_down "$QUEUE_RECORDS" $((100 * QUEUE_CLIENTS)))
 	per=$((n / 100 / QUEUE_CLIENTS))
 	peers_data "$n"
@@ -268,27 +298,30 @@ row_pgq_throughput() {
 	t0=$(date +%s.%N)
 	pgbench_run "$OUT/pgq_throughput.log" "$BENCH/sql/pgq_insert.pgbench" "$per" -D batch=100
 	sent=$(date +%s.%N)
-	t1=$(pgq_consumer_wait)
+	pgq_consumer_wait
+	t1=$PGQ_DONE
 	RUN_TIMES=("$(elapsed "$t0" "$t1")")
 	rate=$(awk -v n="$n" -v t="${RUN_TIMES[0]}" 'BEGIN { printf "%.0f", n / t }')
 	enq=$(awk -v n="$n" -v a="$t0" -v b="$sent" 'BEGIN { printf "%.0f", n / (b - a) }')
 	counts=$(pgq_check pgq_throughput "$n")
-	read -r ticks batches <<<"$(pgq_ticks)"
+	read -r ticks batches apply_s <<<"$(pgq_ticks)"
 	tx_rate=$(awk -v n="$(row_field queue_throughput records)" -v t="$(row_field queue_throughput seconds)" \
 		'BEGIN { if (n > 0 && t > 0) printf "%.0f", n / t }')
 	tx_enq=$(row_json queue_throughput '{enqueue_records_per_s}')
 	[ -n "$tx_rate" ] && ratio=$(awk -v a="$tx_rate" -v b="$rate" 'BEGIN { printf "%.2f", a / b }')
 	[ -n "$tx_enq" ] && ratio_enq=$(awk -v a="$tx_enq" -v b="$enq" 'BEGIN { printf "%.2f", a / b }')
-	log "  run 1/1: ${RUN_TIMES[0]} s, $rate records/s consumed, enqueue alone $enq/s; $ticks ticks, $batches batches${ratio:+; txpipe ${ratio}x (enqueue alone ${ratio_enq}x)}"
+	local cmp=''
+	[ -n "$ratio" ] && cmp="; queue_throughput (txpipe) ${ratio}× this, enqueue alone ${ratio_enq}×"
+	log "  run 1/1: ${RUN_TIMES[0]} s, $rate records/s consumed, enqueue alone $enq/s; $ticks ticks, $batches batches$cmp"
 	add_row pgq_throughput "PgQ: $QUEUE_CLIENTS clients, 100 insert_event per transaction, one consumer into the cards tables, until consumed (one run)" "$n" median \
-		"$rate records/s consumed, enqueue alone $enq records/s; $batches batches of $ticks ticks; all $n written${ratio:+; txpipe's queue_throughput ${ratio}× this (enqueue alone ${ratio_enq}×)}" \
-		"$(printf '{"records_per_s": %s, "enqueue_records_per_s": %s, "ticks": %s, "batches": %s, "txpipe_ratio": %s, "txpipe_enqueue_ratio": %s, "rows": "%s"}' \
-			"$rate" "$enq" "$ticks" "$batches" "${ratio:-null}" "${ratio_enq:-null}" "$counts")"
+		"$rate records/s consumed, enqueue alone $enq records/s; $batches batches, $ticks ticks; the consumer spent $apply_s s writing the batches; all $n written$cmp" \
+		"$(printf '{"records_per_s": %s, "enqueue_records_per_s": %s, "ticks": %s, "batches": %s, "apply_s": %s, "txpipe_ratio": %s, "txpipe_enqueue_ratio": %s, "rows": "%s"}' \
+			"$rate" "$enq" "$ticks" "$batches" "$apply_s" "${ratio:-null}" "${ratio_enq:-null}" "$counts")"
 	pgq_finish
 }
 
 row_pgq_latency() {
-	local n per t0 t1 counts ticks batches tps lat p50 p99 max cnt tbl reached tx99 ratio=''
+	local n per t0 t1 counts ticks batches apply_s tps lat p50 p99 max cnt tbl reached tx99 ratio=''
 	local b=$QUEUE_LATENCY_BATCH
 	n=$(round_down "$((QUEUE_RATE * QUEUE_SECONDS))" $((b * QUEUE_CLIENTS)))
 	per=$((n / b / QUEUE_CLIENTS))
@@ -301,10 +334,11 @@ row_pgq_latency() {
 	pgq_consumer_start "$n"
 	t0=$(date +%s.%N)
 	pgbench_run "$OUT/pgq_latency.log" "$BENCH/sql/pgq_insert.pgbench" "$per" -D batch="$b" -R "$tps"
-	t1=$(pgq_consumer_wait)
+	pgq_consumer_wait
+	t1=$PGQ_DONE
 	RUN_TIMES=("$(elapsed "$t0" "$t1")")
 	counts=$(pgq_check pgq_latency "$n")
-	read -r ticks batches <<<"$(pgq_ticks)"
+	read -r ticks batches apply_s <<<"$(pgq_ticks)"
 	reached=$(sed -n 's/^tps = \([0-9.]*\) .*/\1/p' "$OUT/pgq_latency.log" | head -n 1)
 	reached=$(awk -v t="$reached" -v b="$b" 'BEGIN { printf "%.0f", t * b }')
 	tbl=$(sql_value "SELECT queue_data_pfx FROM pgq.queue WHERE queue_name = 'peers'")
@@ -317,10 +351,12 @@ row_pgq_latency() {
 	read -r p50 p99 max cnt <<<"$lat"
 	tx99=$(row_json queue_latency '{latency_ms}{p99}')
 	[ -n "$tx99" ] && ratio=$(awk -v a="$p99" -v b="$tx99" 'BEGIN { if (b > 0) printf "%.2f", a / b }')
-	log "  run 1/1: ${RUN_TIMES[0]} s; latency p50 $p50 ms, p99 $p99 ms, max $max ms over $cnt records; $ticks ticks, $batches batches${ratio:+; p99 ${ratio}x txpipe's}"
+	local cmp=''
+	[ -n "$ratio" ] && cmp="; p99 ${ratio}× the p99 of queue_latency (txpipe, $tx99 ms)"
+	log "  run 1/1: ${RUN_TIMES[0]} s; latency p50 $p50 ms, p99 $p99 ms, max $max ms over $cnt records; $ticks ticks, $batches batches$cmp"
 	add_row pgq_latency "PgQ: $QUEUE_RATE records/s from $QUEUE_CLIENTS clients, $b insert_event per transaction, one consumer (one run)" "$n" median \
-		"enqueue rate reached ${reached}/s; enqueue→consumed p50 $p50 ms, p99 $p99 ms, max $max ms ($cnt records); $batches batches of $ticks ticks (pgqd ticker_period $PGQ_TICKER_PERIOD s)${ratio:+; p99 ${ratio}× txpipe's queue_latency p99 ($tx99 ms)}" \
-		"$(printf '{"latency_ms": {"p50": %s, "p99": %s, "max": %s, "records": %s}, "ticks": %s, "batches": %s, "p99_ratio_to_txpipe": %s, "rows": "%s"}' \
-			"${p50:-null}" "${p99:-null}" "${max:-null}" "${cnt:-0}" "$ticks" "$batches" "${ratio:-null}" "$counts")"
+		"enqueue rate reached ${reached}/s; enqueue→consumed p50 $p50 ms, p99 $p99 ms, max $max ms ($cnt records); $batches batches, $ticks ticks (pgqd ticker_period $PGQ_TICKER_PERIOD s); the consumer spent $apply_s of ${RUN_TIMES[0]} s writing the batches$cmp" \
+		"$(printf '{"latency_ms": {"p50": %s, "p99": %s, "max": %s, "records": %s}, "ticks": %s, "batches": %s, "apply_s": %s, "p99_ratio_to_txpipe": %s, "rows": "%s"}' \
+			"${p50:-null}" "${p99:-null}" "${max:-null}" "${cnt:-0}" "$ticks" "$batches" "$apply_s" "${ratio:-null}" "$counts")"
 	pgq_finish
 }

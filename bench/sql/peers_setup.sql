@@ -33,7 +33,7 @@ SELECT d.i,
 	   (j->>'merch_lat')::float8 AS merch_lat,
 	   (j->>'merch_long')::float8 AS merch_long,
 	   (j->>'is_fraud')::integer = 1 AS is_fraud
-  FROM bench.peer_docs d, LATERAL (SELECT d.doc::jsonb AS j) x;
+  FROM bench.peer_docs d, LATERAL (SELECT d.doc::jsonb AS j OFFSET 0) x;  -- OFFSET 0: parsed once, not once per field
 ALTER TABLE bench.pe_events ADD PRIMARY KEY (i);
 VACUUM ANALYZE bench.peer_docs;
 VACUUM ANALYZE bench.pe_events;
