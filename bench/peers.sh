@@ -174,8 +174,9 @@ row_enqueue_single() {
 	counts=$(peer_counts "$p")
 	got=$(sed -n 's/.*transaction=\([0-9]*\).*/\1/p' <<<"$counts")
 	accepted=$(sql_value "SELECT accepted FROM txpipe.stats WHERE pipeline = '$p'")
-	[ "$got" = "$n" ] && [ "$accepted" = "$n" ] ||
+	if [ "$got" != "$n" ] || [ "$accepted" != "$n" ]; then
 		die "enqueue_single: $got transaction rows, $accepted accepted, for $n events ($counts)"
+	fi
 	if [ -n "$PER_EVENT_RATE" ]; then
 		ratio=$(awk -v a="$rate" -v b="$PER_EVENT_RATE" 'BEGIN { printf "%.2f", a / b }')
 		same=$([ "$counts" = "$(peer_counts cards_pe)" ] && echo "the same rows as per_event" || echo "rows DIFFER from per_event's")
