@@ -194,6 +194,70 @@ row_enqueue_single() {
 }
 
 # ------------------------------------------------------------------
+# rows: enqueue_batch, enqueue_paced — txpipe's queue driven as the PgQ
+# rows drive PgQ (pgbench, the records read in the server), so that the
+# two compare with the same producer
+# ------------------------------------------------------------------
+
+# txpipe_pgbench KEY LABEL N BATCH WORKERS [RATE]: N records, BATCH per
+# enqueue transaction from QUEUE_CLIENTS clients (RATE records/s in all if
+# given), until the workers have routed them; sets TXPB_RATE, TXPB_ENQ,
+# TXPB_LAT ("p50 p99 max count") and adds the row
+TXPB_RATE='' TXPB_ENQ='' TXPB_LAT=''
+txpipe_pgbench() {
+	local key=$1 label=$2 n=$3 b=$4 workers=$5 rate=${6:-} p=cards_eb per t0 sent t1 accepted extra=() reached=''
+	per=$((n / b / QUEUE_CLIENTS))
+	peers_data "$n"
+	[ -n "$rate" ] && extra=(-R "$(awk -v r="$rate" -v b="$b" 'BEGIN { printf "%.1f", r / b }')")
+	log "$key: $n records, $b per txpipe.enqueue(text[]) from $QUEUE_CLIENTS clients (pgbench${rate:+, $rate records/s}), $workers worker(s) (one run)"
+	settle
+	queue_prepare "$p" sync "$workers"
+	checkpoint
+	t0=$(date +%s.%N)
+	pgbench_run "$OUT/$key.log" "$BENCH/sql/enqueue_batch.pgbench" "$per" -D batch="$b" "${extra[@]}"
+	sent=$(date +%s.%N)
+	t1=$(queue_wait_consumed "$p" "$n")
+	RUN_TIMES=("$(elapsed "$t0" "$t1")")
+	TXPB_RATE=$(awk -v n="$n" -v t="${RUN_TIMES[0]}" 'BEGIN { printf "%.0f", n / t }')
+	TXPB_ENQ=$(awk -v n="$n" -v a="$t0" -v b="$sent" 'BEGIN { printf "%.0f", n / (b - a) }')
+	accepted=$(sql_value "SELECT accepted FROM txpipe.stats WHERE pipeline = '$p'")
+	[ "$accepted" = "$n" ] || die "$key: $accepted accepted of $n records"
+	local note="$TXPB_RATE records/s routed, enqueue alone $TXPB_ENQ records/s; all $n routed"
+	TXPB_LAT=''
+	if [ -n "$rate" ]; then
+		local p50 p99 max cnt
+		TXPB_LAT=$(queue_latency "$p")
+		read -r p50 p99 max cnt <<<"$TXPB_LAT"
+		reached=$(sed -n 's/^tps = \([0-9.]*\) .*/\1/p' "$OUT/$key.log" | head -n 1)
+		reached=$(awk -v t="$reached" -v b="$b" 'BEGIN { printf "%.0f", t * b }')
+		note="enqueue rate reached ${reached}/s; enqueue→visible p50 $p50 ms, p99 $p99 ms, max $max ms ($cnt records); all $n routed"
+	fi
+	log "  run 1/1: ${RUN_TIMES[0]} s; $note"
+	add_row "$key" "$label" "$n" median "$note" \
+		"$(printf '{"records_per_s": %s, "enqueue_records_per_s": %s, "latency_ms": %s, "counts": %s}' \
+			"$TXPB_RATE" "$TXPB_ENQ" \
+			"$(if [ -n "$TXPB_LAT" ]; then read -r a b c d <<<"$TXPB_LAT"; printf '{"p50": %s, "p99": %s, "max": %s, "records": %s}' "$a" "$b" "$c" "$d"; else echo null; fi)" \
+			"$(txpipe_counts_json "$p")")"
+	queue_finish
+	sql -q -c "SET client_min_messages = warning" -c "DROP SCHEMA $p CASCADE" \
+		-c "SELECT txpipe.drop_pipeline('$p')" >/dev/null
+}
+
+row_enqueue_batch() {
+	local n
+	n=$(round_down "$QUEUE_RECORDS" $((100 * QUEUE_CLIENTS)))
+	txpipe_pgbench enqueue_batch "txpipe, driven like pgq_throughput: $QUEUE_CLIENTS clients, 100 records per enqueue, until routed (one run)" \
+		"$n" 100 "${QUEUE_WORKERS:-2}"
+}
+
+row_enqueue_paced() {
+	local n b=$QUEUE_LATENCY_BATCH
+	n=$(round_down "$((QUEUE_RATE * QUEUE_SECONDS))" $((b * QUEUE_CLIENTS)))
+	txpipe_pgbench enqueue_paced "txpipe, driven like pgq_latency: $QUEUE_RATE records/s from $QUEUE_CLIENTS clients, $b per enqueue (one run)" \
+		"$n" "$b" "$QUEUE_LATENCY_WORKERS" "$QUEUE_RATE"
+}
+
+# ------------------------------------------------------------------
 # rows: PgQ
 # ------------------------------------------------------------------
 PGQD_PID=''
@@ -311,13 +375,20 @@ row_pgq_throughput() {
 	tx_enq=$(row_json queue_throughput '{enqueue_records_per_s}')
 	[ -n "$tx_rate" ] && ratio=$(awk -v a="$tx_rate" -v b="$rate" 'BEGIN { printf "%.2f", a / b }')
 	[ -n "$tx_enq" ] && ratio_enq=$(awk -v a="$tx_enq" -v b="$enq" 'BEGIN { printf "%.2f", a / b }')
-	local cmp=''
-	[ -n "$ratio" ] && cmp="; queue_throughput (txpipe) ${ratio}× this, enqueue alone ${ratio_enq}×"
+	local cmp='' eb_rate eb_enq eb_ratio='' eb_ratio_enq=''
+	[ -n "$ratio" ] && cmp="; txpipe: queue_throughput ${ratio}× this, enqueue alone ${ratio_enq}×"
+	eb_rate=$(row_json enqueue_batch '{records_per_s}')
+	eb_enq=$(row_json enqueue_batch '{enqueue_records_per_s}')
+	if [ -n "$eb_rate" ]; then
+		eb_ratio=$(awk -v a="$eb_rate" -v b="$rate" 'BEGIN { printf "%.2f", a / b }')
+		eb_ratio_enq=$(awk -v a="$eb_enq" -v b="$enq" 'BEGIN { printf "%.2f", a / b }')
+		cmp="$cmp; enqueue_batch (the same producer) ${eb_ratio}× this, enqueue alone ${eb_ratio_enq}×"
+	fi
 	log "  run 1/1: ${RUN_TIMES[0]} s, $rate records/s consumed, enqueue alone $enq/s; $ticks ticks, $batches batches$cmp"
 	add_row pgq_throughput "PgQ: $QUEUE_CLIENTS clients, 100 insert_event per transaction, one consumer into the cards tables, until consumed (one run)" "$n" median \
 		"$rate records/s consumed, enqueue alone $enq records/s; $batches batches, $ticks ticks; the consumer spent $apply_s s writing the batches; all $n written$cmp" \
-		"$(printf '{"records_per_s": %s, "enqueue_records_per_s": %s, "ticks": %s, "batches": %s, "apply_s": %s, "txpipe_ratio": %s, "txpipe_enqueue_ratio": %s, "rows": "%s"}' \
-			"$rate" "$enq" "$ticks" "$batches" "$apply_s" "${ratio:-null}" "${ratio_enq:-null}" "$counts")"
+		"$(printf '{"records_per_s": %s, "enqueue_records_per_s": %s, "ticks": %s, "batches": %s, "apply_s": %s, "txpipe_ratio": %s, "txpipe_enqueue_ratio": %s, "enqueue_batch_ratio": %s, "enqueue_batch_enqueue_ratio": %s, "rows": "%s"}' \
+			"$rate" "$enq" "$ticks" "$batches" "$apply_s" "${ratio:-null}" "${ratio_enq:-null}" "${eb_ratio:-null}" "${eb_ratio_enq:-null}" "$counts")"
 	pgq_finish
 }
 
@@ -352,12 +423,17 @@ row_pgq_latency() {
 	read -r p50 p99 max cnt <<<"$lat"
 	tx99=$(row_json queue_latency '{latency_ms}{p99}')
 	[ -n "$tx99" ] && ratio=$(awk -v a="$p99" -v b="$tx99" 'BEGIN { if (b > 0) printf "%.2f", a / b }')
-	local cmp=''
+	local cmp='' ep99 eratio=''
 	[ -n "$ratio" ] && cmp="; p99 ${ratio}× the p99 of queue_latency (txpipe, $tx99 ms)"
+	ep99=$(row_json enqueue_paced '{latency_ms}{p99}')
+	if [ -n "$ep99" ]; then
+		eratio=$(awk -v a="$p99" -v b="$ep99" 'BEGIN { if (b > 0) printf "%.2f", a / b }')
+		cmp="$cmp; p99 ${eratio}× the p99 of enqueue_paced (txpipe, the same producer, $ep99 ms)"
+	fi
 	log "  run 1/1: ${RUN_TIMES[0]} s; latency p50 $p50 ms, p99 $p99 ms, max $max ms over $cnt records; $ticks ticks, $batches batches$cmp"
 	add_row pgq_latency "PgQ: $QUEUE_RATE records/s from $QUEUE_CLIENTS clients, $b insert_event per transaction, one consumer (one run)" "$n" median \
 		"enqueue rate reached ${reached}/s; enqueue→consumed p50 $p50 ms, p99 $p99 ms, max $max ms ($cnt records); $batches batches, $ticks ticks (pgqd ticker_period $PGQ_TICKER_PERIOD s); the consumer spent $apply_s of ${RUN_TIMES[0]} s writing the batches$cmp" \
-		"$(printf '{"latency_ms": {"p50": %s, "p99": %s, "max": %s, "records": %s}, "ticks": %s, "batches": %s, "apply_s": %s, "p99_ratio_to_txpipe": %s, "rows": "%s"}' \
-			"${p50:-null}" "${p99:-null}" "${max:-null}" "${cnt:-0}" "$ticks" "$batches" "$apply_s" "${ratio:-null}" "$counts")"
+		"$(printf '{"latency_ms": {"p50": %s, "p99": %s, "max": %s, "records": %s}, "ticks": %s, "batches": %s, "apply_s": %s, "p99_ratio_to_txpipe": %s, "p99_ratio_to_enqueue_paced": %s, "rows": "%s"}' \
+			"${p50:-null}" "${p99:-null}" "${max:-null}" "${cnt:-0}" "$ticks" "$batches" "$apply_s" "${ratio:-null}" "${eratio:-null}" "$counts")"
 	pgq_finish
 }
