@@ -199,13 +199,13 @@ row_enqueue_single() {
 # two compare with the same producer
 # ------------------------------------------------------------------
 
-# txpipe_pgbench KEY LABEL N BATCH WORKERS [RATE]: N records, BATCH per
+# txpipe_pgbench KEY LABEL PIPELINE N BATCH WORKERS [RATE]: N records, BATCH per
 # enqueue transaction from QUEUE_CLIENTS clients (RATE records/s in all if
 # given), until the workers have routed them; sets TXPB_RATE, TXPB_ENQ,
 # TXPB_LAT ("p50 p99 max count") and adds the row
 TXPB_RATE='' TXPB_ENQ='' TXPB_LAT=''
 txpipe_pgbench() {
-	local key=$1 label=$2 n=$3 b=$4 workers=$5 rate=${6:-} p=cards_eb per t0 sent t1 accepted extra=() reached=''
+	local key=$1 label=$2 p=$3 n=$4 b=$5 workers=$6 rate=${7:-} per t0 sent t1 accepted extra=() reached=''
 	per=$((n / b / QUEUE_CLIENTS))
 	peers_data "$n"
 	[ -n "$rate" ] && extra=(-R "$(awk -v r="$rate" -v b="$b" 'BEGIN { printf "%.1f", r / b }')")
@@ -214,7 +214,7 @@ txpipe_pgbench() {
 	queue_prepare "$p" sync "$workers"
 	checkpoint
 	t0=$(date +%s.%N)
-	pgbench_run "$OUT/$key.log" "$BENCH/sql/enqueue_batch.pgbench" "$per" -D batch="$b" "${extra[@]}"
+	pgbench_run "$OUT/$key.log" "$BENCH/sql/enqueue_batch.pgbench" "$per" -D batch="$b" -D pipeline="$p" "${extra[@]}"
 	sent=$(date +%s.%N)
 	t1=$(queue_wait_consumed "$p" "$n")
 	RUN_TIMES=("$(elapsed "$t0" "$t1")")
@@ -247,14 +247,14 @@ row_enqueue_batch() {
 	local n
 	n=$(round_down "$QUEUE_RECORDS" $((100 * QUEUE_CLIENTS)))
 	txpipe_pgbench enqueue_batch "txpipe, driven like pgq_throughput: $QUEUE_CLIENTS clients, 100 records per enqueue, until routed (one run)" \
-		"$n" 100 "${QUEUE_WORKERS:-2}"
+		cards_eb "$n" 100 "${QUEUE_WORKERS:-2}"
 }
 
 row_enqueue_paced() {
 	local n b=$QUEUE_LATENCY_BATCH
 	n=$(round_down "$((QUEUE_RATE * QUEUE_SECONDS))" $((b * QUEUE_CLIENTS)))
 	txpipe_pgbench enqueue_paced "txpipe, driven like pgq_latency: $QUEUE_RATE records/s from $QUEUE_CLIENTS clients, $b per enqueue (one run)" \
-		"$n" "$b" "$QUEUE_LATENCY_WORKERS" "$QUEUE_RATE"
+		cards_ep "$n" "$b" "$QUEUE_LATENCY_WORKERS" "$QUEUE_RATE"
 }
 
 # ------------------------------------------------------------------
