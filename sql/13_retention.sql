@@ -52,7 +52,7 @@ SELECT (SELECT (received, accepted, rejected, duplicates) FROM txpipe.stats WHER
 	   = (SELECT (received, accepted, rejected, duplicates) FROM before) AS same_after_part_fold;
 UPDATE txpipe.batches SET finished_at = finished_at - interval '8 days' WHERE pipeline = 'ret';
 -- (the fold takes the batches of every pipeline)
-SELECT folded >= 4 AS folded, batches, rejects FROM txpipe._prune(NULL, interval '7 days', NULL);
+SELECT folded >= 4 AS folded, batches, rejects FROM txpipe._prune(NULL, interval '7 days', NULL, NULL);
 SELECT count(*) AS batches_left FROM txpipe.batches WHERE pipeline = 'ret';
 SELECT received, accepted, rejected, duplicates, batches FROM txpipe.counters WHERE pipeline = 'ret';
 SELECT (SELECT (received, accepted, rejected, duplicates) FROM txpipe.stats WHERE pipeline = 'ret')
@@ -65,16 +65,26 @@ SELECT received, accepted, rejected, duplicates FROM txpipe.stats WHERE pipeline
 UPDATE txpipe.rejects SET last_received_at = now() - interval '31 days'
  WHERE pipeline = 'ret' AND payload LIKE '%"z1%';
 SELECT count(*) AS old FROM txpipe.rejects WHERE pipeline = 'ret' AND last_received_at < now() - interval '30 days';
-SELECT folded, batches, rejects FROM txpipe._prune(interval '30 days', interval '7 days', NULL);
+SELECT folded, batches, rejects FROM txpipe._prune(interval '30 days', interval '7 days', NULL, NULL);
 SELECT count(*) AS left, count(*) FILTER (WHERE payload LIKE '%"z1%') AS old_left
   FROM txpipe.rejects WHERE pipeline = 'ret';
+
+-- alerts: only those acknowledged before the retention go; open alerts
+-- stay, however old
+INSERT INTO txpipe.alerts (pipeline, rule, severity, key, key_masked, details, raised_at, acknowledged_at, acknowledged_by)
+VALUES ('ret', 'r', 'info', 'k1', 'k1', '{}', now() - interval '200 days', now() - interval '91 days', 'x'),
+	   ('ret', 'r', 'info', 'k2', 'k2', '{}', now() - interval '200 days', now() - interval '89 days', 'x'),
+	   ('ret', 'r', 'info', 'k3', 'k3', '{}', now() - interval '200 days', NULL, NULL);
+SELECT folded, batches, rejects, alerts FROM txpipe._prune(NULL, NULL, interval '90 days', NULL);
+SELECT string_agg(key, ',' ORDER BY key) AS alerts_left FROM txpipe.alerts WHERE pipeline = 'ret';
 
 -- txpipe.prune(): an admin may run it (with the settings: 30 days, 7
 -- days), a writer may not
 SHOW txpipe.rejects_retention;
 SHOW txpipe.batches_retention;
+SHOW txpipe.alerts_retention;
 SET ROLE txpipe_admin;
-SELECT folded, batches, rejects FROM txpipe.prune();
+SELECT folded, batches, rejects, alerts FROM txpipe.prune();
 RESET ROLE;
 SET ROLE txpipe_writer;
 SELECT folded FROM txpipe.prune();
@@ -84,5 +94,6 @@ RESET ROLE;
 SELECT txpipe.drop_pipeline('ret');
 DROP SCHEMA ret CASCADE;
 DELETE FROM txpipe.rejects WHERE pipeline = 'ret';
+DELETE FROM txpipe.alerts WHERE pipeline = 'ret';
 DELETE FROM txpipe.batches WHERE pipeline = 'ret';
 DELETE FROM txpipe.counters WHERE pipeline = 'ret';

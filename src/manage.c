@@ -117,6 +117,8 @@ call_body(FunctionCallInfo fcinfo, const char *body, bool with_schema)
 Datum
 txpipe_create_pipeline(PG_FUNCTION_ARGS)
 {
+	/* a worker for the new pipeline (it may take NOTIFY), if none runs */
+	(void) txpipe_launch_want();
 	return call_body(fcinfo, "_create_pipeline", true);
 }
 

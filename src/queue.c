@@ -47,7 +47,7 @@ static SPIPlanPtr fetch_running_plan = NULL;
 static SPIPlanPtr fetch_new_plan = NULL;
 static SPIPlanPtr update_plan = NULL;
 static SPIPlanPtr poison_plan = NULL;
-static SPIPlanPtr enqueue_plan = NULL;
+static SPIPlanPtr enqueue_plan[2] = {NULL, NULL};	/* [true]: no NOTIFY */
 
 /* records per inbox statement, and the bytes that end a statement early */
 #define QUEUE_PUT_CHUNK 1000
@@ -692,18 +692,29 @@ put_rows(TxPlan *plan, TxRecord *recs, int n, const char *source)
 	MemoryContext chunk;
 	MemoryContext old;
 	int			from = 0;
+	bool		by_latch;
 
 	if (n == 0)
 		return;
+	/*
+	 * At commit the workers are woken through shared memory, and the
+	 * launcher starts one here if none runs (launcher.c); without that
+	 * board, by NOTIFY txpipe_wakeup.
+	 */
+	by_latch = txpipe_launch_want();
 	/* writers may not write the inbox themselves: as its owner */
 	txpipe_enter_catalog(&id);
-	if (enqueue_plan == NULL)
+	if (enqueue_plan[by_latch] == NULL)
 	{
 		Oid			t[4] = {TEXTOID, TEXTOID, INT2ARRAYOID, TEXTARRAYOID};
 
-		enqueue_plan = keep("WITH i AS (INSERT INTO txpipe.inbox (pipeline, class, source, doc)"
-							" SELECT $1, u.c, $2, u.d FROM ROWS FROM (pg_catalog.unnest($3), pg_catalog.unnest($4)) AS u(c, d))"
-							" SELECT pg_catalog.pg_notify('txpipe_wakeup', $1)", 4, t);
+		enqueue_plan[by_latch] =
+			keep(by_latch ?
+				 "INSERT INTO txpipe.inbox (pipeline, class, source, doc)"
+				 " SELECT $1, u.c, $2, u.d FROM ROWS FROM (pg_catalog.unnest($3), pg_catalog.unnest($4)) AS u(c, d)" :
+				 "WITH i AS (INSERT INTO txpipe.inbox (pipeline, class, source, doc)"
+				 " SELECT $1, u.c, $2, u.d FROM ROWS FROM (pg_catalog.unnest($3), pg_catalog.unnest($4)) AS u(c, d))"
+				 " SELECT pg_catalog.pg_notify('txpipe_wakeup', $1)", 4, t);
 	}
 	/* a statement per chunk of records, its memory freed after each */
 	chunk = AllocSetContextCreate(CurrentMemoryContext, "txpipe inbox chunk", ALLOCSET_DEFAULT_SIZES);
@@ -743,7 +754,8 @@ put_rows(TxPlan *plan, TxRecord *recs, int n, const char *source)
 		args[1] = CStringGetTextDatum(source);
 		args[2] = PointerGetDatum(construct_array(classes, m, INT2OID, 2, true, TYPALIGN_SHORT));
 		args[3] = PointerGetDatum(construct_array(docs, m, TEXTOID, -1, false, TYPALIGN_INT));
-		(void) txpipe_spi_run(enqueue_plan, args, NULL, false, 0, SPI_OK_SELECT, "put records into the inbox");
+		(void) txpipe_spi_run(enqueue_plan[by_latch], args, NULL, false, 0,
+							  by_latch ? SPI_OK_INSERT : SPI_OK_SELECT, "put records into the inbox");
 		SPI_freetuptable(SPI_tuptable);
 		MemoryContextSwitchTo(old);
 		MemoryContextReset(chunk);

@@ -100,5 +100,8 @@ _PG_init(void)
 	txpipe_copy_init();
 	txpipe_alerts_init();
 	if (process_shared_preload_libraries_in_progress)
+	{
+		txpipe_launch_init();
 		txpipe_register_launcher();
+	}
 }

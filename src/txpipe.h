@@ -414,12 +414,41 @@ extern int	txpipe_worker_max_attempts;
 extern char *txpipe_databases;
 extern char *txpipe_worker_conninfo;
 extern int	txpipe_inbox_slot_seconds;
+extern int	txpipe_worker_idle_timeout;
 extern void txpipe_worker_init(void);
 extern void txpipe_register_launcher(void);
+
+#define TX_WORKER_EXPLICIT 0x01	/* started by start_worker() or worker 0 */
+#define TX_WORKER_PROBE 0x02	/* leaves at once if nothing is queued */
+struct BackgroundWorkerHandle;
+extern bool txpipe_register_worker(Oid dboid, int index, struct BackgroundWorkerHandle **handle,
+								   bool notify_me, int flags);
+
+/* launcher.c: why a database's worker 0 left */
+typedef enum TxPark
+{
+	TX_PARK_NONE = 0,
+	TX_PARK_IDLE,				/* nothing to do: started again by work */
+	TX_PARK_DISABLED,			/* txpipe.stop_worker() */
+	TX_PARK_NO_EXTENSION
+} TxPark;
+extern void txpipe_launch_init(void);
+extern bool txpipe_launch_enabled(void);
+extern bool txpipe_launch_want(void);
+extern bool txpipe_launch_attach(int index);
+extern bool txpipe_launch_begin(void);
+extern void txpipe_launch_worked(void);
+extern void txpipe_launch_ask(void);
+extern bool txpipe_launch_asked(void);
+extern int64 txpipe_launch_last_work(void);
+extern void txpipe_launch_running(bool running);
+extern void txpipe_launch_park(TxPark why);
+extern bool txpipe_database_listed(const char *name);
 
 /* retention.c */
 extern int	txpipe_rejects_retention;
 extern int	txpipe_batches_retention;
+extern int	txpipe_alerts_retention;
 extern void txpipe_retention_init(void);
 extern void txpipe_retention_pass(List *unused);
 

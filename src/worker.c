@@ -12,11 +12,14 @@
  * others.  A worker holds a session advisory lock on its number, so a
  * second copy steps aside at once.
  *
- * A background process cannot LISTEN, so each worker opens a libpq
- * connection to its own server, LISTENs there on txpipe_wakeup (sent by
- * enqueue) and txpipe_ingest (fire-and-forget records), and waits on its
- * latch and that socket together, with txpipe.worker_poll_interval as the
- * fallback.  Without that connection it polls.
+ * A commit that queued records sets the latches of its database's workers
+ * (the board in launcher.c).  A background process cannot LISTEN, so each
+ * worker opens a libpq connection to its own server, LISTENs there on
+ * txpipe_ingest (fire-and-forget records) and txpipe_wakeup (what enqueue
+ * sends instead of setting latches when txpipe is not preloaded), and
+ * waits on its latch and that socket together, with
+ * txpipe.worker_poll_interval as the fallback.  Without that connection
+ * it polls.
  *
  * Signals: SIGHUP reloads the settings; SIGTERM cancels the batch under
  * way (it rolls back and is routed again) and exits with code 1, so the
@@ -64,16 +67,10 @@
 #define LAUNCHER_TYPE "txpipe launcher"
 #define WORKER_RESTART_SECONDS 5
 #define ADVISORY_KEY 0x7478	/* "tx" */
-#define LAUNCHER_NAPTIME_MS 5000	/* how often the launcher looks */
-#define LAUNCHER_PROBE_MS 60000		/* how often it tries a database again whose
-									 * worker left at once (no extension,
-									 * stopped) */
-#define LAUNCHER_SETTLE_MS 5000		/* a worker seen running this long after
-									 * its start has run: if it stops, it
-									 * comes back at once */
 
 /* settings */
 int			txpipe_workers = 1;
+int			txpipe_worker_idle_timeout = 60000;
 int			txpipe_worker_poll_interval = 1000;
 int			txpipe_worker_max_attempts = 3;
 char	   *txpipe_databases = NULL;
@@ -147,21 +144,24 @@ worker_entry(BackgroundWorker *w, const char *function, const char *type)
 }
 
 /*
- * explicit: started by start_worker() or by worker 0, not by the launcher:
- * it runs even if worker_state says disabled (start_worker's own update may
- * not be committed yet), and waits for a worker of its number that is
- * still stepping aside.
+ * TX_WORKER_EXPLICIT: started by start_worker() or by worker 0, not by the
+ * launcher: it runs even if worker_state says disabled (start_worker's own
+ * update may not be committed yet), and waits for a worker of its number
+ * that is still stepping aside.  TX_WORKER_PROBE: started by the launcher
+ * with nothing known to do; it leaves after one look if nothing is queued.
  */
-static bool
-register_worker(Oid dboid, int index, BackgroundWorkerHandle **handle, bool notify_me, bool explicit)
+bool
+txpipe_register_worker(Oid dboid, int index, BackgroundWorkerHandle **handle, bool notify_me, int flags)
 {
 	BackgroundWorker w;
+	bool		explicit = (flags & TX_WORKER_EXPLICIT) != 0;
 
 	worker_entry(&w, "txpipe_worker_main", WORKER_TYPE);
 	snprintf(w.bgw_name, BGW_MAXLEN, "txpipe worker %d for database %u", index, dboid);
 	w.bgw_main_arg = Int32GetDatum(index);
 	memcpy(w.bgw_extra, &dboid, sizeof(Oid));
 	w.bgw_extra[sizeof(Oid)] = explicit ? 1 : 0;
+	w.bgw_extra[sizeof(Oid) + 1] = (flags & TX_WORKER_PROBE) ? 1 : 0;
 	/* the launcher starts its own again, and never into a dropped database */
 	if (!explicit)
 		w.bgw_restart_time = BGW_NEVER_RESTART;
@@ -839,6 +839,63 @@ drain_pipeline(const char *pipeline, int index, MemoryContext keep, bool *backof
 	return total;
 }
 
+static bool database_idle = false;
+
+/* nothing queued, and no pipeline takes NOTIFY (that needs a listener) */
+static void
+check_idle(List *unused)
+{
+	bool		isnull;
+
+	database_idle = false;
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	SPI_connect();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	pgstat_report_activity(STATE_RUNNING, "looking for queued records before leaving");
+	if (SPI_execute("SELECT NOT EXISTS (SELECT 1 FROM txpipe.queue)"
+					" AND NOT EXISTS (SELECT 1 FROM ONLY txpipe.pipelines p"
+					" WHERE p.spec OPERATOR(pg_catalog.->) 'notify' OPERATOR(pg_catalog.=) 'true'::pg_catalog.jsonb)",
+					true, 1) != SPI_OK_SELECT || SPI_processed != 1)
+		elog(ERROR, "could not look at the queue");
+	database_idle = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	PopActiveSnapshot();
+	SPI_finish();
+	CommitTransactionCommand();
+}
+
+/*
+ * Worker 0 of a database where nothing was routed for
+ * txpipe.worker_idle_timeout (a probe: at its first look) leaves, and the
+ * database's other workers with it, so an idle database holds no slot;
+ * the launcher starts it again when work is committed there (launcher.c).
+ * "running" is cleared before the last look at the queue: what is
+ * committed after that look marks the database for the launcher.  Returns
+ * true when the worker is to leave now; otherwise it stays for another
+ * txpipe.worker_idle_timeout.
+ */
+static bool
+leave_if_idle(MemoryContext keep, bool probe, TimestampTz last_work)
+{
+	txpipe_launch_running(false);
+	guarded(check_idle, NULL, keep);
+	/* a start_worker() meanwhile counts as work */
+	if (!database_idle || got_sigterm || txpipe_launch_last_work() != last_work ||
+		(probe && txpipe_launch_asked()))
+	{
+		txpipe_launch_running(true);
+		return false;
+	}
+	txpipe_launch_park(TX_PARK_IDLE);
+	(void) signal_workers(MyDatabaseId, SIGUSR2);
+	if (probe)
+		ereport(DEBUG1, (errmsg("txpipe worker 0 leaves: nothing is queued")));
+	else
+		ereport(LOG, (errmsg("txpipe worker 0 leaves: nothing routed for txpipe.worker_idle_timeout (%d ms); the launcher starts it again when records are queued",
+							 txpipe_worker_idle_timeout)));
+	return true;
+}
+
 void
 txpipe_worker_main(Datum arg)
 {
@@ -853,6 +910,9 @@ txpipe_worker_main(Datum arg)
 	TimestampTz last_round = 0;
 	MemoryContext names_cxt;
 	List	   *pipelines = NIL;
+	bool		probing;
+	bool		may_idle;
+	TimestampTz began = 0;
 
 	worker_index = index;
 	memcpy(&dboid, MyBgworkerEntry->bgw_extra, sizeof(Oid));
@@ -901,12 +961,32 @@ txpipe_worker_main(Datum arg)
 	}
 	if (last_check == ROUND_NO_EXTENSION || (last_check == ROUND_DISABLED && !explicit) || !ok ||
 		index >= txpipe_workers || got_sigterm)
+	{
+		/* worker 0 tells the launcher why, so it is not started over and over */
+		if (ok && index == 0 && last_check != ROUND_OK && last_check != ROUND_VERSION)
+			txpipe_launch_park(last_check == ROUND_NO_EXTENSION ? TX_PARK_NO_EXTENSION : TX_PARK_DISABLED);
 		worker_exit(0);			/* stays stopped */
-	ereport(LOG, (errmsg("txpipe worker %d of %d started", index, txpipe_workers)));
+	}
+	/* commits that queue records here set this worker's latch */
+	(void) txpipe_launch_attach(index);
+	probing = MyBgworkerEntry->bgw_extra[sizeof(Oid) + 1] != 0;
+	may_idle = false;
+	if (index == 0 && txpipe_launch_begin())
+	{
+		began = txpipe_launch_last_work();
+		/* a worker that is not a probe is what start_worker() asked for */
+		if (!probing)
+			(void) txpipe_launch_asked();
+		/* the launcher starts workers again only where txpipe.databases says */
+		StartTransactionCommand();
+		may_idle = txpipe_database_listed(get_database_name(MyDatabaseId));
+		CommitTransactionCommand();
+	}
+	ereport(probing ? DEBUG1 : LOG, (errmsg("txpipe worker %d of %d started", index, txpipe_workers)));
 
 	if (index == 0)
 		for (int i = 1; i < txpipe_workers; i++)
-			(void) register_worker(MyDatabaseId, i, NULL, false, true);
+			(void) txpipe_register_worker(MyDatabaseId, i, NULL, false, TX_WORKER_EXPLICIT);
 
 	while (!got_sigterm)
 	{
@@ -933,7 +1013,7 @@ txpipe_worker_main(Datum arg)
 			}
 			if (index == 0 && txpipe_workers > before)
 				for (int i = before; i < txpipe_workers; i++)
-					(void) register_worker(MyDatabaseId, i, NULL, false, true);
+					(void) txpipe_register_worker(MyDatabaseId, i, NULL, false, TX_WORKER_EXPLICIT);
 		}
 		MemoryContextReset(loop_cxt);
 		MemoryContextSwitchTo(loop_cxt);
@@ -951,7 +1031,9 @@ txpipe_worker_main(Datum arg)
 			pipelines = NIL;
 			if (last_check == ROUND_OK)
 			{
-				listen_open();
+				/* a probe that finds nothing leaves without listening */
+				if (!probing)
+					listen_open();
 				pipelines = pipeline_names(names_cxt);
 			}
 			PopActiveSnapshot();
@@ -965,6 +1047,8 @@ txpipe_worker_main(Datum arg)
 		if (last_check == ROUND_NO_EXTENSION)
 		{
 			ereport(LOG, (errmsg("txpipe worker %d stops: the extension is not installed in this database", index)));
+			if (index == 0)
+				txpipe_launch_park(TX_PARK_NO_EXTENSION);
 			worker_exit(0);
 		}
 		if (last_check == ROUND_VERSION)
@@ -1010,6 +1094,26 @@ txpipe_worker_main(Datum arg)
 
 		if (got_sigterm)
 			break;
+		if (routed > 0 || payloads != NIL)
+		{
+			txpipe_launch_worked();
+			probing = false;
+		}
+		else if (may_idle && last_check == ROUND_OK && !ConfigReloadPending &&
+				 txpipe_worker_idle_timeout > 0)
+		{
+			TimestampTz last_work = txpipe_launch_last_work();
+
+			/* a probe that start_worker() found stays like a worker */
+			if (probing && (last_work != began || txpipe_launch_asked()))
+				probing = false;
+			if (probing || TimestampDifferenceExceeds(last_work, GetCurrentTimestamp(), txpipe_worker_idle_timeout))
+			{
+				if (leave_if_idle(loop_cxt, probing, last_work))
+					worker_exit(0);
+				probing = false;
+			}
+		}
 		if (routed > 0 && !backoff)
 			continue;			/* more may be waiting */
 
@@ -1032,137 +1136,6 @@ txpipe_worker_main(Datum arg)
  * the launcher
  * ----------------------------------------------------------------
  */
-
-typedef struct LaunchedDb
-{
-	Oid			dboid;
-	BackgroundWorkerHandle *handle;
-	bool		seen_running;	/* a look found the worker running */
-	TimestampTz registered_at;
-} LaunchedDb;
-
-static bool
-database_listed(const char *name)
-{
-	char	   *list;
-	List	   *names;
-	ListCell   *lc;
-
-	if (txpipe_databases == NULL || strcmp(txpipe_databases, "*") == 0)
-		return true;
-	list = pstrdup(txpipe_databases);
-	if (!SplitIdentifierString(list, ',', &names))
-		return false;
-	foreach(lc, names)
-		if (strcmp(lfirst(lc), name) == 0)
-			return true;
-	return false;
-}
-
-static void
-launch_all(LaunchedDb **dbs, int *ndbs)
-{
-	Relation	rel;
-	TableScanDesc scan;
-	HeapTuple	tup;
-	List	   *oids = NIL;
-	ListCell   *lc;
-
-	SetCurrentStatementStartTimestamp();
-	StartTransactionCommand();
-	PushActiveSnapshot(GetTransactionSnapshot());
-	rel = table_open(DatabaseRelationId, AccessShareLock);
-	scan = table_beginscan_catalog(rel, 0, NULL);
-	while ((tup = heap_getnext(scan, ForwardScanDirection)) != NULL)
-	{
-		Form_pg_database db = (Form_pg_database) GETSTRUCT(tup);
-
-		if (db->datallowconn && !db->datistemplate && database_listed(NameStr(db->datname)))
-		{
-			MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
-
-			oids = lappend_oid(oids, db->oid);
-			MemoryContextSwitchTo(old);
-		}
-	}
-	table_endscan(scan);
-	table_close(rel, AccessShareLock);
-	PopActiveSnapshot();
-	CommitTransactionCommand();
-
-	foreach(lc, oids)
-	{
-		Oid			dboid = lfirst_oid(lc);
-		LaunchedDb *d = NULL;
-		pid_t		pid;
-
-		for (int i = 0; i < *ndbs; i++)
-			if ((*dbs)[i].dboid == dboid)
-				d = &(*dbs)[i];
-		if (d && d->handle && GetBackgroundWorkerPid(d->handle, &pid) != BGWH_STOPPED)
-		{
-			/* one that leaves at once, however slowly it starts, has not run */
-			if (TimestampDifferenceExceeds(d->registered_at, GetCurrentTimestamp(), LAUNCHER_SETTLE_MS))
-				d->seen_running = true;
-			continue;
-		}
-		/*
-		 * A worker that ran and stopped (terminated, crashed) comes back at
-		 * once; one that left before it had run for LAUNCHER_SETTLE_MS (no
-		 * extension there, stopped by stop_worker, another worker 0 running)
-		 * is tried again a minute later.
-		 */
-		if (d && d->handle && !d->seen_running &&
-			!TimestampDifferenceExceeds(d->registered_at, GetCurrentTimestamp(), LAUNCHER_PROBE_MS))
-			continue;
-		if (d == NULL)
-		{
-			*dbs = repalloc(*dbs, sizeof(LaunchedDb) * (*ndbs + 1));
-			d = &(*dbs)[(*ndbs)++];
-			d->dboid = dboid;
-			d->handle = NULL;
-		}
-		if (d->handle)
-			pfree(d->handle);
-		d->handle = NULL;
-		d->seen_running = false;
-		d->registered_at = GetCurrentTimestamp();
-		if (!register_worker(dboid, 0, &d->handle, false, false))
-			ereport(WARNING,
-					(errmsg("txpipe launcher could not start a worker for database %u", dboid),
-					 errhint("Raise max_worker_processes.")));
-	}
-	list_free(oids);
-}
-
-void
-txpipe_launcher_main(Datum arg)
-{
-	LaunchedDb *dbs;
-	int			ndbs = 0;
-
-	pqsignal(SIGHUP, SignalHandlerForConfigReload);
-	pqsignal(SIGTERM, die);
-	BackgroundWorkerUnblockSignals();
-	BackgroundWorkerInitializeConnection(NULL, NULL, 0);
-	pgstat_report_appname("txpipe launcher");
-	dbs = MemoryContextAlloc(TopMemoryContext, sizeof(LaunchedDb));
-
-	for (;;)
-	{
-		CHECK_FOR_INTERRUPTS();
-		if (ConfigReloadPending)
-		{
-			ConfigReloadPending = false;
-			ProcessConfigFile(PGC_SIGHUP);
-		}
-		launch_all(&dbs, &ndbs);
-		pgstat_report_activity(STATE_IDLE, NULL);
-		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-						 LAUNCHER_NAPTIME_MS, PG_WAIT_EXTENSION);
-		ResetLatch(MyLatch);
-	}
-}
 
 void
 txpipe_register_launcher(void)
@@ -1196,11 +1169,13 @@ txpipe_start_worker(PG_FUNCTION_ARGS)
 	txpipe_leave(&id);
 	SPI_finish();
 
+	/* a worker running here (a probe, say) stays for the idle timeout */
+	txpipe_launch_ask();
 	running = worker_pids(MyDatabaseId);
 	if (running != NIL)
 		PG_RETURN_INT32(linitial_int(running));
 
-	if (!register_worker(MyDatabaseId, 0, &handle, true, true))
+	if (!txpipe_register_worker(MyDatabaseId, 0, &handle, true, TX_WORKER_EXPLICIT))
 		ereport(ERROR,
 				(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
 				 errmsg("could not start a txpipe worker: no background worker slot is free"),
@@ -1284,6 +1259,11 @@ txpipe_worker_init(void)
 							"Longest time a worker waits before it looks at the inbox without being woken.",
 							NULL,
 							&txpipe_worker_poll_interval, 1000, 10, 3600 * 1000,
+							PGC_SIGHUP, GUC_UNIT_MS, NULL, NULL, NULL);
+	DefineCustomIntVariable("txpipe.worker_idle_timeout",
+							"Time without routed records after which a database's workers leave and free their slots; 0: they stay.",
+							"Only with shared_preload_libraries: the launcher starts them again when records are queued.  Workers of a database with a pipeline that takes NOTIFY stay.",
+							&txpipe_worker_idle_timeout, 60000, 0, INT_MAX,
 							PGC_SIGHUP, GUC_UNIT_MS, NULL, NULL, NULL);
 	DefineCustomIntVariable("txpipe.worker_max_attempts",
 							"Times a record may fail alone before the worker moves it to txpipe.rejects as poison.",

@@ -190,6 +190,7 @@ CREATE TABLE txpipe.alerts (
 	CONSTRAINT alerts_once UNIQUE NULLS NOT DISTINCT (pipeline, rule, key, window_start)
 );
 CREATE INDEX alerts_open ON txpipe.alerts (pipeline, raised_at) WHERE acknowledged_at IS NULL;
+CREATE INDEX alerts_acknowledged ON txpipe.alerts (acknowledged_at) WHERE acknowledged_at IS NOT NULL;
 COMMENT ON TABLE txpipe.alerts IS
 	'alerts raised while routing: one per pipeline, rule, key and window; each also sent as NOTIFY txpipe_alerts';
 COMMENT ON COLUMN txpipe.alerts.key_masked IS

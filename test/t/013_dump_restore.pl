@@ -17,6 +17,9 @@ use TxpipeTest;
 txpipe_require_client();
 
 my $node = txpipe_node('dump');
+# workers stay in databases with nothing queued, so that the restored
+# database's worker can be watched (idle exit: 023_idle_workers)
+$node->safe_psql('postgres', q{ALTER SYSTEM SET txpipe.worker_idle_timeout = 0; SELECT pg_reload_conf();});
 my $dir  = PostgreSQL::Test::Utils::tempdir();
 $node->safe_psql('postgres', "SELECT txpipe.install_template('cards')");
 
@@ -44,8 +47,11 @@ $node->safe_psql('postgres', q{SELECT * FROM txpipe.refresh('cards')});
 $node->safe_psql('postgres', q{
 	SELECT txpipe.enqueue('cards', jsonb_set(doc::jsonb, '{trans_num}', to_jsonb(md5('before'))))
 	  FROM (SELECT split_part(pg_read_file('} . "$dir/good.ndjson" . q{'), E'\n', 1) AS doc) d;
-	SELECT txpipe.drain('cards');
-	SELECT txpipe._fold(1);});
+	SELECT txpipe.drain('cards');});
+# (the worker, woken by the commit, may have taken it before drain)
+$node->poll_query_until('postgres', q{SELECT count(*) FROM cards.transaction WHERE trans_num = md5('before')}, '1')
+  or die 'the queued record was not routed';
+$node->safe_psql('postgres', q{SELECT txpipe._fold(1)});
 
 my $counts = q{
 	SELECT (SELECT count(*) FROM cards.transaction) || '/' ||
@@ -69,6 +75,7 @@ my $star = q{
 my $other = PostgreSQL::Test::Cluster->new('restored');
 $other->init(extra => [ '-E', 'UTF8', '--locale=C' ]);
 $other->append_conf('postgresql.conf', slurp_file($ENV{TXPIPE_SERVER_CONF} || "$FindBin::RealBin/../server.conf"));
+$other->append_conf('postgresql.conf', 'txpipe.worker_idle_timeout = 0');
 $other->start;
 
 for my $target ([ $node, 'copy', 'the same server' ], [ $other, 'postgres2', 'another server' ])
@@ -98,7 +105,7 @@ for my $target ([ $node, 'copy', 'the same server' ], [ $other, 'postgres2', 'an
 		"$where: the refresh run is recorded beside the restored one");
 
 	# the workers start by themselves in the restored database (the launcher
-	# looks for new databases every minute)
+	# looks for new databases every 5 seconds)
 	ok( $n->poll_query_until($db,
 			qq{SELECT count(*) > 0 FROM pg_stat_activity WHERE backend_type = 'txpipe worker' AND datname = '$db'}),
 		"$where: a worker runs in the restored database");

@@ -78,9 +78,11 @@ for my $kind ('flat', 'dup')
 	my ($code, $ms, $rejected, $ims) = split / /, $r;
 	note "100,000 keys ($kind): validate $code in $ms ms, ingest rejected $rejected in $ims ms";
 	is($code, 'too_many_keys', "a record with 100,000 keys ($kind) is rejected as too_many_keys");
-	cmp_ok($ms, '<', 100, "validate rejects it in under 100 ms ($ms ms)");
+	# bounds that tell linear from quadratic work (5 * 10^9 key comparisons
+	# take many seconds), not a speed target: a busy machine passes them
+	cmp_ok($ms, '<', 1000, "validate rejects it in under 1 s ($ms ms)");
 	# storing the reject (1.6 MB of payload) is most of ingest's time
-	cmp_ok($ims, '<', 250, "ingest rejects and stores it in under 250 ms ($ims ms)");
+	cmp_ok($ims, '<', 2000, "ingest rejects and stores it in under 2 s ($ims ms)");
 }
 # with the keys limit raised (a superuser may), the whole record is parsed:
 # the duplicate check stays linear
@@ -91,7 +93,7 @@ for my $kind ('flat', 'dup')
 	my ($dcode, $dms, $fcode, $fms) = split / /, $r;
 	note "100,000 keys under txpipe.max_keys = 1000000: $dcode in $dms ms, $fcode in $fms ms";
 	is("$dcode $fcode", 'json_duplicate_key ok', 'a repeated key among 100,000 is found; distinct ones decode');
-	cmp_ok($dms, '<', 250, "the duplicate among 100,000 keys is found in linear time ($dms ms)");
+	cmp_ok($dms, '<', 2000, "the duplicate among 100,000 keys is found in linear time ($dms ms)");
 }
 
 # ------------------------------------------------------------------

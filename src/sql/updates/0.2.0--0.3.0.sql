@@ -677,12 +677,13 @@ AS $$
 $$;
 
 -- Retention: folds every committed batch, then deletes folded batches that
--- finished before now() - batches_keep and rejects last received before
--- now() - rejects_keep (NULL: keep), in statements of 1000 rows; at most
--- max_rows (NULL: no limit) of each kind per call.  Unfolded batches are
+-- finished before now() - batches_keep, rejects last received before
+-- now() - rejects_keep and alerts acknowledged before now() - alerts_keep
+-- (NULL: keep), in statements of 1000 rows; at most max_rows (NULL: no
+-- limit) of each kind per call.  Unfolded batches and open alerts are
 -- never deleted.  Returns what it did.
-CREATE FUNCTION txpipe._prune(rejects_keep interval, batches_keep interval, max_rows bigint,
-	OUT folded bigint, OUT batches bigint, OUT rejects bigint)
+CREATE FUNCTION txpipe._prune(rejects_keep interval, batches_keep interval, alerts_keep interval,
+	max_rows bigint, OUT folded bigint, OUT batches bigint, OUT rejects bigint, OUT alerts bigint)
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
@@ -697,6 +698,7 @@ BEGIN
 	folded := 0;
 	batches := 0;
 	rejects := 0;
+	alerts := 0;
 	LOOP
 		v_n := txpipe._fold(least(10 * c_chunk, v_limit - folded)::integer);
 		folded := folded + v_n;
@@ -743,18 +745,35 @@ BEGIN
 			EXIT WHEN v_n < v_want;
 		END LOOP;
 	END IF;
+
+	IF alerts_keep IS NOT NULL THEN
+		v_cut := pg_catalog.now() - alerts_keep;
+		LOOP
+			v_want := least(c_chunk, v_limit - alerts);
+			EXIT WHEN v_want <= 0;
+			DELETE FROM ONLY txpipe.alerts a
+			 WHERE a.alert_id OPERATOR(pg_catalog.=) ANY (ARRAY(
+					SELECT x.alert_id FROM ONLY txpipe.alerts x
+					 WHERE x.acknowledged_at OPERATOR(pg_catalog.<) v_cut
+					 LIMIT v_want))
+			   AND a.acknowledged_at OPERATOR(pg_catalog.<) v_cut;
+			GET DIAGNOSTICS v_n = ROW_COUNT;
+			alerts := alerts + v_n;
+			EXIT WHEN v_n < v_want;
+		END LOOP;
+	END IF;
 END;
 $$;
 
 -- What an administrator or a pg_cron job calls: the same as the worker's
 -- pass with the txpipe.rejects_retention and txpipe.batches_retention
 -- settings, without its per-pass bound.
-CREATE FUNCTION txpipe.prune(OUT folded bigint, OUT batches bigint, OUT rejects bigint)
+CREATE FUNCTION txpipe.prune(OUT folded bigint, OUT batches bigint, OUT rejects bigint, OUT alerts bigint)
 AS 'MODULE_PATHNAME', 'txpipe_prune'
 LANGUAGE C VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp;
 
-REVOKE ALL ON FUNCTION txpipe._fold(integer), txpipe._prune(interval, interval, bigint), txpipe.prune()
+REVOKE ALL ON FUNCTION txpipe._fold(integer), txpipe._prune(interval, interval, interval, bigint), txpipe.prune()
 	FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION txpipe.prune() TO txpipe_admin;
 
@@ -918,6 +937,7 @@ CREATE TABLE txpipe.alerts (
 	CONSTRAINT alerts_once UNIQUE NULLS NOT DISTINCT (pipeline, rule, key, window_start)
 );
 CREATE INDEX alerts_open ON txpipe.alerts (pipeline, raised_at) WHERE acknowledged_at IS NULL;
+CREATE INDEX alerts_acknowledged ON txpipe.alerts (acknowledged_at) WHERE acknowledged_at IS NOT NULL;
 COMMENT ON TABLE txpipe.alerts IS
 	'alerts raised while routing: one per pipeline, rule, key and window; each also sent as NOTIFY txpipe_alerts';
 COMMENT ON COLUMN txpipe.alerts.key_masked IS
