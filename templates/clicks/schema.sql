@@ -162,7 +162,11 @@ CREATE TABLE IF NOT EXISTS @schema@.agg_day (
 	events bigint NOT NULL, views bigint NOT NULL, carts bigint NOT NULL, removals bigint NOT NULL,
 	purchases bigint NOT NULL, revenue numeric NOT NULL,
 	visitors bigint NOT NULL DEFAULT 0,		-- distinct users (agg_day_user)
-	sessions bigint NOT NULL DEFAULT 0		-- distinct sessions (agg_day_session)
+	sessions bigint NOT NULL DEFAULT 0,		-- distinct sessions (agg_day_session)
+	-- distinct sessions with a view, a cart, a purchase (agg_day_session_step)
+	viewing_sessions bigint NOT NULL DEFAULT 0,
+	carting_sessions bigint NOT NULL DEFAULT 0,
+	purchasing_sessions bigint NOT NULL DEFAULT 0
 );
 CREATE TABLE IF NOT EXISTS @schema@.agg_day_user (
 	date		date NOT NULL,
@@ -173,6 +177,14 @@ CREATE TABLE IF NOT EXISTS @schema@.agg_day_session (
 	date		date NOT NULL,
 	session_id	bigint NOT NULL,
 	PRIMARY KEY (date, session_id)
+);
+-- the sessions of a day that reached a step of the funnel (view, cart,
+-- purchase)
+CREATE TABLE IF NOT EXISTS @schema@.agg_day_session_step (
+	date		date NOT NULL,
+	step		@schema@.event_type NOT NULL,
+	session_id	bigint NOT NULL,
+	PRIMARY KEY (date, step, session_id)
 );
 -- per session and product put in a cart or bought: when first carted, and
 -- whether bought in the session
@@ -198,6 +210,12 @@ CREATE TABLE IF NOT EXISTS @schema@.agg_brand_dow_hour (
 	views bigint NOT NULL, carts bigint NOT NULL, purchases bigint NOT NULL, revenue numeric NOT NULL,
 	PRIMARY KEY (day_of_week, hour, brand_key)
 );
+CREATE TABLE IF NOT EXISTS @schema@.agg_brand_day (
+	date		date NOT NULL,
+	brand_key	integer NOT NULL,
+	views bigint NOT NULL, carts bigint NOT NULL, purchases bigint NOT NULL, revenue numeric NOT NULL,
+	PRIMARY KEY (date, brand_key)
+);
 CREATE TABLE IF NOT EXISTS @schema@.agg_brand (
 	brand_key	integer PRIMARY KEY,
 	views bigint NOT NULL, carts bigint NOT NULL, purchases bigint NOT NULL, revenue numeric NOT NULL
@@ -214,9 +232,15 @@ BEGIN
 		INSERT INTO @schema@.agg_day_user SELECT DISTINCT (f.event_time AT TIME ZONE 'UTC')::pg_catalog.date, f.user_key FROM @schema@.fact_event f;
 		INSERT INTO @schema@.agg_day_session
 		SELECT DISTINCT (f.event_time AT TIME ZONE 'UTC')::pg_catalog.date, f.session_id FROM @schema@.fact_event f WHERE f.session_id IS NOT NULL;
+		INSERT INTO @schema@.agg_day_session_step
+		SELECT DISTINCT (f.event_time AT TIME ZONE 'UTC')::pg_catalog.date, f.event_type, f.session_id FROM @schema@.fact_event f
+		 WHERE f.session_id IS NOT NULL AND f.event_type OPERATOR(pg_catalog.<>) 'remove_from_cart';
 		INSERT INTO @schema@.agg_day
 		SELECT (f.event_time AT TIME ZONE 'UTC')::pg_catalog.date, pg_catalog.count(*), pg_catalog.count(*) FILTER (WHERE f.event_type OPERATOR(pg_catalog.=) 'view'), pg_catalog.count(*) FILTER (WHERE f.event_type OPERATOR(pg_catalog.=) 'cart'), pg_catalog.count(*) FILTER (WHERE f.event_type OPERATOR(pg_catalog.=) 'remove_from_cart'), pg_catalog.count(*) FILTER (WHERE f.event_type OPERATOR(pg_catalog.=) 'purchase'), coalesce(pg_catalog.sum(f.price) FILTER (WHERE f.event_type OPERATOR(pg_catalog.=) 'purchase'), 0),
-			   pg_catalog.count(DISTINCT f.user_key), pg_catalog.count(DISTINCT f.session_id)
+			   pg_catalog.count(DISTINCT f.user_key), pg_catalog.count(DISTINCT f.session_id),
+			   pg_catalog.count(DISTINCT f.session_id) FILTER (WHERE f.event_type OPERATOR(pg_catalog.=) 'view'),
+			   pg_catalog.count(DISTINCT f.session_id) FILTER (WHERE f.event_type OPERATOR(pg_catalog.=) 'cart'),
+			   pg_catalog.count(DISTINCT f.session_id) FILTER (WHERE f.event_type OPERATOR(pg_catalog.=) 'purchase')
 		  FROM @schema@.fact_event f GROUP BY 1;
 		INSERT INTO @schema@.agg_cart
 		SELECT f.session_id, f.product_key,
@@ -230,6 +254,8 @@ BEGIN
 		SELECT EXTRACT(isodow FROM f.event_time AT TIME ZONE 'UTC')::smallint, f.hour, f.category_key, pg_catalog.count(*) FILTER (WHERE f.event_type OPERATOR(pg_catalog.=) 'view'), pg_catalog.count(*) FILTER (WHERE f.event_type OPERATOR(pg_catalog.=) 'cart'), pg_catalog.count(*) FILTER (WHERE f.event_type OPERATOR(pg_catalog.=) 'purchase'), coalesce(pg_catalog.sum(f.price) FILTER (WHERE f.event_type OPERATOR(pg_catalog.=) 'purchase'), 0) FROM @schema@.fact_event f GROUP BY 1, 2, 3;
 		INSERT INTO @schema@.agg_brand_dow_hour
 		SELECT EXTRACT(isodow FROM f.event_time AT TIME ZONE 'UTC')::smallint, f.hour, f.brand_key, pg_catalog.count(*) FILTER (WHERE f.event_type OPERATOR(pg_catalog.=) 'view'), pg_catalog.count(*) FILTER (WHERE f.event_type OPERATOR(pg_catalog.=) 'cart'), pg_catalog.count(*) FILTER (WHERE f.event_type OPERATOR(pg_catalog.=) 'purchase'), coalesce(pg_catalog.sum(f.price) FILTER (WHERE f.event_type OPERATOR(pg_catalog.=) 'purchase'), 0) FROM @schema@.fact_event f GROUP BY 1, 2, 3;
+		INSERT INTO @schema@.agg_brand_day
+		SELECT (f.event_time AT TIME ZONE 'UTC')::pg_catalog.date, f.brand_key, pg_catalog.count(*) FILTER (WHERE f.event_type OPERATOR(pg_catalog.=) 'view'), pg_catalog.count(*) FILTER (WHERE f.event_type OPERATOR(pg_catalog.=) 'cart'), pg_catalog.count(*) FILTER (WHERE f.event_type OPERATOR(pg_catalog.=) 'purchase'), coalesce(pg_catalog.sum(f.price) FILTER (WHERE f.event_type OPERATOR(pg_catalog.=) 'purchase'), 0) FROM @schema@.fact_event f GROUP BY 1, 2;
 		INSERT INTO @schema@.agg_brand
 		SELECT f.brand_key, pg_catalog.count(*) FILTER (WHERE f.event_type OPERATOR(pg_catalog.=) 'view'), pg_catalog.count(*) FILTER (WHERE f.event_type OPERATOR(pg_catalog.=) 'cart'), pg_catalog.count(*) FILTER (WHERE f.event_type OPERATOR(pg_catalog.=) 'purchase'), coalesce(pg_catalog.sum(f.price) FILTER (WHERE f.event_type OPERATOR(pg_catalog.=) 'purchase'), 0) FROM @schema@.fact_event f GROUP BY 1;
 	END IF;
@@ -256,7 +282,8 @@ BEGIN
 		TRUNCATE @schema@.fact_event, @schema@.dim_product, @schema@.dim_category,
 			@schema@.dim_brand, @schema@.dim_user, @schema@.dim_date, @schema@.agg_minute,
 			@schema@.agg_day, @schema@.agg_day_user, @schema@.agg_day_session, @schema@.agg_cart,
-			@schema@.agg_category_dow_hour, @schema@.agg_brand_dow_hour, @schema@.agg_brand;
+			@schema@.agg_day_session_step, @schema@.agg_category_dow_hour, @schema@.agg_brand_dow_hour,
+			@schema@.agg_brand_day, @schema@.agg_brand;
 	END IF;
 
 	-- The UTC month of every new event, and the month after it, then its
@@ -337,6 +364,16 @@ BEGIN
 	se AS (
 		INSERT INTO @schema@.agg_day_session SELECT DISTINCT x.date, x.session_id FROM x WHERE x.session_id IS NOT NULL
 		ON CONFLICT (date, session_id) DO NOTHING RETURNING date),
+	ss AS (
+		INSERT INTO @schema@.agg_day_session_step
+		SELECT DISTINCT x.date, x.event_type, x.session_id FROM x
+		 WHERE x.session_id IS NOT NULL AND x.event_type OPERATOR(pg_catalog.<>) 'remove_from_cart'
+		ON CONFLICT (date, step, session_id) DO NOTHING RETURNING date, step),
+	ssd AS (
+		SELECT ss.date, pg_catalog.count(*) FILTER (WHERE ss.step OPERATOR(pg_catalog.=) 'view') AS viewing,
+			   pg_catalog.count(*) FILTER (WHERE ss.step OPERATOR(pg_catalog.=) 'cart') AS carting,
+			   pg_catalog.count(*) FILTER (WHERE ss.step OPERATOR(pg_catalog.=) 'purchase') AS purchasing
+		  FROM ss GROUP BY ss.date),
 	d AS (
 		SELECT x.date, pg_catalog.count(*) AS events, pg_catalog.count(*) FILTER (WHERE x.event_type OPERATOR(pg_catalog.=) 'view') AS views, pg_catalog.count(*) FILTER (WHERE x.event_type OPERATOR(pg_catalog.=) 'cart') AS carts, pg_catalog.count(*) FILTER (WHERE x.event_type OPERATOR(pg_catalog.=) 'remove_from_cart') AS removals,
 			   pg_catalog.count(*) FILTER (WHERE x.event_type OPERATOR(pg_catalog.=) 'purchase') AS purchases, coalesce(pg_catalog.sum(x.price) FILTER (WHERE x.event_type OPERATOR(pg_catalog.=) 'purchase'), 0) AS revenue
@@ -345,9 +382,10 @@ BEGIN
 		INSERT INTO @schema@.agg_day AS a
 		SELECT d.date, d.events, d.views, d.carts, d.removals, d.purchases, d.revenue,
 			   coalesce((SELECT pg_catalog.count(*) FROM u WHERE u.date OPERATOR(pg_catalog.=) d.date), 0),
-			   coalesce((SELECT pg_catalog.count(*) FROM se WHERE se.date OPERATOR(pg_catalog.=) d.date), 0)
-		  FROM d
-		ON CONFLICT (date) DO UPDATE SET events = a.events OPERATOR(pg_catalog.+) excluded.events, views = a.views OPERATOR(pg_catalog.+) excluded.views, carts = a.carts OPERATOR(pg_catalog.+) excluded.carts, removals = a.removals OPERATOR(pg_catalog.+) excluded.removals, purchases = a.purchases OPERATOR(pg_catalog.+) excluded.purchases, revenue = a.revenue OPERATOR(pg_catalog.+) excluded.revenue, visitors = a.visitors OPERATOR(pg_catalog.+) excluded.visitors, sessions = a.sessions OPERATOR(pg_catalog.+) excluded.sessions),
+			   coalesce((SELECT pg_catalog.count(*) FROM se WHERE se.date OPERATOR(pg_catalog.=) d.date), 0),
+			   coalesce(ssd.viewing, 0), coalesce(ssd.carting, 0), coalesce(ssd.purchasing, 0)
+		  FROM d LEFT JOIN ssd ON ssd.date OPERATOR(pg_catalog.=) d.date
+		ON CONFLICT (date) DO UPDATE SET events = a.events OPERATOR(pg_catalog.+) excluded.events, views = a.views OPERATOR(pg_catalog.+) excluded.views, carts = a.carts OPERATOR(pg_catalog.+) excluded.carts, removals = a.removals OPERATOR(pg_catalog.+) excluded.removals, purchases = a.purchases OPERATOR(pg_catalog.+) excluded.purchases, revenue = a.revenue OPERATOR(pg_catalog.+) excluded.revenue, visitors = a.visitors OPERATOR(pg_catalog.+) excluded.visitors, sessions = a.sessions OPERATOR(pg_catalog.+) excluded.sessions, viewing_sessions = a.viewing_sessions OPERATOR(pg_catalog.+) excluded.viewing_sessions, carting_sessions = a.carting_sessions OPERATOR(pg_catalog.+) excluded.carting_sessions, purchasing_sessions = a.purchasing_sessions OPERATOR(pg_catalog.+) excluded.purchasing_sessions),
 	a3 AS (
 		INSERT INTO @schema@.agg_cart AS a
 		SELECT x.session_id, x.product_key,
@@ -369,6 +407,11 @@ BEGIN
 		SELECT x.dow, x.hour, x.brand_key, pg_catalog.count(*) FILTER (WHERE x.event_type OPERATOR(pg_catalog.=) 'view'), pg_catalog.count(*) FILTER (WHERE x.event_type OPERATOR(pg_catalog.=) 'cart'), pg_catalog.count(*) FILTER (WHERE x.event_type OPERATOR(pg_catalog.=) 'purchase'), coalesce(pg_catalog.sum(x.price) FILTER (WHERE x.event_type OPERATOR(pg_catalog.=) 'purchase'), 0)
 		  FROM x GROUP BY 1, 2, 3
 		ON CONFLICT (day_of_week, hour, brand_key) DO UPDATE SET views = a.views OPERATOR(pg_catalog.+) excluded.views, carts = a.carts OPERATOR(pg_catalog.+) excluded.carts, purchases = a.purchases OPERATOR(pg_catalog.+) excluded.purchases, revenue = a.revenue OPERATOR(pg_catalog.+) excluded.revenue),
+	a7 AS (
+		INSERT INTO @schema@.agg_brand_day AS a
+		SELECT x.date, x.brand_key, pg_catalog.count(*) FILTER (WHERE x.event_type OPERATOR(pg_catalog.=) 'view'), pg_catalog.count(*) FILTER (WHERE x.event_type OPERATOR(pg_catalog.=) 'cart'), pg_catalog.count(*) FILTER (WHERE x.event_type OPERATOR(pg_catalog.=) 'purchase'), coalesce(pg_catalog.sum(x.price) FILTER (WHERE x.event_type OPERATOR(pg_catalog.=) 'purchase'), 0)
+		  FROM x GROUP BY 1, 2
+		ON CONFLICT (date, brand_key) DO UPDATE SET views = a.views OPERATOR(pg_catalog.+) excluded.views, carts = a.carts OPERATOR(pg_catalog.+) excluded.carts, purchases = a.purchases OPERATOR(pg_catalog.+) excluded.purchases, revenue = a.revenue OPERATOR(pg_catalog.+) excluded.revenue),
 	a6 AS (
 		INSERT INTO @schema@.agg_brand AS a
 		SELECT x.brand_key, pg_catalog.count(*) FILTER (WHERE x.event_type OPERATOR(pg_catalog.=) 'view'), pg_catalog.count(*) FILTER (WHERE x.event_type OPERATOR(pg_catalog.=) 'cart'), pg_catalog.count(*) FILTER (WHERE x.event_type OPERATOR(pg_catalog.=) 'purchase'), coalesce(pg_catalog.sum(x.price) FILTER (WHERE x.event_type OPERATOR(pg_catalog.=) 'purchase'), 0)
@@ -384,24 +427,13 @@ REVOKE ALL ON FUNCTION @schema@.refresh_star(bigint, bigint) FROM PUBLIC;
 -- Reporting views (what Grafana reads).
 
 -- The funnel per day (UTC): events of each type, and the sessions that
--- reached each step; revenue is the sum of purchase prices.
+-- reached each step; revenue is the sum of purchase prices (agg_day).
 CREATE OR REPLACE VIEW @schema@.funnel_daily AS
-SELECT d.date,
-	   pg_catalog.count(*) FILTER (WHERE f.event_type OPERATOR(pg_catalog.=) 'view') AS views,
-	   pg_catalog.count(*) FILTER (WHERE f.event_type OPERATOR(pg_catalog.=) 'cart') AS carts,
-	   pg_catalog.count(*) FILTER (WHERE f.event_type OPERATOR(pg_catalog.=) 'remove_from_cart') AS removals,
-	   pg_catalog.count(*) FILTER (WHERE f.event_type OPERATOR(pg_catalog.=) 'purchase') AS purchases,
-	   coalesce(pg_catalog.sum(f.price) FILTER (WHERE f.event_type OPERATOR(pg_catalog.=) 'purchase'), 0) AS revenue,
-	   pg_catalog.count(DISTINCT f.session_id) FILTER (WHERE f.event_type OPERATOR(pg_catalog.=) 'view') AS viewing_sessions,
-	   pg_catalog.count(DISTINCT f.session_id) FILTER (WHERE f.event_type OPERATOR(pg_catalog.=) 'cart') AS carting_sessions,
-	   pg_catalog.count(DISTINCT f.session_id) FILTER (WHERE f.event_type OPERATOR(pg_catalog.=) 'purchase') AS purchasing_sessions,
-	   pg_catalog.round(pg_catalog.count(*) FILTER (WHERE f.event_type OPERATOR(pg_catalog.=) 'cart')::numeric
-			 OPERATOR(pg_catalog./) nullif(pg_catalog.count(*) FILTER (WHERE f.event_type OPERATOR(pg_catalog.=) 'view'), 0), 4) AS cart_rate,
-	   pg_catalog.round(pg_catalog.count(*) FILTER (WHERE f.event_type OPERATOR(pg_catalog.=) 'purchase')::numeric
-			 OPERATOR(pg_catalog./) nullif(pg_catalog.count(*) FILTER (WHERE f.event_type OPERATOR(pg_catalog.=) 'view'), 0), 4) AS purchase_rate
-  FROM @schema@.fact_event f
-  JOIN @schema@.dim_date d ON d.date_key OPERATOR(pg_catalog.=) f.date_key
- GROUP BY d.date;
+SELECT a.date, a.views, a.carts, a.removals, a.purchases, a.revenue,
+	   a.viewing_sessions, a.carting_sessions, a.purchasing_sessions,
+	   pg_catalog.round(a.carts::numeric OPERATOR(pg_catalog./) nullif(a.views, 0), 4) AS cart_rate,
+	   pg_catalog.round(a.purchases::numeric OPERATOR(pg_catalog./) nullif(a.views, 0), 4) AS purchase_rate
+  FROM @schema@.agg_day a;
 
 -- Events per user and minute, and per session and minute: the basis of
 -- bot and flood detection (e.g. WHERE events > 60).
@@ -426,17 +458,12 @@ SELECT pg_catalog.date_trunc('minute', f.event_time) AS minute, f.session_id, pg
  WHERE f.session_id IS NOT NULL
  GROUP BY 1, 2;
 
--- Purchases per brand and day; filter on date for a time range.
+-- Purchases per brand and day; filter on date for a time range
+-- (agg_brand_day).
 CREATE OR REPLACE VIEW @schema@.brand_daily AS
-SELECT d.date, b.brand_key, b.brand,
-	   pg_catalog.count(*) FILTER (WHERE f.event_type OPERATOR(pg_catalog.=) 'view') AS views,
-	   pg_catalog.count(*) FILTER (WHERE f.event_type OPERATOR(pg_catalog.=) 'cart') AS carts,
-	   pg_catalog.count(*) FILTER (WHERE f.event_type OPERATOR(pg_catalog.=) 'purchase') AS purchases,
-	   coalesce(pg_catalog.sum(f.price) FILTER (WHERE f.event_type OPERATOR(pg_catalog.=) 'purchase'), 0) AS revenue
-  FROM @schema@.fact_event f
-  JOIN @schema@.dim_brand b ON b.brand_key OPERATOR(pg_catalog.=) f.brand_key
-  JOIN @schema@.dim_date d ON d.date_key OPERATOR(pg_catalog.=) f.date_key
- GROUP BY d.date, b.brand_key, b.brand;
+SELECT a.date, b.brand_key, b.brand, a.views, a.carts, a.purchases, a.revenue
+  FROM @schema@.agg_brand_day a
+  JOIN @schema@.dim_brand b ON b.brand_key OPERATOR(pg_catalog.=) a.brand_key;
 
 -- Brands ranked by purchases over the whole star (events without a brand
 -- are in brand_daily, not here).
@@ -512,5 +539,6 @@ GRANT SELECT ON @schema@.fact_event, @schema@.dim_date, @schema@.dim_category,
 	@schema@.cart_outcomes, @schema@.cart_abandonment, @schema@.category_by_hour_weekday,
 	@schema@.brands_to_promote, @schema@.brand_by_hour_weekday, @schema@.events_daily,
 	@schema@.events_per_minute, @schema@.agg_minute, @schema@.agg_day, @schema@.agg_cart,
-	@schema@.agg_category_dow_hour, @schema@.agg_brand_dow_hour, @schema@.agg_brand
+	@schema@.agg_category_dow_hour, @schema@.agg_brand_dow_hour, @schema@.agg_brand,
+	@schema@.agg_brand_day
 	TO txpipe_reader;
