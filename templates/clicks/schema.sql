@@ -157,6 +157,13 @@ CREATE TABLE IF NOT EXISTS @schema@.agg_minute (
 	events bigint NOT NULL, views bigint NOT NULL, carts bigint NOT NULL, removals bigint NOT NULL,
 	purchases bigint NOT NULL, revenue numeric NOT NULL
 );
+-- per UTC hour; peak_minute_events is the busiest minute's events (a
+-- minute's count only grows, so the peak is kept as the larger of the two)
+CREATE TABLE IF NOT EXISTS @schema@.agg_hour (
+	hour		timestamptz PRIMARY KEY,
+	events bigint NOT NULL, views bigint NOT NULL, carts bigint NOT NULL, removals bigint NOT NULL,
+	purchases bigint NOT NULL, revenue numeric NOT NULL, peak_minute_events bigint NOT NULL
+);
 CREATE TABLE IF NOT EXISTS @schema@.agg_day (
 	date		date PRIMARY KEY,
 	events bigint NOT NULL, views bigint NOT NULL, carts bigint NOT NULL, removals bigint NOT NULL,
@@ -203,6 +210,15 @@ CREATE TABLE IF NOT EXISTS @schema@.agg_category_dow_hour (
 	views bigint NOT NULL, carts bigint NOT NULL, purchases bigint NOT NULL, revenue numeric NOT NULL,
 	PRIMARY KEY (day_of_week, hour, category_key)
 );
+-- the same per category code (one row for the categories without one):
+-- what the top categories of a weekday and hour rank
+CREATE TABLE IF NOT EXISTS @schema@.agg_code_dow_hour (
+	day_of_week	smallint NOT NULL,
+	hour		smallint NOT NULL,
+	category	text NOT NULL,			-- category_code, or '(no category code)'
+	views bigint NOT NULL, carts bigint NOT NULL, purchases bigint NOT NULL, revenue numeric NOT NULL,
+	PRIMARY KEY (day_of_week, hour, category)
+);
 CREATE TABLE IF NOT EXISTS @schema@.agg_brand_dow_hour (
 	day_of_week	smallint NOT NULL,
 	hour		smallint NOT NULL,
@@ -210,6 +226,9 @@ CREATE TABLE IF NOT EXISTS @schema@.agg_brand_dow_hour (
 	views bigint NOT NULL, carts bigint NOT NULL, purchases bigint NOT NULL, revenue numeric NOT NULL,
 	PRIMARY KEY (day_of_week, hour, brand_key)
 );
+-- the top brands of a weekday and hour, read in order
+CREATE INDEX IF NOT EXISTS agg_brand_dow_hour_top
+	ON @schema@.agg_brand_dow_hour (purchases DESC, views DESC, day_of_week, hour);
 CREATE TABLE IF NOT EXISTS @schema@.agg_brand_day (
 	date		date NOT NULL,
 	brand_key	integer NOT NULL,
@@ -229,6 +248,11 @@ BEGIN
 		INSERT INTO @schema@.agg_minute
 		SELECT pg_catalog.date_trunc('minute', f.event_time), pg_catalog.count(*), pg_catalog.count(*) FILTER (WHERE f.event_type OPERATOR(pg_catalog.=) 'view'), pg_catalog.count(*) FILTER (WHERE f.event_type OPERATOR(pg_catalog.=) 'cart'), pg_catalog.count(*) FILTER (WHERE f.event_type OPERATOR(pg_catalog.=) 'remove_from_cart'), pg_catalog.count(*) FILTER (WHERE f.event_type OPERATOR(pg_catalog.=) 'purchase'), coalesce(pg_catalog.sum(f.price) FILTER (WHERE f.event_type OPERATOR(pg_catalog.=) 'purchase'), 0)
 		  FROM @schema@.fact_event f GROUP BY 1;
+		INSERT INTO @schema@.agg_hour
+		SELECT pg_catalog.date_trunc('hour', m.minute, 'UTC'), pg_catalog.sum(m.events), pg_catalog.sum(m.views),
+			   pg_catalog.sum(m.carts), pg_catalog.sum(m.removals), pg_catalog.sum(m.purchases), pg_catalog.sum(m.revenue),
+			   pg_catalog.max(m.events)
+		  FROM @schema@.agg_minute m GROUP BY 1;
 		INSERT INTO @schema@.agg_day_user SELECT DISTINCT (f.event_time AT TIME ZONE 'UTC')::pg_catalog.date, f.user_key FROM @schema@.fact_event f;
 		INSERT INTO @schema@.agg_day_session
 		SELECT DISTINCT (f.event_time AT TIME ZONE 'UTC')::pg_catalog.date, f.session_id FROM @schema@.fact_event f WHERE f.session_id IS NOT NULL;
@@ -252,6 +276,12 @@ BEGIN
 		 GROUP BY 1, 2;
 		INSERT INTO @schema@.agg_category_dow_hour
 		SELECT EXTRACT(isodow FROM f.event_time AT TIME ZONE 'UTC')::smallint, f.hour, f.category_key, pg_catalog.count(*) FILTER (WHERE f.event_type OPERATOR(pg_catalog.=) 'view'), pg_catalog.count(*) FILTER (WHERE f.event_type OPERATOR(pg_catalog.=) 'cart'), pg_catalog.count(*) FILTER (WHERE f.event_type OPERATOR(pg_catalog.=) 'purchase'), coalesce(pg_catalog.sum(f.price) FILTER (WHERE f.event_type OPERATOR(pg_catalog.=) 'purchase'), 0) FROM @schema@.fact_event f GROUP BY 1, 2, 3;
+		INSERT INTO @schema@.agg_code_dow_hour
+		SELECT a.day_of_week, a.hour, coalesce(c.category_code, '(no category code)'), pg_catalog.sum(a.views),
+			   pg_catalog.sum(a.carts), pg_catalog.sum(a.purchases), pg_catalog.sum(a.revenue)
+		  FROM @schema@.agg_category_dow_hour a
+		  JOIN @schema@.dim_category c ON c.category_key OPERATOR(pg_catalog.=) a.category_key
+		 GROUP BY 1, 2, 3;
 		INSERT INTO @schema@.agg_brand_dow_hour
 		SELECT EXTRACT(isodow FROM f.event_time AT TIME ZONE 'UTC')::smallint, f.hour, f.brand_key, pg_catalog.count(*) FILTER (WHERE f.event_type OPERATOR(pg_catalog.=) 'view'), pg_catalog.count(*) FILTER (WHERE f.event_type OPERATOR(pg_catalog.=) 'cart'), pg_catalog.count(*) FILTER (WHERE f.event_type OPERATOR(pg_catalog.=) 'purchase'), coalesce(pg_catalog.sum(f.price) FILTER (WHERE f.event_type OPERATOR(pg_catalog.=) 'purchase'), 0) FROM @schema@.fact_event f GROUP BY 1, 2, 3;
 		INSERT INTO @schema@.agg_brand_day
@@ -280,9 +310,10 @@ DECLARE
 BEGIN
 	IF lo OPERATOR(pg_catalog.=) 0 THEN
 		TRUNCATE @schema@.fact_event, @schema@.dim_product, @schema@.dim_category,
-			@schema@.dim_brand, @schema@.dim_user, @schema@.dim_date, @schema@.agg_minute,
+			@schema@.dim_brand, @schema@.dim_user, @schema@.dim_date, @schema@.agg_minute, @schema@.agg_hour,
 			@schema@.agg_day, @schema@.agg_day_user, @schema@.agg_day_session, @schema@.agg_cart,
-			@schema@.agg_day_session_step, @schema@.agg_category_dow_hour, @schema@.agg_brand_dow_hour,
+			@schema@.agg_day_session_step, @schema@.agg_category_dow_hour, @schema@.agg_code_dow_hour,
+			@schema@.agg_brand_dow_hour,
 			@schema@.agg_brand_day, @schema@.agg_brand;
 	END IF;
 
@@ -357,7 +388,19 @@ BEGIN
 		INSERT INTO @schema@.agg_minute AS a
 		SELECT pg_catalog.date_trunc('minute', x.event_time), pg_catalog.count(*), pg_catalog.count(*) FILTER (WHERE x.event_type OPERATOR(pg_catalog.=) 'view'), pg_catalog.count(*) FILTER (WHERE x.event_type OPERATOR(pg_catalog.=) 'cart'), pg_catalog.count(*) FILTER (WHERE x.event_type OPERATOR(pg_catalog.=) 'remove_from_cart'), pg_catalog.count(*) FILTER (WHERE x.event_type OPERATOR(pg_catalog.=) 'purchase'), coalesce(pg_catalog.sum(x.price) FILTER (WHERE x.event_type OPERATOR(pg_catalog.=) 'purchase'), 0)
 		  FROM x GROUP BY 1
-		ON CONFLICT (minute) DO UPDATE SET events = a.events OPERATOR(pg_catalog.+) excluded.events, views = a.views OPERATOR(pg_catalog.+) excluded.views, carts = a.carts OPERATOR(pg_catalog.+) excluded.carts, removals = a.removals OPERATOR(pg_catalog.+) excluded.removals, purchases = a.purchases OPERATOR(pg_catalog.+) excluded.purchases, revenue = a.revenue OPERATOR(pg_catalog.+) excluded.revenue),
+		ON CONFLICT (minute) DO UPDATE SET events = a.events OPERATOR(pg_catalog.+) excluded.events, views = a.views OPERATOR(pg_catalog.+) excluded.views, carts = a.carts OPERATOR(pg_catalog.+) excluded.carts, removals = a.removals OPERATOR(pg_catalog.+) excluded.removals, purchases = a.purchases OPERATOR(pg_catalog.+) excluded.purchases, revenue = a.revenue OPERATOR(pg_catalog.+) excluded.revenue
+		RETURNING minute, events),
+	-- the hours' busiest minutes: the minutes' totals after this statement
+	ah AS (
+		INSERT INTO @schema@.agg_hour AS a
+		SELECT h.hour, h.events, h.views, h.carts, h.removals, h.purchases, h.revenue, coalesce(m.peak, 0)
+		  FROM (SELECT pg_catalog.date_trunc('hour', x.event_time, 'UTC') AS hour, pg_catalog.count(*) AS events,
+					   pg_catalog.count(*) FILTER (WHERE x.event_type OPERATOR(pg_catalog.=) 'view') AS views, pg_catalog.count(*) FILTER (WHERE x.event_type OPERATOR(pg_catalog.=) 'cart') AS carts, pg_catalog.count(*) FILTER (WHERE x.event_type OPERATOR(pg_catalog.=) 'remove_from_cart') AS removals, pg_catalog.count(*) FILTER (WHERE x.event_type OPERATOR(pg_catalog.=) 'purchase') AS purchases,
+					   coalesce(pg_catalog.sum(x.price) FILTER (WHERE x.event_type OPERATOR(pg_catalog.=) 'purchase'), 0) AS revenue
+				  FROM x GROUP BY 1) AS h
+		  LEFT JOIN (SELECT pg_catalog.date_trunc('hour', a1.minute, 'UTC') AS hour, pg_catalog.max(a1.events) AS peak
+					   FROM a1 GROUP BY 1) AS m ON m.hour OPERATOR(pg_catalog.=) h.hour
+		ON CONFLICT (hour) DO UPDATE SET events = a.events OPERATOR(pg_catalog.+) excluded.events, views = a.views OPERATOR(pg_catalog.+) excluded.views, carts = a.carts OPERATOR(pg_catalog.+) excluded.carts, removals = a.removals OPERATOR(pg_catalog.+) excluded.removals, purchases = a.purchases OPERATOR(pg_catalog.+) excluded.purchases, revenue = a.revenue OPERATOR(pg_catalog.+) excluded.revenue, peak_minute_events = GREATEST(a.peak_minute_events, excluded.peak_minute_events)),
 	u AS (
 		INSERT INTO @schema@.agg_day_user SELECT DISTINCT x.date, x.user_key FROM x
 		ON CONFLICT (date, user_key) DO NOTHING RETURNING date),
@@ -402,6 +445,12 @@ BEGIN
 		SELECT x.dow, x.hour, x.category_key, pg_catalog.count(*) FILTER (WHERE x.event_type OPERATOR(pg_catalog.=) 'view'), pg_catalog.count(*) FILTER (WHERE x.event_type OPERATOR(pg_catalog.=) 'cart'), pg_catalog.count(*) FILTER (WHERE x.event_type OPERATOR(pg_catalog.=) 'purchase'), coalesce(pg_catalog.sum(x.price) FILTER (WHERE x.event_type OPERATOR(pg_catalog.=) 'purchase'), 0)
 		  FROM x GROUP BY 1, 2, 3
 		ON CONFLICT (day_of_week, hour, category_key) DO UPDATE SET views = a.views OPERATOR(pg_catalog.+) excluded.views, carts = a.carts OPERATOR(pg_catalog.+) excluded.carts, purchases = a.purchases OPERATOR(pg_catalog.+) excluded.purchases, revenue = a.revenue OPERATOR(pg_catalog.+) excluded.revenue),
+	a8 AS (
+		INSERT INTO @schema@.agg_code_dow_hour AS a
+		SELECT x.dow, x.hour, coalesce(c.category_code, '(no category code)'), pg_catalog.count(*) FILTER (WHERE x.event_type OPERATOR(pg_catalog.=) 'view'), pg_catalog.count(*) FILTER (WHERE x.event_type OPERATOR(pg_catalog.=) 'cart'), pg_catalog.count(*) FILTER (WHERE x.event_type OPERATOR(pg_catalog.=) 'purchase'), coalesce(pg_catalog.sum(x.price) FILTER (WHERE x.event_type OPERATOR(pg_catalog.=) 'purchase'), 0)
+		  FROM x JOIN @schema@.dim_category c ON c.category_key OPERATOR(pg_catalog.=) x.category_key
+		 GROUP BY 1, 2, 3
+		ON CONFLICT (day_of_week, hour, category) DO UPDATE SET views = a.views OPERATOR(pg_catalog.+) excluded.views, carts = a.carts OPERATOR(pg_catalog.+) excluded.carts, purchases = a.purchases OPERATOR(pg_catalog.+) excluded.purchases, revenue = a.revenue OPERATOR(pg_catalog.+) excluded.revenue),
 	a5 AS (
 		INSERT INTO @schema@.agg_brand_dow_hour AS a
 		SELECT x.dow, x.hour, x.brand_key, pg_catalog.count(*) FILTER (WHERE x.event_type OPERATOR(pg_catalog.=) 'view'), pg_catalog.count(*) FILTER (WHERE x.event_type OPERATOR(pg_catalog.=) 'cart'), pg_catalog.count(*) FILTER (WHERE x.event_type OPERATOR(pg_catalog.=) 'purchase'), coalesce(pg_catalog.sum(x.price) FILTER (WHERE x.event_type OPERATOR(pg_catalog.=) 'purchase'), 0)
@@ -508,6 +557,13 @@ SELECT a.day_of_week, (ARRAY['Monday', 'Tuesday', 'Wednesday', 'Thursday', 'Frid
   FROM @schema@.agg_category_dow_hour a
   JOIN @schema@.dim_category c ON c.category_key OPERATOR(pg_catalog.=) a.category_key;
 
+-- category codes per weekday (ISO: 1 = Monday) and hour of the day (UTC),
+-- the categories without a code as one
+CREATE OR REPLACE VIEW @schema@.category_code_by_hour_weekday AS
+SELECT a.day_of_week, (ARRAY['Monday', 'Tuesday', 'Wednesday', 'Thursday', 'Friday', 'Saturday', 'Sunday'])[a.day_of_week] AS day_name, a.hour, a.category,
+	   a.views, a.carts, a.purchases, a.revenue
+  FROM @schema@.agg_code_dow_hour a;
+
 -- brands per weekday (ISO: 1 = Monday) and hour of the day (UTC)
 CREATE OR REPLACE VIEW @schema@.brand_by_hour_weekday AS
 SELECT a.day_of_week, (ARRAY['Monday', 'Tuesday', 'Wednesday', 'Thursday', 'Friday', 'Saturday', 'Sunday'])[a.day_of_week] AS day_name, a.hour, b.brand_key, b.brand,
@@ -522,6 +578,41 @@ SELECT a.date, a.events, a.views, a.carts, a.removals, a.purchases, a.revenue
 CREATE OR REPLACE VIEW @schema@.events_per_minute AS
 SELECT a.minute, a.events, a.views, a.carts, a.removals, a.purchases, a.revenue
   FROM @schema@.agg_minute a;
+
+-- Events between two times in buckets of bucket seconds aligned to the
+-- epoch (Grafana's $__interval_ms / 1000.0), with the busiest minute of
+-- each bucket: from agg_hour when the bucket is whole hours, from
+-- agg_minute otherwise (a bucket under a minute, or not of whole minutes,
+-- is taken up to whole minutes: the finest the rollups keep)
+CREATE OR REPLACE FUNCTION @schema@.events_series(since timestamptz, until timestamptz, bucket double precision)
+RETURNS TABLE ("time" timestamptz, events bigint, views bigint, carts bigint, purchases bigint,
+	revenue numeric, peak_minute_events bigint)
+LANGUAGE plpgsql STABLE STRICT
+SET search_path = pg_catalog, pg_temp
+AS $f$
+#variable_conflict use_column
+DECLARE
+	b double precision := pg_catalog.ceil(greatest(bucket, 60) OPERATOR(pg_catalog./) 60) OPERATOR(pg_catalog.*) 60;
+BEGIN
+	IF pg_catalog.mod(b::pg_catalog.numeric, 3600) OPERATOR(pg_catalog.=) 0 THEN
+		RETURN QUERY
+		SELECT pg_catalog.to_timestamp(pg_catalog.floor(EXTRACT(epoch FROM a.hour)::double precision OPERATOR(pg_catalog./) b) OPERATOR(pg_catalog.*) b),
+			   pg_catalog.sum(a.events)::bigint, pg_catalog.sum(a.views)::bigint, pg_catalog.sum(a.carts)::bigint,
+			   pg_catalog.sum(a.purchases)::bigint, pg_catalog.sum(a.revenue), pg_catalog.max(a.peak_minute_events)
+		  FROM @schema@.agg_hour a
+		 WHERE a.hour OPERATOR(pg_catalog.>=) pg_catalog.date_trunc('hour', since, 'UTC') AND a.hour OPERATOR(pg_catalog.<=) until
+		 GROUP BY 1 ORDER BY 1;
+	ELSE
+		RETURN QUERY
+		SELECT pg_catalog.to_timestamp(pg_catalog.floor(EXTRACT(epoch FROM a.minute)::double precision OPERATOR(pg_catalog./) b) OPERATOR(pg_catalog.*) b),
+			   pg_catalog.sum(a.events)::bigint, pg_catalog.sum(a.views)::bigint, pg_catalog.sum(a.carts)::bigint,
+			   pg_catalog.sum(a.purchases)::bigint, pg_catalog.sum(a.revenue), pg_catalog.max(a.events)
+		  FROM @schema@.agg_minute a
+		 WHERE a.minute OPERATOR(pg_catalog.>=) pg_catalog.date_trunc('minute', since) AND a.minute OPERATOR(pg_catalog.<=) until
+		 GROUP BY 1 ORDER BY 1;
+	END IF;
+END;
+$f$;
 
 -- brands that need more marketing: viewed a lot, bought rarely (at least
 -- 100 views; the lowest purchases per view first)
@@ -540,5 +631,8 @@ GRANT SELECT ON @schema@.fact_event, @schema@.dim_date, @schema@.dim_category,
 	@schema@.brands_to_promote, @schema@.brand_by_hour_weekday, @schema@.events_daily,
 	@schema@.events_per_minute, @schema@.agg_minute, @schema@.agg_day, @schema@.agg_cart,
 	@schema@.agg_category_dow_hour, @schema@.agg_brand_dow_hour, @schema@.agg_brand,
-	@schema@.agg_brand_day
+	@schema@.agg_brand_day, @schema@.agg_hour, @schema@.agg_code_dow_hour,
+	@schema@.category_code_by_hour_weekday
 	TO txpipe_reader;
+REVOKE ALL ON FUNCTION @schema@.events_series(timestamptz, timestamptz, double precision) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION @schema@.events_series(timestamptz, timestamptz, double precision) TO txpipe_reader;

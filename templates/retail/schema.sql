@@ -174,6 +174,13 @@ CREATE TABLE IF NOT EXISTS @schema@.agg_product_month (
 	cancelled_quantity bigint NOT NULL,
 	PRIMARY KEY (month, product_key)
 );
+-- per product over the whole star: the most sold products of a period
+-- that holds every fact
+CREATE TABLE IF NOT EXISTS @schema@.agg_product (
+	product_key	integer PRIMARY KEY,
+	lines		bigint NOT NULL, quantity bigint NOT NULL, revenue numeric NOT NULL,
+	cancelled_quantity bigint NOT NULL
+);
 -- one row per invoice
 CREATE TABLE IF NOT EXISTS @schema@.agg_invoice (
 	invoice_no	text COLLATE "C" PRIMARY KEY,
@@ -217,6 +224,10 @@ BEGIN
 		SELECT pg_catalog.date_trunc('month', a.date)::pg_catalog.date, a.product_key, pg_catalog.sum(a.lines),
 			   pg_catalog.sum(a.quantity), pg_catalog.sum(a.revenue), pg_catalog.sum(a.cancelled_quantity)
 		  FROM @schema@.agg_product_day a GROUP BY 1, 2;
+		INSERT INTO @schema@.agg_product
+		SELECT a.product_key, pg_catalog.sum(a.lines), pg_catalog.sum(a.quantity), pg_catalog.sum(a.revenue),
+			   pg_catalog.sum(a.cancelled_quantity)
+		  FROM @schema@.agg_product_month a GROUP BY 1;
 		INSERT INTO @schema@.agg_invoice
 		SELECT f.invoice_no, pg_catalog.min(f.invoice_date), pg_catalog.min(f.customer_key),
 			   pg_catalog.min(f.country_key), pg_catalog.bool_or(f.is_cancellation),
@@ -245,7 +256,7 @@ BEGIN
 		TRUNCATE @schema@.fact_sales, @schema@.dim_customer, @schema@.dim_product,
 			@schema@.dim_country, @schema@.dim_date, @schema@.agg_sales_hour,
 			@schema@.agg_country_month, @schema@.agg_product_day, @schema@.agg_product_month,
-			@schema@.agg_invoice;
+			@schema@.agg_product, @schema@.agg_invoice;
 	END IF;
 
 	-- The month of every new line, and the month after it, then its days.
@@ -359,6 +370,15 @@ BEGIN
 			   coalesce(pg_catalog.sum(x.quantity) FILTER (WHERE x.is_cancellation), 0)
 		  FROM ins x GROUP BY 1, 2
 		ON CONFLICT (month, product_key) DO UPDATE SET lines = a.lines OPERATOR(pg_catalog.+) excluded.lines, quantity = a.quantity OPERATOR(pg_catalog.+) excluded.quantity, revenue = a.revenue OPERATOR(pg_catalog.+) excluded.revenue, cancelled_quantity = a.cancelled_quantity OPERATOR(pg_catalog.+) excluded.cancelled_quantity),
+	a6 AS (
+		INSERT INTO @schema@.agg_product AS a
+		SELECT x.product_key,
+			   pg_catalog.count(*) FILTER (WHERE NOT x.is_cancellation),
+			   coalesce(pg_catalog.sum(x.quantity) FILTER (WHERE NOT x.is_cancellation), 0),
+			   coalesce(pg_catalog.sum(x.revenue) FILTER (WHERE NOT x.is_cancellation), 0),
+			   coalesce(pg_catalog.sum(x.quantity) FILTER (WHERE x.is_cancellation), 0)
+		  FROM ins x GROUP BY 1
+		ON CONFLICT (product_key) DO UPDATE SET lines = a.lines OPERATOR(pg_catalog.+) excluded.lines, quantity = a.quantity OPERATOR(pg_catalog.+) excluded.quantity, revenue = a.revenue OPERATOR(pg_catalog.+) excluded.revenue, cancelled_quantity = a.cancelled_quantity OPERATOR(pg_catalog.+) excluded.cancelled_quantity),
 	a5 AS (
 		INSERT INTO @schema@.agg_invoice AS a
 		SELECT x.invoice_no, pg_catalog.min(x.invoice_date), pg_catalog.min(x.customer_key),
@@ -419,7 +439,8 @@ SELECT a.invoice_no, a.invoice_date, cu.customer_no, c.country, a.is_cancellatio
   JOIN @schema@.dim_country c ON c.country_key OPERATOR(pg_catalog.=) a.country_key;
 
 -- products sold between two times (their days), cancellations apart: the
--- most sold products of a period, from the monthly and daily rollups
+-- most sold products of a period, from the monthly and daily rollups, or
+-- from the whole star's when the days hold every fact
 CREATE OR REPLACE FUNCTION @schema@.product_sales_between(since timestamp, until timestamp)
 RETURNS TABLE (product_key integer, stock_code text, description text, is_product boolean,
 	lines bigint, quantity bigint, revenue numeric, cancelled_quantity bigint)
@@ -430,6 +451,15 @@ AS $f$
 DECLARE
 	r record;
 BEGIN
+	IF since::pg_catalog.date OPERATOR(pg_catalog.<=) (SELECT pg_catalog.min(a.hour)::pg_catalog.date FROM @schema@.agg_sales_hour a)
+	   AND until::pg_catalog.date OPERATOR(pg_catalog.>=) (SELECT pg_catalog.max(a.hour)::pg_catalog.date FROM @schema@.agg_sales_hour a) THEN
+		RETURN QUERY
+		SELECT p.product_key, p.stock_code, p.description, p.is_product,
+			   a.lines, a.quantity, a.revenue, a.cancelled_quantity
+		  FROM @schema@.agg_product a
+		  JOIN @schema@.dim_product p ON p.product_key OPERATOR(pg_catalog.=) a.product_key;
+		RETURN;
+	END IF;
 	r := txpipe.month_range(since, until);
 	RETURN QUERY
 	SELECT p.product_key, p.stock_code, p.description, p.is_product,
@@ -491,7 +521,7 @@ GRANT SELECT ON @schema@.fact_sales, @schema@.dim_date, @schema@.dim_country,
 	@schema@.revenue_by_country_month, @schema@.cancellations_per_day,
 	@schema@.sales_hourly, @schema@.product_sales_daily, @schema@.invoice_totals,
 	@schema@.country_sales_monthly, @schema@.agg_sales_hour, @schema@.agg_country_month,
-	@schema@.agg_product_day, @schema@.agg_product_month, @schema@.agg_invoice
+	@schema@.agg_product_day, @schema@.agg_product_month, @schema@.agg_product, @schema@.agg_invoice
 	TO txpipe_reader;
 REVOKE ALL ON FUNCTION @schema@.customer_invoices(integer), @schema@.invoice_items(text),
 	@schema@.product_sales_between(timestamp, timestamp)
