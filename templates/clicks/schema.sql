@@ -203,6 +203,19 @@ CREATE TABLE IF NOT EXISTS @schema@.agg_cart (
 	PRIMARY KEY (session_id, product_key)
 );
 CREATE INDEX IF NOT EXISTS agg_cart_carted_at ON @schema@.agg_cart (carted_at);
+-- agg_cart's carted pairs counted per product and per UTC day of
+-- carted_at, and those of them bought.  A refresh adds each pair's
+-- outcome after it and takes away its outcome before it, so a purchase
+-- after the cart, or a late cart event moving carted_at to another day,
+-- moves the pair.
+CREATE TABLE IF NOT EXISTS @schema@.agg_cart_product (
+	product_key	bigint PRIMARY KEY,
+	carted bigint NOT NULL, bought bigint NOT NULL
+);
+CREATE TABLE IF NOT EXISTS @schema@.agg_cart_day (
+	date		date PRIMARY KEY,
+	carted bigint NOT NULL, bought bigint NOT NULL
+);
 CREATE TABLE IF NOT EXISTS @schema@.agg_category_dow_hour (
 	day_of_week	smallint NOT NULL,
 	hour		smallint NOT NULL,
@@ -274,6 +287,13 @@ BEGIN
 		 WHERE f.session_id IS NOT NULL
 		   AND f.event_type OPERATOR(pg_catalog.=) ANY (ARRAY['cart', 'purchase']::@schema@.event_type[])
 		 GROUP BY 1, 2;
+		INSERT INTO @schema@.agg_cart_product
+		SELECT a.product_key, pg_catalog.count(*) FILTER (WHERE a.carted_at IS NOT NULL),
+			   pg_catalog.count(*) FILTER (WHERE a.carted_at IS NOT NULL AND a.bought)
+		  FROM @schema@.agg_cart a GROUP BY 1;
+		INSERT INTO @schema@.agg_cart_day
+		SELECT (a.carted_at AT TIME ZONE 'UTC')::pg_catalog.date, pg_catalog.count(*), pg_catalog.count(*) FILTER (WHERE a.bought)
+		  FROM @schema@.agg_cart a WHERE a.carted_at IS NOT NULL GROUP BY 1;
 		INSERT INTO @schema@.agg_category_dow_hour
 		SELECT EXTRACT(isodow FROM f.event_time AT TIME ZONE 'UTC')::smallint, f.hour, f.category_key, pg_catalog.count(*) FILTER (WHERE f.event_type OPERATOR(pg_catalog.=) 'view'), pg_catalog.count(*) FILTER (WHERE f.event_type OPERATOR(pg_catalog.=) 'cart'), pg_catalog.count(*) FILTER (WHERE f.event_type OPERATOR(pg_catalog.=) 'purchase'), coalesce(pg_catalog.sum(f.price) FILTER (WHERE f.event_type OPERATOR(pg_catalog.=) 'purchase'), 0) FROM @schema@.fact_event f GROUP BY 1, 2, 3;
 		INSERT INTO @schema@.agg_code_dow_hour
@@ -312,6 +332,7 @@ BEGIN
 		TRUNCATE @schema@.fact_event, @schema@.dim_product, @schema@.dim_category,
 			@schema@.dim_brand, @schema@.dim_user, @schema@.dim_date, @schema@.agg_minute, @schema@.agg_hour,
 			@schema@.agg_day, @schema@.agg_day_user, @schema@.agg_day_session, @schema@.agg_cart,
+			@schema@.agg_cart_product, @schema@.agg_cart_day,
 			@schema@.agg_day_session_step, @schema@.agg_category_dow_hour, @schema@.agg_code_dow_hour,
 			@schema@.agg_brand_dow_hour,
 			@schema@.agg_brand_day, @schema@.agg_brand;
@@ -429,17 +450,45 @@ BEGIN
 			   coalesce(ssd.viewing, 0), coalesce(ssd.carting, 0), coalesce(ssd.purchasing, 0)
 		  FROM d LEFT JOIN ssd ON ssd.date OPERATOR(pg_catalog.=) d.date
 		ON CONFLICT (date) DO UPDATE SET events = a.events OPERATOR(pg_catalog.+) excluded.events, views = a.views OPERATOR(pg_catalog.+) excluded.views, carts = a.carts OPERATOR(pg_catalog.+) excluded.carts, removals = a.removals OPERATOR(pg_catalog.+) excluded.removals, purchases = a.purchases OPERATOR(pg_catalog.+) excluded.purchases, revenue = a.revenue OPERATOR(pg_catalog.+) excluded.revenue, visitors = a.visitors OPERATOR(pg_catalog.+) excluded.visitors, sessions = a.sessions OPERATOR(pg_catalog.+) excluded.sessions, viewing_sessions = a.viewing_sessions OPERATOR(pg_catalog.+) excluded.viewing_sessions, carting_sessions = a.carting_sessions OPERATOR(pg_catalog.+) excluded.carting_sessions, purchasing_sessions = a.purchasing_sessions OPERATOR(pg_catalog.+) excluded.purchasing_sessions),
-	a3 AS (
-		INSERT INTO @schema@.agg_cart AS a
+	cn AS (
 		SELECT x.session_id, x.product_key,
-			   pg_catalog.min(x.event_time) FILTER (WHERE x.event_type OPERATOR(pg_catalog.=) 'cart'),
-			   pg_catalog.bool_or(x.event_type OPERATOR(pg_catalog.=) 'purchase')
+			   pg_catalog.min(x.event_time) FILTER (WHERE x.event_type OPERATOR(pg_catalog.=) 'cart') AS carted_at,
+			   pg_catalog.bool_or(x.event_type OPERATOR(pg_catalog.=) 'purchase') AS bought
 		  FROM x
 		 WHERE x.session_id IS NOT NULL
 		   AND x.event_type OPERATOR(pg_catalog.=) ANY (ARRAY['cart', 'purchase']::@schema@.event_type[])
-		 GROUP BY 1, 2
+		 GROUP BY 1, 2),
+	a3 AS (
+		INSERT INTO @schema@.agg_cart AS a
+		SELECT cn.session_id, cn.product_key, cn.carted_at, cn.bought FROM cn
 		ON CONFLICT (session_id, product_key) DO UPDATE
 			SET carted_at = LEAST(a.carted_at, excluded.carted_at), bought = a.bought OR excluded.bought),
+	-- each pair's outcome before this statement (agg_cart as every CTE
+	-- here reads it) and after
+	cd AS (
+		SELECT cn.product_key, o.carted_at AS old_at, coalesce(o.bought, false) AS old_bought,
+			   LEAST(o.carted_at, cn.carted_at) AS new_at, coalesce(o.bought, false) OR cn.bought AS new_bought
+		  FROM cn
+		  LEFT JOIN @schema@.agg_cart o
+			ON o.session_id OPERATOR(pg_catalog.=) cn.session_id AND o.product_key OPERATOR(pg_catalog.=) cn.product_key),
+	a9 AS (
+		INSERT INTO @schema@.agg_cart_product AS a
+		SELECT cd.product_key,
+			   pg_catalog.sum((cd.new_at IS NOT NULL)::integer OPERATOR(pg_catalog.-) (cd.old_at IS NOT NULL)::integer),
+			   pg_catalog.sum((cd.new_at IS NOT NULL AND cd.new_bought)::integer
+							  OPERATOR(pg_catalog.-) (cd.old_at IS NOT NULL AND cd.old_bought)::integer)
+		  FROM cd GROUP BY 1
+		ON CONFLICT (product_key) DO UPDATE SET carted = a.carted OPERATOR(pg_catalog.+) excluded.carted, bought = a.bought OPERATOR(pg_catalog.+) excluded.bought),
+	a10 AS (
+		INSERT INTO @schema@.agg_cart_day AS a
+		SELECT m.date, pg_catalog.sum(m.carted), pg_catalog.sum(m.bought)
+		  FROM (SELECT (cd.new_at AT TIME ZONE 'UTC')::pg_catalog.date AS date, 1 AS carted, cd.new_bought::integer AS bought
+				  FROM cd WHERE cd.new_at IS NOT NULL
+				UNION ALL
+				SELECT (cd.old_at AT TIME ZONE 'UTC')::pg_catalog.date, -1, OPERATOR(pg_catalog.-) cd.old_bought::integer
+				  FROM cd WHERE cd.old_at IS NOT NULL) AS m
+		 GROUP BY 1
+		ON CONFLICT (date) DO UPDATE SET carted = a.carted OPERATOR(pg_catalog.+) excluded.carted, bought = a.bought OPERATOR(pg_catalog.+) excluded.bought),
 	a4 AS (
 		INSERT INTO @schema@.agg_category_dow_hour AS a
 		SELECT x.dow, x.hour, x.category_key, pg_catalog.count(*) FILTER (WHERE x.event_type OPERATOR(pg_catalog.=) 'view'), pg_catalog.count(*) FILTER (WHERE x.event_type OPERATOR(pg_catalog.=) 'cart'), pg_catalog.count(*) FILTER (WHERE x.event_type OPERATOR(pg_catalog.=) 'purchase'), coalesce(pg_catalog.sum(x.price) FILTER (WHERE x.event_type OPERATOR(pg_catalog.=) 'purchase'), 0)
@@ -537,17 +586,52 @@ SELECT a.session_id, a.product_key, a.carted_at, a.bought
  WHERE a.carted_at IS NOT NULL;
 
 -- products added to carts and not bought in the session, per product
+-- (agg_cart_product)
 CREATE OR REPLACE VIEW @schema@.cart_abandonment AS
-SELECT o.product_key, b.brand, c.category_code,
-	   pg_catalog.count(*) AS carted,
-	   pg_catalog.count(*) FILTER (WHERE o.bought) AS bought,
-	   pg_catalog.count(*) FILTER (WHERE NOT o.bought) AS abandoned,
-	   pg_catalog.round(pg_catalog.count(*) FILTER (WHERE NOT o.bought)::numeric OPERATOR(pg_catalog./) pg_catalog.count(*), 4) AS abandonment_rate
-  FROM @schema@.cart_outcomes o
-  JOIN @schema@.dim_product p ON p.product_key OPERATOR(pg_catalog.=) o.product_key
+SELECT a.product_key, b.brand, c.category_code, a.carted, a.bought,
+	   a.carted OPERATOR(pg_catalog.-) a.bought AS abandoned,
+	   pg_catalog.round((a.carted OPERATOR(pg_catalog.-) a.bought)::numeric OPERATOR(pg_catalog./) a.carted, 4) AS abandonment_rate
+  FROM @schema@.agg_cart_product a
+  JOIN @schema@.dim_product p ON p.product_key OPERATOR(pg_catalog.=) a.product_key
   JOIN @schema@.dim_brand b ON b.brand_key OPERATOR(pg_catalog.=) p.brand_key
   JOIN @schema@.dim_category c ON c.category_key OPERATOR(pg_catalog.=) p.category_key
- GROUP BY o.product_key, b.brand, c.category_code;
+ WHERE a.carted OPERATOR(pg_catalog.>) 0;
+
+-- the same for the pairs carted between two times (carted_at, both
+-- included): from agg_cart_product when they hold every carted pair, from
+-- agg_cart otherwise
+CREATE OR REPLACE FUNCTION @schema@.cart_abandonment_between(since timestamptz, until timestamptz)
+RETURNS TABLE (product_key bigint, brand text, category_code text, carted bigint, bought bigint, abandoned bigint)
+LANGUAGE plpgsql STABLE STRICT
+SET search_path = pg_catalog, pg_temp
+AS $f$
+#variable_conflict use_column
+BEGIN
+	IF since OPERATOR(pg_catalog.<=) (SELECT pg_catalog.min(a.carted_at) FROM @schema@.agg_cart a)
+	   AND until OPERATOR(pg_catalog.>=) (SELECT pg_catalog.max(a.carted_at) FROM @schema@.agg_cart a) THEN
+		RETURN QUERY
+		SELECT v.product_key, v.brand, v.category_code, v.carted, v.bought, v.abandoned
+		  FROM @schema@.cart_abandonment v;
+		RETURN;
+	END IF;
+	RETURN QUERY
+	SELECT o.product_key, b.brand, c.category_code, pg_catalog.count(*), pg_catalog.count(*) FILTER (WHERE o.bought),
+		   pg_catalog.count(*) FILTER (WHERE NOT o.bought)
+	  FROM @schema@.agg_cart o
+	  JOIN @schema@.dim_product p ON p.product_key OPERATOR(pg_catalog.=) o.product_key
+	  JOIN @schema@.dim_brand b ON b.brand_key OPERATOR(pg_catalog.=) p.brand_key
+	  JOIN @schema@.dim_category c ON c.category_key OPERATOR(pg_catalog.=) p.category_key
+	 WHERE o.carted_at OPERATOR(pg_catalog.>=) since AND o.carted_at OPERATOR(pg_catalog.<=) until
+	 GROUP BY o.product_key, b.brand, c.category_code;
+END;
+$f$;
+
+-- carts per UTC day of their first cart event: bought in the session, or
+-- abandoned (agg_cart_day)
+CREATE OR REPLACE VIEW @schema@.carts_daily AS
+SELECT a.date, a.carted, a.bought, a.carted OPERATOR(pg_catalog.-) a.bought AS abandoned
+  FROM @schema@.agg_cart_day a
+ WHERE a.carted OPERATOR(pg_catalog.>) 0;
 
 -- categories per weekday (ISO: 1 = Monday) and hour of the day (UTC):
 -- when to run a promotion
@@ -632,7 +716,10 @@ GRANT SELECT ON @schema@.fact_event, @schema@.dim_date, @schema@.dim_category,
 	@schema@.events_per_minute, @schema@.agg_minute, @schema@.agg_day, @schema@.agg_cart,
 	@schema@.agg_category_dow_hour, @schema@.agg_brand_dow_hour, @schema@.agg_brand,
 	@schema@.agg_brand_day, @schema@.agg_hour, @schema@.agg_code_dow_hour,
-	@schema@.category_code_by_hour_weekday
+	@schema@.category_code_by_hour_weekday, @schema@.agg_cart_product, @schema@.agg_cart_day,
+	@schema@.carts_daily
 	TO txpipe_reader;
+REVOKE ALL ON FUNCTION @schema@.cart_abandonment_between(timestamptz, timestamptz) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION @schema@.cart_abandonment_between(timestamptz, timestamptz) TO txpipe_reader;
 REVOKE ALL ON FUNCTION @schema@.events_series(timestamptz, timestamptz, double precision) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION @schema@.events_series(timestamptz, timestamptz, double precision) TO txpipe_reader;

@@ -160,7 +160,7 @@ my %direct = (
 		  FROM retail.fact_sales f JOIN retail.dim_date d USING (date_key) GROUP BY d.date},
 	# from agg_product when the days hold every fact, else from the
 	# monthly and daily rollups
-	map {
+	map {;
 		("product_sales_between($_)" => q{
 		SELECT p.product_key, p.stock_code, p.description, p.is_product,
 			   count(*) FILTER (WHERE NOT f.is_cancellation) AS lines,

@@ -134,6 +134,39 @@ my %direct = (
 			   coalesce(sum(f.price) FILTER (WHERE f.event_type = 'purchase'), 0) AS revenue
 		  FROM clicks.fact_event f JOIN clicks.dim_brand b USING (brand_key)
 		  JOIN clicks.dim_date d USING (date_key) GROUP BY d.date, b.brand_key, b.brand},
+	carts_daily => q{
+		SELECT (o.carted_at AT TIME ZONE 'UTC')::date AS date, count(*) AS carted,
+			   count(*) FILTER (WHERE o.bought) AS bought, count(*) FILTER (WHERE NOT o.bought) AS abandoned
+		  FROM (SELECT session_id, product_key, min(event_time) FILTER (WHERE event_type = 'cart') AS carted_at,
+					  bool_or(event_type = 'purchase') AS bought
+				 FROM clicks.fact_event WHERE session_id IS NOT NULL AND event_type IN ('cart', 'purchase')
+				GROUP BY 1, 2) AS o
+		 WHERE o.carted_at IS NOT NULL GROUP BY 1},
+	cart_abandonment => q{
+		SELECT o.product_key, b.brand, c.category_code, count(*) AS carted,
+			   count(*) FILTER (WHERE o.bought) AS bought, count(*) FILTER (WHERE NOT o.bought) AS abandoned,
+			   round(count(*) FILTER (WHERE NOT o.bought)::numeric / count(*), 4) AS abandonment_rate
+		  FROM (SELECT session_id, product_key, min(event_time) FILTER (WHERE event_type = 'cart') AS carted_at,
+					  bool_or(event_type = 'purchase') AS bought
+				 FROM clicks.fact_event WHERE session_id IS NOT NULL AND event_type IN ('cart', 'purchase')
+				GROUP BY 1, 2) AS o
+		  JOIN clicks.dim_product p USING (product_key) JOIN clicks.dim_brand b USING (brand_key)
+		  JOIN clicks.dim_category c USING (category_key)
+		 WHERE o.carted_at IS NOT NULL GROUP BY o.product_key, b.brand, c.category_code},
+	# from agg_cart_product when the range holds every cart, else from agg_cart
+	(map {;
+		my ($since, $until) = @$_;
+		("cart_abandonment_between('$since', '$until')" => qq{
+		SELECT o.product_key, b.brand, c.category_code, count(*) AS carted,
+			   count(*) FILTER (WHERE o.bought) AS bought, count(*) FILTER (WHERE NOT o.bought) AS abandoned
+		  FROM (SELECT session_id, product_key, min(event_time) FILTER (WHERE event_type = 'cart') AS carted_at,
+					  bool_or(event_type = 'purchase') AS bought
+				 FROM clicks.fact_event WHERE session_id IS NOT NULL AND event_type IN ('cart', 'purchase')
+				GROUP BY 1, 2) AS o
+		  JOIN clicks.dim_product p USING (product_key) JOIN clicks.dim_brand b USING (brand_key)
+		  JOIN clicks.dim_category c USING (category_key)
+		 WHERE o.carted_at BETWEEN '$since' AND '$until' GROUP BY o.product_key, b.brand, c.category_code})
+	} [ '2019-09-01', '2019-12-01' ], [ '2019-10-05', '2019-10-19 12:00' ]),
 	category_code_by_hour_weekday => q{
 		SELECT extract(isodow FROM f.event_time AT TIME ZONE 'UTC')::smallint AS day_of_week,
 			   to_char(f.event_time AT TIME ZONE 'UTC', 'FMDay') AS day_name, f.hour,
@@ -145,7 +178,7 @@ my %direct = (
 		  FROM clicks.fact_event f JOIN clicks.dim_category c USING (category_key) GROUP BY 1, 2, 3, 4},
 	# events in buckets: hours from agg_hour, minutes from agg_minute;
 	# the busiest minute from the facts
-	map {
+	map {;
 		my $b = $_;
 		("events_series('2019-09-01', '2019-12-01', $b)" => qq{
 		SELECT to_timestamp(floor(extract(epoch FROM m.minute) / $b) * $b) AS "time",
