@@ -192,6 +192,9 @@ CREATE TABLE IF NOT EXISTS @schema@.agg_invoice (
 );
 CREATE INDEX IF NOT EXISTS agg_invoice_date ON @schema@.agg_invoice (invoice_date);
 CREATE INDEX IF NOT EXISTS agg_invoice_customer ON @schema@.agg_invoice (customer_key, invoice_date);
+-- the highest invoices, read in order
+CREATE INDEX IF NOT EXISTS agg_invoice_top ON @schema@.agg_invoice (total DESC, invoice_no)
+	WHERE NOT is_cancellation;
 
 -- A star that has facts and no rollups yet gets them from its facts, once.
 DO $rollup_init$
