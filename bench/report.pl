@@ -53,8 +53,10 @@ close $fh;
 my ($limit) = grep { $_->{key} eq 'limit' } @rows;
 for my $r (@rows)
 {
-	# a refresh reads the normalized tables, not the file: no limit to compare with
-	$r->{ratio_to_limit} = $limit && $limit->{seconds} > 0 && !$r->{refresh}
+	# a refresh reads the normalized tables, a panel query the star, not the
+	# file: no limit to compare with
+	$r->{ratio_to_limit} = $limit && $limit->{seconds} > 0 && !$r->{refresh} && !$r->{template}
+	  && !defined $r->{over_100ms}
 	  ? 0 + sprintf('%.2f', $r->{seconds} / $limit->{seconds}) : undef;
 }
 

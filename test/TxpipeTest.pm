@@ -16,7 +16,7 @@ use PostgreSQL::Test::Utils;
 use Test::More;
 
 our @EXPORT = qw(txpipe_client txpipe_require_client txpipe_node txpipe_gen
-  txpipe_load txpipe_stream txpipe_stats txpipe_counts txpipe_counts_query);
+  txpipe_load txpipe_stream txpipe_stats txpipe_counts txpipe_counts_query txpipe_views_match);
 
 my $testdir = dirname(abs_path(__FILE__));
 
@@ -129,6 +129,24 @@ sub txpipe_counts
 {
 	my ($node, $schema) = @_;
 	return $node->safe_psql('postgres', txpipe_counts_query($node, $schema));
+}
+
+# txpipe_views_match(NODE, SCHEMA, DIRECT, WHEN): for each view or function
+# call V of SCHEMA, a key of the hash DIRECT, checks that V returns exactly
+# the rows of its query DIRECT->{V}, as many times each.
+sub txpipe_views_match
+{
+	my ($node, $schema, $direct, $when) = @_;
+	for my $v (sort keys %$direct)
+	{
+		my $q = $direct->{$v};
+		is( $node->safe_psql('postgres', qq{
+				SELECT (SELECT count(*) FROM $schema.$v) || '/'
+					   || (SELECT count(*) FROM ((SELECT * FROM $schema.$v EXCEPT ALL ($q))
+												 UNION ALL (($q) EXCEPT ALL SELECT * FROM $schema.$v)) d)}),
+			$node->safe_psql('postgres', "SELECT count(*) FROM ($q) q") . '/0',
+			"$when: $v = its aggregate of the facts");
+	}
 }
 
 1;

@@ -157,12 +157,23 @@ CREATE TABLE IF NOT EXISTS @schema@.agg_minute (
 	events bigint NOT NULL, views bigint NOT NULL, carts bigint NOT NULL, removals bigint NOT NULL,
 	purchases bigint NOT NULL, revenue numeric NOT NULL
 );
+-- per UTC hour; peak_minute_events is the busiest minute's events (a
+-- minute's count only grows, so the peak is kept as the larger of the two)
+CREATE TABLE IF NOT EXISTS @schema@.agg_hour (
+	hour		timestamptz PRIMARY KEY,
+	events bigint NOT NULL, views bigint NOT NULL, carts bigint NOT NULL, removals bigint NOT NULL,
+	purchases bigint NOT NULL, revenue numeric NOT NULL, peak_minute_events bigint NOT NULL
+);
 CREATE TABLE IF NOT EXISTS @schema@.agg_day (
 	date		date PRIMARY KEY,
 	events bigint NOT NULL, views bigint NOT NULL, carts bigint NOT NULL, removals bigint NOT NULL,
 	purchases bigint NOT NULL, revenue numeric NOT NULL,
 	visitors bigint NOT NULL DEFAULT 0,		-- distinct users (agg_day_user)
-	sessions bigint NOT NULL DEFAULT 0		-- distinct sessions (agg_day_session)
+	sessions bigint NOT NULL DEFAULT 0,		-- distinct sessions (agg_day_session)
+	-- distinct sessions with a view, a cart, a purchase (agg_day_session_step)
+	viewing_sessions bigint NOT NULL DEFAULT 0,
+	carting_sessions bigint NOT NULL DEFAULT 0,
+	purchasing_sessions bigint NOT NULL DEFAULT 0
 );
 CREATE TABLE IF NOT EXISTS @schema@.agg_day_user (
 	date		date NOT NULL,
@@ -174,6 +185,14 @@ CREATE TABLE IF NOT EXISTS @schema@.agg_day_session (
 	session_id	bigint NOT NULL,
 	PRIMARY KEY (date, session_id)
 );
+-- the sessions of a day that reached a step of the funnel (view, cart,
+-- purchase)
+CREATE TABLE IF NOT EXISTS @schema@.agg_day_session_step (
+	date		date NOT NULL,
+	step		@schema@.event_type NOT NULL,
+	session_id	bigint NOT NULL,
+	PRIMARY KEY (date, step, session_id)
+);
 -- per session and product put in a cart or bought: when first carted, and
 -- whether bought in the session
 CREATE TABLE IF NOT EXISTS @schema@.agg_cart (
@@ -184,6 +203,19 @@ CREATE TABLE IF NOT EXISTS @schema@.agg_cart (
 	PRIMARY KEY (session_id, product_key)
 );
 CREATE INDEX IF NOT EXISTS agg_cart_carted_at ON @schema@.agg_cart (carted_at);
+-- agg_cart's carted pairs counted per product and per UTC day of
+-- carted_at, and those of them bought.  A refresh adds each pair's
+-- outcome after it and takes away its outcome before it, so a purchase
+-- after the cart, or a late cart event moving carted_at to another day,
+-- moves the pair.
+CREATE TABLE IF NOT EXISTS @schema@.agg_cart_product (
+	product_key	bigint PRIMARY KEY,
+	carted bigint NOT NULL, bought bigint NOT NULL
+);
+CREATE TABLE IF NOT EXISTS @schema@.agg_cart_day (
+	date		date PRIMARY KEY,
+	carted bigint NOT NULL, bought bigint NOT NULL
+);
 CREATE TABLE IF NOT EXISTS @schema@.agg_category_dow_hour (
 	day_of_week	smallint NOT NULL,
 	hour		smallint NOT NULL,
@@ -191,12 +223,30 @@ CREATE TABLE IF NOT EXISTS @schema@.agg_category_dow_hour (
 	views bigint NOT NULL, carts bigint NOT NULL, purchases bigint NOT NULL, revenue numeric NOT NULL,
 	PRIMARY KEY (day_of_week, hour, category_key)
 );
+-- the same per category code (one row for the categories without one):
+-- what the top categories of a weekday and hour rank
+CREATE TABLE IF NOT EXISTS @schema@.agg_code_dow_hour (
+	day_of_week	smallint NOT NULL,
+	hour		smallint NOT NULL,
+	category	text NOT NULL,			-- category_code, or '(no category code)'
+	views bigint NOT NULL, carts bigint NOT NULL, purchases bigint NOT NULL, revenue numeric NOT NULL,
+	PRIMARY KEY (day_of_week, hour, category)
+);
 CREATE TABLE IF NOT EXISTS @schema@.agg_brand_dow_hour (
 	day_of_week	smallint NOT NULL,
 	hour		smallint NOT NULL,
 	brand_key	integer NOT NULL,
 	views bigint NOT NULL, carts bigint NOT NULL, purchases bigint NOT NULL, revenue numeric NOT NULL,
 	PRIMARY KEY (day_of_week, hour, brand_key)
+);
+-- the top brands of a weekday and hour, read in order
+CREATE INDEX IF NOT EXISTS agg_brand_dow_hour_top
+	ON @schema@.agg_brand_dow_hour (purchases DESC, views DESC, day_of_week, hour);
+CREATE TABLE IF NOT EXISTS @schema@.agg_brand_day (
+	date		date NOT NULL,
+	brand_key	integer NOT NULL,
+	views bigint NOT NULL, carts bigint NOT NULL, purchases bigint NOT NULL, revenue numeric NOT NULL,
+	PRIMARY KEY (date, brand_key)
 );
 CREATE TABLE IF NOT EXISTS @schema@.agg_brand (
 	brand_key	integer PRIMARY KEY,
@@ -211,12 +261,23 @@ BEGIN
 		INSERT INTO @schema@.agg_minute
 		SELECT pg_catalog.date_trunc('minute', f.event_time), pg_catalog.count(*), pg_catalog.count(*) FILTER (WHERE f.event_type OPERATOR(pg_catalog.=) 'view'), pg_catalog.count(*) FILTER (WHERE f.event_type OPERATOR(pg_catalog.=) 'cart'), pg_catalog.count(*) FILTER (WHERE f.event_type OPERATOR(pg_catalog.=) 'remove_from_cart'), pg_catalog.count(*) FILTER (WHERE f.event_type OPERATOR(pg_catalog.=) 'purchase'), coalesce(pg_catalog.sum(f.price) FILTER (WHERE f.event_type OPERATOR(pg_catalog.=) 'purchase'), 0)
 		  FROM @schema@.fact_event f GROUP BY 1;
+		INSERT INTO @schema@.agg_hour
+		SELECT pg_catalog.date_trunc('hour', m.minute, 'UTC'), pg_catalog.sum(m.events), pg_catalog.sum(m.views),
+			   pg_catalog.sum(m.carts), pg_catalog.sum(m.removals), pg_catalog.sum(m.purchases), pg_catalog.sum(m.revenue),
+			   pg_catalog.max(m.events)
+		  FROM @schema@.agg_minute m GROUP BY 1;
 		INSERT INTO @schema@.agg_day_user SELECT DISTINCT (f.event_time AT TIME ZONE 'UTC')::pg_catalog.date, f.user_key FROM @schema@.fact_event f;
 		INSERT INTO @schema@.agg_day_session
 		SELECT DISTINCT (f.event_time AT TIME ZONE 'UTC')::pg_catalog.date, f.session_id FROM @schema@.fact_event f WHERE f.session_id IS NOT NULL;
+		INSERT INTO @schema@.agg_day_session_step
+		SELECT DISTINCT (f.event_time AT TIME ZONE 'UTC')::pg_catalog.date, f.event_type, f.session_id FROM @schema@.fact_event f
+		 WHERE f.session_id IS NOT NULL AND f.event_type OPERATOR(pg_catalog.<>) 'remove_from_cart';
 		INSERT INTO @schema@.agg_day
 		SELECT (f.event_time AT TIME ZONE 'UTC')::pg_catalog.date, pg_catalog.count(*), pg_catalog.count(*) FILTER (WHERE f.event_type OPERATOR(pg_catalog.=) 'view'), pg_catalog.count(*) FILTER (WHERE f.event_type OPERATOR(pg_catalog.=) 'cart'), pg_catalog.count(*) FILTER (WHERE f.event_type OPERATOR(pg_catalog.=) 'remove_from_cart'), pg_catalog.count(*) FILTER (WHERE f.event_type OPERATOR(pg_catalog.=) 'purchase'), coalesce(pg_catalog.sum(f.price) FILTER (WHERE f.event_type OPERATOR(pg_catalog.=) 'purchase'), 0),
-			   pg_catalog.count(DISTINCT f.user_key), pg_catalog.count(DISTINCT f.session_id)
+			   pg_catalog.count(DISTINCT f.user_key), pg_catalog.count(DISTINCT f.session_id),
+			   pg_catalog.count(DISTINCT f.session_id) FILTER (WHERE f.event_type OPERATOR(pg_catalog.=) 'view'),
+			   pg_catalog.count(DISTINCT f.session_id) FILTER (WHERE f.event_type OPERATOR(pg_catalog.=) 'cart'),
+			   pg_catalog.count(DISTINCT f.session_id) FILTER (WHERE f.event_type OPERATOR(pg_catalog.=) 'purchase')
 		  FROM @schema@.fact_event f GROUP BY 1;
 		INSERT INTO @schema@.agg_cart
 		SELECT f.session_id, f.product_key,
@@ -226,10 +287,25 @@ BEGIN
 		 WHERE f.session_id IS NOT NULL
 		   AND f.event_type OPERATOR(pg_catalog.=) ANY (ARRAY['cart', 'purchase']::@schema@.event_type[])
 		 GROUP BY 1, 2;
+		INSERT INTO @schema@.agg_cart_product
+		SELECT a.product_key, pg_catalog.count(*) FILTER (WHERE a.carted_at IS NOT NULL),
+			   pg_catalog.count(*) FILTER (WHERE a.carted_at IS NOT NULL AND a.bought)
+		  FROM @schema@.agg_cart a GROUP BY 1;
+		INSERT INTO @schema@.agg_cart_day
+		SELECT (a.carted_at AT TIME ZONE 'UTC')::pg_catalog.date, pg_catalog.count(*), pg_catalog.count(*) FILTER (WHERE a.bought)
+		  FROM @schema@.agg_cart a WHERE a.carted_at IS NOT NULL GROUP BY 1;
 		INSERT INTO @schema@.agg_category_dow_hour
 		SELECT EXTRACT(isodow FROM f.event_time AT TIME ZONE 'UTC')::smallint, f.hour, f.category_key, pg_catalog.count(*) FILTER (WHERE f.event_type OPERATOR(pg_catalog.=) 'view'), pg_catalog.count(*) FILTER (WHERE f.event_type OPERATOR(pg_catalog.=) 'cart'), pg_catalog.count(*) FILTER (WHERE f.event_type OPERATOR(pg_catalog.=) 'purchase'), coalesce(pg_catalog.sum(f.price) FILTER (WHERE f.event_type OPERATOR(pg_catalog.=) 'purchase'), 0) FROM @schema@.fact_event f GROUP BY 1, 2, 3;
+		INSERT INTO @schema@.agg_code_dow_hour
+		SELECT a.day_of_week, a.hour, coalesce(c.category_code, '(no category code)'), pg_catalog.sum(a.views),
+			   pg_catalog.sum(a.carts), pg_catalog.sum(a.purchases), pg_catalog.sum(a.revenue)
+		  FROM @schema@.agg_category_dow_hour a
+		  JOIN @schema@.dim_category c ON c.category_key OPERATOR(pg_catalog.=) a.category_key
+		 GROUP BY 1, 2, 3;
 		INSERT INTO @schema@.agg_brand_dow_hour
 		SELECT EXTRACT(isodow FROM f.event_time AT TIME ZONE 'UTC')::smallint, f.hour, f.brand_key, pg_catalog.count(*) FILTER (WHERE f.event_type OPERATOR(pg_catalog.=) 'view'), pg_catalog.count(*) FILTER (WHERE f.event_type OPERATOR(pg_catalog.=) 'cart'), pg_catalog.count(*) FILTER (WHERE f.event_type OPERATOR(pg_catalog.=) 'purchase'), coalesce(pg_catalog.sum(f.price) FILTER (WHERE f.event_type OPERATOR(pg_catalog.=) 'purchase'), 0) FROM @schema@.fact_event f GROUP BY 1, 2, 3;
+		INSERT INTO @schema@.agg_brand_day
+		SELECT (f.event_time AT TIME ZONE 'UTC')::pg_catalog.date, f.brand_key, pg_catalog.count(*) FILTER (WHERE f.event_type OPERATOR(pg_catalog.=) 'view'), pg_catalog.count(*) FILTER (WHERE f.event_type OPERATOR(pg_catalog.=) 'cart'), pg_catalog.count(*) FILTER (WHERE f.event_type OPERATOR(pg_catalog.=) 'purchase'), coalesce(pg_catalog.sum(f.price) FILTER (WHERE f.event_type OPERATOR(pg_catalog.=) 'purchase'), 0) FROM @schema@.fact_event f GROUP BY 1, 2;
 		INSERT INTO @schema@.agg_brand
 		SELECT f.brand_key, pg_catalog.count(*) FILTER (WHERE f.event_type OPERATOR(pg_catalog.=) 'view'), pg_catalog.count(*) FILTER (WHERE f.event_type OPERATOR(pg_catalog.=) 'cart'), pg_catalog.count(*) FILTER (WHERE f.event_type OPERATOR(pg_catalog.=) 'purchase'), coalesce(pg_catalog.sum(f.price) FILTER (WHERE f.event_type OPERATOR(pg_catalog.=) 'purchase'), 0) FROM @schema@.fact_event f GROUP BY 1;
 	END IF;
@@ -254,9 +330,12 @@ DECLARE
 BEGIN
 	IF lo OPERATOR(pg_catalog.=) 0 THEN
 		TRUNCATE @schema@.fact_event, @schema@.dim_product, @schema@.dim_category,
-			@schema@.dim_brand, @schema@.dim_user, @schema@.dim_date, @schema@.agg_minute,
+			@schema@.dim_brand, @schema@.dim_user, @schema@.dim_date, @schema@.agg_minute, @schema@.agg_hour,
 			@schema@.agg_day, @schema@.agg_day_user, @schema@.agg_day_session, @schema@.agg_cart,
-			@schema@.agg_category_dow_hour, @schema@.agg_brand_dow_hour, @schema@.agg_brand;
+			@schema@.agg_cart_product, @schema@.agg_cart_day,
+			@schema@.agg_day_session_step, @schema@.agg_category_dow_hour, @schema@.agg_code_dow_hour,
+			@schema@.agg_brand_dow_hour,
+			@schema@.agg_brand_day, @schema@.agg_brand;
 	END IF;
 
 	-- The UTC month of every new event, and the month after it, then its
@@ -330,13 +409,35 @@ BEGIN
 		INSERT INTO @schema@.agg_minute AS a
 		SELECT pg_catalog.date_trunc('minute', x.event_time), pg_catalog.count(*), pg_catalog.count(*) FILTER (WHERE x.event_type OPERATOR(pg_catalog.=) 'view'), pg_catalog.count(*) FILTER (WHERE x.event_type OPERATOR(pg_catalog.=) 'cart'), pg_catalog.count(*) FILTER (WHERE x.event_type OPERATOR(pg_catalog.=) 'remove_from_cart'), pg_catalog.count(*) FILTER (WHERE x.event_type OPERATOR(pg_catalog.=) 'purchase'), coalesce(pg_catalog.sum(x.price) FILTER (WHERE x.event_type OPERATOR(pg_catalog.=) 'purchase'), 0)
 		  FROM x GROUP BY 1
-		ON CONFLICT (minute) DO UPDATE SET events = a.events OPERATOR(pg_catalog.+) excluded.events, views = a.views OPERATOR(pg_catalog.+) excluded.views, carts = a.carts OPERATOR(pg_catalog.+) excluded.carts, removals = a.removals OPERATOR(pg_catalog.+) excluded.removals, purchases = a.purchases OPERATOR(pg_catalog.+) excluded.purchases, revenue = a.revenue OPERATOR(pg_catalog.+) excluded.revenue),
+		ON CONFLICT (minute) DO UPDATE SET events = a.events OPERATOR(pg_catalog.+) excluded.events, views = a.views OPERATOR(pg_catalog.+) excluded.views, carts = a.carts OPERATOR(pg_catalog.+) excluded.carts, removals = a.removals OPERATOR(pg_catalog.+) excluded.removals, purchases = a.purchases OPERATOR(pg_catalog.+) excluded.purchases, revenue = a.revenue OPERATOR(pg_catalog.+) excluded.revenue
+		RETURNING minute, events),
+	-- the hours' busiest minutes: the minutes' totals after this statement
+	ah AS (
+		INSERT INTO @schema@.agg_hour AS a
+		SELECT h.hour, h.events, h.views, h.carts, h.removals, h.purchases, h.revenue, coalesce(m.peak, 0)
+		  FROM (SELECT pg_catalog.date_trunc('hour', x.event_time, 'UTC') AS hour, pg_catalog.count(*) AS events,
+					   pg_catalog.count(*) FILTER (WHERE x.event_type OPERATOR(pg_catalog.=) 'view') AS views, pg_catalog.count(*) FILTER (WHERE x.event_type OPERATOR(pg_catalog.=) 'cart') AS carts, pg_catalog.count(*) FILTER (WHERE x.event_type OPERATOR(pg_catalog.=) 'remove_from_cart') AS removals, pg_catalog.count(*) FILTER (WHERE x.event_type OPERATOR(pg_catalog.=) 'purchase') AS purchases,
+					   coalesce(pg_catalog.sum(x.price) FILTER (WHERE x.event_type OPERATOR(pg_catalog.=) 'purchase'), 0) AS revenue
+				  FROM x GROUP BY 1) AS h
+		  LEFT JOIN (SELECT pg_catalog.date_trunc('hour', a1.minute, 'UTC') AS hour, pg_catalog.max(a1.events) AS peak
+					   FROM a1 GROUP BY 1) AS m ON m.hour OPERATOR(pg_catalog.=) h.hour
+		ON CONFLICT (hour) DO UPDATE SET events = a.events OPERATOR(pg_catalog.+) excluded.events, views = a.views OPERATOR(pg_catalog.+) excluded.views, carts = a.carts OPERATOR(pg_catalog.+) excluded.carts, removals = a.removals OPERATOR(pg_catalog.+) excluded.removals, purchases = a.purchases OPERATOR(pg_catalog.+) excluded.purchases, revenue = a.revenue OPERATOR(pg_catalog.+) excluded.revenue, peak_minute_events = GREATEST(a.peak_minute_events, excluded.peak_minute_events)),
 	u AS (
 		INSERT INTO @schema@.agg_day_user SELECT DISTINCT x.date, x.user_key FROM x
 		ON CONFLICT (date, user_key) DO NOTHING RETURNING date),
 	se AS (
 		INSERT INTO @schema@.agg_day_session SELECT DISTINCT x.date, x.session_id FROM x WHERE x.session_id IS NOT NULL
 		ON CONFLICT (date, session_id) DO NOTHING RETURNING date),
+	ss AS (
+		INSERT INTO @schema@.agg_day_session_step
+		SELECT DISTINCT x.date, x.event_type, x.session_id FROM x
+		 WHERE x.session_id IS NOT NULL AND x.event_type OPERATOR(pg_catalog.<>) 'remove_from_cart'
+		ON CONFLICT (date, step, session_id) DO NOTHING RETURNING date, step),
+	ssd AS (
+		SELECT ss.date, pg_catalog.count(*) FILTER (WHERE ss.step OPERATOR(pg_catalog.=) 'view') AS viewing,
+			   pg_catalog.count(*) FILTER (WHERE ss.step OPERATOR(pg_catalog.=) 'cart') AS carting,
+			   pg_catalog.count(*) FILTER (WHERE ss.step OPERATOR(pg_catalog.=) 'purchase') AS purchasing
+		  FROM ss GROUP BY ss.date),
 	d AS (
 		SELECT x.date, pg_catalog.count(*) AS events, pg_catalog.count(*) FILTER (WHERE x.event_type OPERATOR(pg_catalog.=) 'view') AS views, pg_catalog.count(*) FILTER (WHERE x.event_type OPERATOR(pg_catalog.=) 'cart') AS carts, pg_catalog.count(*) FILTER (WHERE x.event_type OPERATOR(pg_catalog.=) 'remove_from_cart') AS removals,
 			   pg_catalog.count(*) FILTER (WHERE x.event_type OPERATOR(pg_catalog.=) 'purchase') AS purchases, coalesce(pg_catalog.sum(x.price) FILTER (WHERE x.event_type OPERATOR(pg_catalog.=) 'purchase'), 0) AS revenue
@@ -345,30 +446,70 @@ BEGIN
 		INSERT INTO @schema@.agg_day AS a
 		SELECT d.date, d.events, d.views, d.carts, d.removals, d.purchases, d.revenue,
 			   coalesce((SELECT pg_catalog.count(*) FROM u WHERE u.date OPERATOR(pg_catalog.=) d.date), 0),
-			   coalesce((SELECT pg_catalog.count(*) FROM se WHERE se.date OPERATOR(pg_catalog.=) d.date), 0)
-		  FROM d
-		ON CONFLICT (date) DO UPDATE SET events = a.events OPERATOR(pg_catalog.+) excluded.events, views = a.views OPERATOR(pg_catalog.+) excluded.views, carts = a.carts OPERATOR(pg_catalog.+) excluded.carts, removals = a.removals OPERATOR(pg_catalog.+) excluded.removals, purchases = a.purchases OPERATOR(pg_catalog.+) excluded.purchases, revenue = a.revenue OPERATOR(pg_catalog.+) excluded.revenue, visitors = a.visitors OPERATOR(pg_catalog.+) excluded.visitors, sessions = a.sessions OPERATOR(pg_catalog.+) excluded.sessions),
-	a3 AS (
-		INSERT INTO @schema@.agg_cart AS a
+			   coalesce((SELECT pg_catalog.count(*) FROM se WHERE se.date OPERATOR(pg_catalog.=) d.date), 0),
+			   coalesce(ssd.viewing, 0), coalesce(ssd.carting, 0), coalesce(ssd.purchasing, 0)
+		  FROM d LEFT JOIN ssd ON ssd.date OPERATOR(pg_catalog.=) d.date
+		ON CONFLICT (date) DO UPDATE SET events = a.events OPERATOR(pg_catalog.+) excluded.events, views = a.views OPERATOR(pg_catalog.+) excluded.views, carts = a.carts OPERATOR(pg_catalog.+) excluded.carts, removals = a.removals OPERATOR(pg_catalog.+) excluded.removals, purchases = a.purchases OPERATOR(pg_catalog.+) excluded.purchases, revenue = a.revenue OPERATOR(pg_catalog.+) excluded.revenue, visitors = a.visitors OPERATOR(pg_catalog.+) excluded.visitors, sessions = a.sessions OPERATOR(pg_catalog.+) excluded.sessions, viewing_sessions = a.viewing_sessions OPERATOR(pg_catalog.+) excluded.viewing_sessions, carting_sessions = a.carting_sessions OPERATOR(pg_catalog.+) excluded.carting_sessions, purchasing_sessions = a.purchasing_sessions OPERATOR(pg_catalog.+) excluded.purchasing_sessions),
+	cn AS (
 		SELECT x.session_id, x.product_key,
-			   pg_catalog.min(x.event_time) FILTER (WHERE x.event_type OPERATOR(pg_catalog.=) 'cart'),
-			   pg_catalog.bool_or(x.event_type OPERATOR(pg_catalog.=) 'purchase')
+			   pg_catalog.min(x.event_time) FILTER (WHERE x.event_type OPERATOR(pg_catalog.=) 'cart') AS carted_at,
+			   pg_catalog.bool_or(x.event_type OPERATOR(pg_catalog.=) 'purchase') AS bought
 		  FROM x
 		 WHERE x.session_id IS NOT NULL
 		   AND x.event_type OPERATOR(pg_catalog.=) ANY (ARRAY['cart', 'purchase']::@schema@.event_type[])
-		 GROUP BY 1, 2
+		 GROUP BY 1, 2),
+	a3 AS (
+		INSERT INTO @schema@.agg_cart AS a
+		SELECT cn.session_id, cn.product_key, cn.carted_at, cn.bought FROM cn
 		ON CONFLICT (session_id, product_key) DO UPDATE
 			SET carted_at = LEAST(a.carted_at, excluded.carted_at), bought = a.bought OR excluded.bought),
+	-- each pair's outcome before this statement (agg_cart as every CTE
+	-- here reads it) and after
+	cd AS (
+		SELECT cn.product_key, o.carted_at AS old_at, coalesce(o.bought, false) AS old_bought,
+			   LEAST(o.carted_at, cn.carted_at) AS new_at, coalesce(o.bought, false) OR cn.bought AS new_bought
+		  FROM cn
+		  LEFT JOIN @schema@.agg_cart o
+			ON o.session_id OPERATOR(pg_catalog.=) cn.session_id AND o.product_key OPERATOR(pg_catalog.=) cn.product_key),
+	a9 AS (
+		INSERT INTO @schema@.agg_cart_product AS a
+		SELECT cd.product_key,
+			   pg_catalog.sum((cd.new_at IS NOT NULL)::integer OPERATOR(pg_catalog.-) (cd.old_at IS NOT NULL)::integer),
+			   pg_catalog.sum((cd.new_at IS NOT NULL AND cd.new_bought)::integer
+							  OPERATOR(pg_catalog.-) (cd.old_at IS NOT NULL AND cd.old_bought)::integer)
+		  FROM cd GROUP BY 1
+		ON CONFLICT (product_key) DO UPDATE SET carted = a.carted OPERATOR(pg_catalog.+) excluded.carted, bought = a.bought OPERATOR(pg_catalog.+) excluded.bought),
+	a10 AS (
+		INSERT INTO @schema@.agg_cart_day AS a
+		SELECT m.date, pg_catalog.sum(m.carted), pg_catalog.sum(m.bought)
+		  FROM (SELECT (cd.new_at AT TIME ZONE 'UTC')::pg_catalog.date AS date, 1 AS carted, cd.new_bought::integer AS bought
+				  FROM cd WHERE cd.new_at IS NOT NULL
+				UNION ALL
+				SELECT (cd.old_at AT TIME ZONE 'UTC')::pg_catalog.date, -1, OPERATOR(pg_catalog.-) cd.old_bought::integer
+				  FROM cd WHERE cd.old_at IS NOT NULL) AS m
+		 GROUP BY 1
+		ON CONFLICT (date) DO UPDATE SET carted = a.carted OPERATOR(pg_catalog.+) excluded.carted, bought = a.bought OPERATOR(pg_catalog.+) excluded.bought),
 	a4 AS (
 		INSERT INTO @schema@.agg_category_dow_hour AS a
 		SELECT x.dow, x.hour, x.category_key, pg_catalog.count(*) FILTER (WHERE x.event_type OPERATOR(pg_catalog.=) 'view'), pg_catalog.count(*) FILTER (WHERE x.event_type OPERATOR(pg_catalog.=) 'cart'), pg_catalog.count(*) FILTER (WHERE x.event_type OPERATOR(pg_catalog.=) 'purchase'), coalesce(pg_catalog.sum(x.price) FILTER (WHERE x.event_type OPERATOR(pg_catalog.=) 'purchase'), 0)
 		  FROM x GROUP BY 1, 2, 3
 		ON CONFLICT (day_of_week, hour, category_key) DO UPDATE SET views = a.views OPERATOR(pg_catalog.+) excluded.views, carts = a.carts OPERATOR(pg_catalog.+) excluded.carts, purchases = a.purchases OPERATOR(pg_catalog.+) excluded.purchases, revenue = a.revenue OPERATOR(pg_catalog.+) excluded.revenue),
+	a8 AS (
+		INSERT INTO @schema@.agg_code_dow_hour AS a
+		SELECT x.dow, x.hour, coalesce(c.category_code, '(no category code)'), pg_catalog.count(*) FILTER (WHERE x.event_type OPERATOR(pg_catalog.=) 'view'), pg_catalog.count(*) FILTER (WHERE x.event_type OPERATOR(pg_catalog.=) 'cart'), pg_catalog.count(*) FILTER (WHERE x.event_type OPERATOR(pg_catalog.=) 'purchase'), coalesce(pg_catalog.sum(x.price) FILTER (WHERE x.event_type OPERATOR(pg_catalog.=) 'purchase'), 0)
+		  FROM x JOIN @schema@.dim_category c ON c.category_key OPERATOR(pg_catalog.=) x.category_key
+		 GROUP BY 1, 2, 3
+		ON CONFLICT (day_of_week, hour, category) DO UPDATE SET views = a.views OPERATOR(pg_catalog.+) excluded.views, carts = a.carts OPERATOR(pg_catalog.+) excluded.carts, purchases = a.purchases OPERATOR(pg_catalog.+) excluded.purchases, revenue = a.revenue OPERATOR(pg_catalog.+) excluded.revenue),
 	a5 AS (
 		INSERT INTO @schema@.agg_brand_dow_hour AS a
 		SELECT x.dow, x.hour, x.brand_key, pg_catalog.count(*) FILTER (WHERE x.event_type OPERATOR(pg_catalog.=) 'view'), pg_catalog.count(*) FILTER (WHERE x.event_type OPERATOR(pg_catalog.=) 'cart'), pg_catalog.count(*) FILTER (WHERE x.event_type OPERATOR(pg_catalog.=) 'purchase'), coalesce(pg_catalog.sum(x.price) FILTER (WHERE x.event_type OPERATOR(pg_catalog.=) 'purchase'), 0)
 		  FROM x GROUP BY 1, 2, 3
 		ON CONFLICT (day_of_week, hour, brand_key) DO UPDATE SET views = a.views OPERATOR(pg_catalog.+) excluded.views, carts = a.carts OPERATOR(pg_catalog.+) excluded.carts, purchases = a.purchases OPERATOR(pg_catalog.+) excluded.purchases, revenue = a.revenue OPERATOR(pg_catalog.+) excluded.revenue),
+	a7 AS (
+		INSERT INTO @schema@.agg_brand_day AS a
+		SELECT x.date, x.brand_key, pg_catalog.count(*) FILTER (WHERE x.event_type OPERATOR(pg_catalog.=) 'view'), pg_catalog.count(*) FILTER (WHERE x.event_type OPERATOR(pg_catalog.=) 'cart'), pg_catalog.count(*) FILTER (WHERE x.event_type OPERATOR(pg_catalog.=) 'purchase'), coalesce(pg_catalog.sum(x.price) FILTER (WHERE x.event_type OPERATOR(pg_catalog.=) 'purchase'), 0)
+		  FROM x GROUP BY 1, 2
+		ON CONFLICT (date, brand_key) DO UPDATE SET views = a.views OPERATOR(pg_catalog.+) excluded.views, carts = a.carts OPERATOR(pg_catalog.+) excluded.carts, purchases = a.purchases OPERATOR(pg_catalog.+) excluded.purchases, revenue = a.revenue OPERATOR(pg_catalog.+) excluded.revenue),
 	a6 AS (
 		INSERT INTO @schema@.agg_brand AS a
 		SELECT x.brand_key, pg_catalog.count(*) FILTER (WHERE x.event_type OPERATOR(pg_catalog.=) 'view'), pg_catalog.count(*) FILTER (WHERE x.event_type OPERATOR(pg_catalog.=) 'cart'), pg_catalog.count(*) FILTER (WHERE x.event_type OPERATOR(pg_catalog.=) 'purchase'), coalesce(pg_catalog.sum(x.price) FILTER (WHERE x.event_type OPERATOR(pg_catalog.=) 'purchase'), 0)
@@ -384,24 +525,13 @@ REVOKE ALL ON FUNCTION @schema@.refresh_star(bigint, bigint) FROM PUBLIC;
 -- Reporting views (what Grafana reads).
 
 -- The funnel per day (UTC): events of each type, and the sessions that
--- reached each step; revenue is the sum of purchase prices.
+-- reached each step; revenue is the sum of purchase prices (agg_day).
 CREATE OR REPLACE VIEW @schema@.funnel_daily AS
-SELECT d.date,
-	   pg_catalog.count(*) FILTER (WHERE f.event_type OPERATOR(pg_catalog.=) 'view') AS views,
-	   pg_catalog.count(*) FILTER (WHERE f.event_type OPERATOR(pg_catalog.=) 'cart') AS carts,
-	   pg_catalog.count(*) FILTER (WHERE f.event_type OPERATOR(pg_catalog.=) 'remove_from_cart') AS removals,
-	   pg_catalog.count(*) FILTER (WHERE f.event_type OPERATOR(pg_catalog.=) 'purchase') AS purchases,
-	   coalesce(pg_catalog.sum(f.price) FILTER (WHERE f.event_type OPERATOR(pg_catalog.=) 'purchase'), 0) AS revenue,
-	   pg_catalog.count(DISTINCT f.session_id) FILTER (WHERE f.event_type OPERATOR(pg_catalog.=) 'view') AS viewing_sessions,
-	   pg_catalog.count(DISTINCT f.session_id) FILTER (WHERE f.event_type OPERATOR(pg_catalog.=) 'cart') AS carting_sessions,
-	   pg_catalog.count(DISTINCT f.session_id) FILTER (WHERE f.event_type OPERATOR(pg_catalog.=) 'purchase') AS purchasing_sessions,
-	   pg_catalog.round(pg_catalog.count(*) FILTER (WHERE f.event_type OPERATOR(pg_catalog.=) 'cart')::numeric
-			 OPERATOR(pg_catalog./) nullif(pg_catalog.count(*) FILTER (WHERE f.event_type OPERATOR(pg_catalog.=) 'view'), 0), 4) AS cart_rate,
-	   pg_catalog.round(pg_catalog.count(*) FILTER (WHERE f.event_type OPERATOR(pg_catalog.=) 'purchase')::numeric
-			 OPERATOR(pg_catalog./) nullif(pg_catalog.count(*) FILTER (WHERE f.event_type OPERATOR(pg_catalog.=) 'view'), 0), 4) AS purchase_rate
-  FROM @schema@.fact_event f
-  JOIN @schema@.dim_date d ON d.date_key OPERATOR(pg_catalog.=) f.date_key
- GROUP BY d.date;
+SELECT a.date, a.views, a.carts, a.removals, a.purchases, a.revenue,
+	   a.viewing_sessions, a.carting_sessions, a.purchasing_sessions,
+	   pg_catalog.round(a.carts::numeric OPERATOR(pg_catalog./) nullif(a.views, 0), 4) AS cart_rate,
+	   pg_catalog.round(a.purchases::numeric OPERATOR(pg_catalog./) nullif(a.views, 0), 4) AS purchase_rate
+  FROM @schema@.agg_day a;
 
 -- Events per user and minute, and per session and minute: the basis of
 -- bot and flood detection (e.g. WHERE events > 60).
@@ -426,17 +556,12 @@ SELECT pg_catalog.date_trunc('minute', f.event_time) AS minute, f.session_id, pg
  WHERE f.session_id IS NOT NULL
  GROUP BY 1, 2;
 
--- Purchases per brand and day; filter on date for a time range.
+-- Purchases per brand and day; filter on date for a time range
+-- (agg_brand_day).
 CREATE OR REPLACE VIEW @schema@.brand_daily AS
-SELECT d.date, b.brand_key, b.brand,
-	   pg_catalog.count(*) FILTER (WHERE f.event_type OPERATOR(pg_catalog.=) 'view') AS views,
-	   pg_catalog.count(*) FILTER (WHERE f.event_type OPERATOR(pg_catalog.=) 'cart') AS carts,
-	   pg_catalog.count(*) FILTER (WHERE f.event_type OPERATOR(pg_catalog.=) 'purchase') AS purchases,
-	   coalesce(pg_catalog.sum(f.price) FILTER (WHERE f.event_type OPERATOR(pg_catalog.=) 'purchase'), 0) AS revenue
-  FROM @schema@.fact_event f
-  JOIN @schema@.dim_brand b ON b.brand_key OPERATOR(pg_catalog.=) f.brand_key
-  JOIN @schema@.dim_date d ON d.date_key OPERATOR(pg_catalog.=) f.date_key
- GROUP BY d.date, b.brand_key, b.brand;
+SELECT a.date, b.brand_key, b.brand, a.views, a.carts, a.purchases, a.revenue
+  FROM @schema@.agg_brand_day a
+  JOIN @schema@.dim_brand b ON b.brand_key OPERATOR(pg_catalog.=) a.brand_key;
 
 -- Brands ranked by purchases over the whole star (events without a brand
 -- are in brand_daily, not here).
@@ -461,17 +586,52 @@ SELECT a.session_id, a.product_key, a.carted_at, a.bought
  WHERE a.carted_at IS NOT NULL;
 
 -- products added to carts and not bought in the session, per product
+-- (agg_cart_product)
 CREATE OR REPLACE VIEW @schema@.cart_abandonment AS
-SELECT o.product_key, b.brand, c.category_code,
-	   pg_catalog.count(*) AS carted,
-	   pg_catalog.count(*) FILTER (WHERE o.bought) AS bought,
-	   pg_catalog.count(*) FILTER (WHERE NOT o.bought) AS abandoned,
-	   pg_catalog.round(pg_catalog.count(*) FILTER (WHERE NOT o.bought)::numeric OPERATOR(pg_catalog./) pg_catalog.count(*), 4) AS abandonment_rate
-  FROM @schema@.cart_outcomes o
-  JOIN @schema@.dim_product p ON p.product_key OPERATOR(pg_catalog.=) o.product_key
+SELECT a.product_key, b.brand, c.category_code, a.carted, a.bought,
+	   a.carted OPERATOR(pg_catalog.-) a.bought AS abandoned,
+	   pg_catalog.round((a.carted OPERATOR(pg_catalog.-) a.bought)::numeric OPERATOR(pg_catalog./) a.carted, 4) AS abandonment_rate
+  FROM @schema@.agg_cart_product a
+  JOIN @schema@.dim_product p ON p.product_key OPERATOR(pg_catalog.=) a.product_key
   JOIN @schema@.dim_brand b ON b.brand_key OPERATOR(pg_catalog.=) p.brand_key
   JOIN @schema@.dim_category c ON c.category_key OPERATOR(pg_catalog.=) p.category_key
- GROUP BY o.product_key, b.brand, c.category_code;
+ WHERE a.carted OPERATOR(pg_catalog.>) 0;
+
+-- the same for the pairs carted between two times (carted_at, both
+-- included): from agg_cart_product when they hold every carted pair, from
+-- agg_cart otherwise
+CREATE OR REPLACE FUNCTION @schema@.cart_abandonment_between(since timestamptz, until timestamptz)
+RETURNS TABLE (product_key bigint, brand text, category_code text, carted bigint, bought bigint, abandoned bigint)
+LANGUAGE plpgsql STABLE STRICT
+SET search_path = pg_catalog, pg_temp
+AS $f$
+#variable_conflict use_column
+BEGIN
+	IF since OPERATOR(pg_catalog.<=) (SELECT pg_catalog.min(a.carted_at) FROM @schema@.agg_cart a)
+	   AND until OPERATOR(pg_catalog.>=) (SELECT pg_catalog.max(a.carted_at) FROM @schema@.agg_cart a) THEN
+		RETURN QUERY
+		SELECT v.product_key, v.brand, v.category_code, v.carted, v.bought, v.abandoned
+		  FROM @schema@.cart_abandonment v;
+		RETURN;
+	END IF;
+	RETURN QUERY
+	SELECT o.product_key, b.brand, c.category_code, pg_catalog.count(*), pg_catalog.count(*) FILTER (WHERE o.bought),
+		   pg_catalog.count(*) FILTER (WHERE NOT o.bought)
+	  FROM @schema@.agg_cart o
+	  JOIN @schema@.dim_product p ON p.product_key OPERATOR(pg_catalog.=) o.product_key
+	  JOIN @schema@.dim_brand b ON b.brand_key OPERATOR(pg_catalog.=) p.brand_key
+	  JOIN @schema@.dim_category c ON c.category_key OPERATOR(pg_catalog.=) p.category_key
+	 WHERE o.carted_at OPERATOR(pg_catalog.>=) since AND o.carted_at OPERATOR(pg_catalog.<=) until
+	 GROUP BY o.product_key, b.brand, c.category_code;
+END;
+$f$;
+
+-- carts per UTC day of their first cart event: bought in the session, or
+-- abandoned (agg_cart_day)
+CREATE OR REPLACE VIEW @schema@.carts_daily AS
+SELECT a.date, a.carted, a.bought, a.carted OPERATOR(pg_catalog.-) a.bought AS abandoned
+  FROM @schema@.agg_cart_day a
+ WHERE a.carted OPERATOR(pg_catalog.>) 0;
 
 -- categories per weekday (ISO: 1 = Monday) and hour of the day (UTC):
 -- when to run a promotion
@@ -480,6 +640,13 @@ SELECT a.day_of_week, (ARRAY['Monday', 'Tuesday', 'Wednesday', 'Thursday', 'Frid
 	   a.views, a.carts, a.purchases, a.revenue
   FROM @schema@.agg_category_dow_hour a
   JOIN @schema@.dim_category c ON c.category_key OPERATOR(pg_catalog.=) a.category_key;
+
+-- category codes per weekday (ISO: 1 = Monday) and hour of the day (UTC),
+-- the categories without a code as one
+CREATE OR REPLACE VIEW @schema@.category_code_by_hour_weekday AS
+SELECT a.day_of_week, (ARRAY['Monday', 'Tuesday', 'Wednesday', 'Thursday', 'Friday', 'Saturday', 'Sunday'])[a.day_of_week] AS day_name, a.hour, a.category,
+	   a.views, a.carts, a.purchases, a.revenue
+  FROM @schema@.agg_code_dow_hour a;
 
 -- brands per weekday (ISO: 1 = Monday) and hour of the day (UTC)
 CREATE OR REPLACE VIEW @schema@.brand_by_hour_weekday AS
@@ -495,6 +662,41 @@ SELECT a.date, a.events, a.views, a.carts, a.removals, a.purchases, a.revenue
 CREATE OR REPLACE VIEW @schema@.events_per_minute AS
 SELECT a.minute, a.events, a.views, a.carts, a.removals, a.purchases, a.revenue
   FROM @schema@.agg_minute a;
+
+-- Events between two times in buckets of bucket seconds aligned to the
+-- epoch (Grafana's $__interval_ms / 1000.0), with the busiest minute of
+-- each bucket: from agg_hour when the bucket is whole hours, from
+-- agg_minute otherwise (a bucket under a minute, or not of whole minutes,
+-- is taken up to whole minutes: the finest the rollups keep)
+CREATE OR REPLACE FUNCTION @schema@.events_series(since timestamptz, until timestamptz, bucket double precision)
+RETURNS TABLE ("time" timestamptz, events bigint, views bigint, carts bigint, purchases bigint,
+	revenue numeric, peak_minute_events bigint)
+LANGUAGE plpgsql STABLE STRICT
+SET search_path = pg_catalog, pg_temp
+AS $f$
+#variable_conflict use_column
+DECLARE
+	b double precision := pg_catalog.ceil(greatest(bucket, 60) OPERATOR(pg_catalog./) 60) OPERATOR(pg_catalog.*) 60;
+BEGIN
+	IF pg_catalog.mod(b::pg_catalog.numeric, 3600) OPERATOR(pg_catalog.=) 0 THEN
+		RETURN QUERY
+		SELECT pg_catalog.to_timestamp(pg_catalog.floor(EXTRACT(epoch FROM a.hour)::double precision OPERATOR(pg_catalog./) b) OPERATOR(pg_catalog.*) b),
+			   pg_catalog.sum(a.events)::bigint, pg_catalog.sum(a.views)::bigint, pg_catalog.sum(a.carts)::bigint,
+			   pg_catalog.sum(a.purchases)::bigint, pg_catalog.sum(a.revenue), pg_catalog.max(a.peak_minute_events)
+		  FROM @schema@.agg_hour a
+		 WHERE a.hour OPERATOR(pg_catalog.>=) pg_catalog.date_trunc('hour', since, 'UTC') AND a.hour OPERATOR(pg_catalog.<=) until
+		 GROUP BY 1 ORDER BY 1;
+	ELSE
+		RETURN QUERY
+		SELECT pg_catalog.to_timestamp(pg_catalog.floor(EXTRACT(epoch FROM a.minute)::double precision OPERATOR(pg_catalog./) b) OPERATOR(pg_catalog.*) b),
+			   pg_catalog.sum(a.events)::bigint, pg_catalog.sum(a.views)::bigint, pg_catalog.sum(a.carts)::bigint,
+			   pg_catalog.sum(a.purchases)::bigint, pg_catalog.sum(a.revenue), pg_catalog.max(a.events)
+		  FROM @schema@.agg_minute a
+		 WHERE a.minute OPERATOR(pg_catalog.>=) pg_catalog.date_trunc('minute', since) AND a.minute OPERATOR(pg_catalog.<=) until
+		 GROUP BY 1 ORDER BY 1;
+	END IF;
+END;
+$f$;
 
 -- brands that need more marketing: viewed a lot, bought rarely (at least
 -- 100 views; the lowest purchases per view first)
@@ -512,5 +714,12 @@ GRANT SELECT ON @schema@.fact_event, @schema@.dim_date, @schema@.dim_category,
 	@schema@.cart_outcomes, @schema@.cart_abandonment, @schema@.category_by_hour_weekday,
 	@schema@.brands_to_promote, @schema@.brand_by_hour_weekday, @schema@.events_daily,
 	@schema@.events_per_minute, @schema@.agg_minute, @schema@.agg_day, @schema@.agg_cart,
-	@schema@.agg_category_dow_hour, @schema@.agg_brand_dow_hour, @schema@.agg_brand
+	@schema@.agg_category_dow_hour, @schema@.agg_brand_dow_hour, @schema@.agg_brand,
+	@schema@.agg_brand_day, @schema@.agg_hour, @schema@.agg_code_dow_hour,
+	@schema@.category_code_by_hour_weekday, @schema@.agg_cart_product, @schema@.agg_cart_day,
+	@schema@.carts_daily
 	TO txpipe_reader;
+REVOKE ALL ON FUNCTION @schema@.cart_abandonment_between(timestamptz, timestamptz) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION @schema@.cart_abandonment_between(timestamptz, timestamptz) TO txpipe_reader;
+REVOKE ALL ON FUNCTION @schema@.events_series(timestamptz, timestamptz, double precision) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION @schema@.events_series(timestamptz, timestamptz, double precision) TO txpipe_reader;

@@ -108,5 +108,110 @@ is( $st2->{duplicates} - $st->{duplicates},
 is($node->safe_psql('postgres', 'SELECT count(*) FROM clicks.event'),
 	$s->{valid}, 'the event count is unchanged');
 
+# The reporting views read the rollups; they give what the old views
+# aggregated from the facts, after two refreshes and after a full rebuild.
+# each session and product carted or bought: when first carted, and
+# whether bought in the session
+my $pairs = q{(SELECT session_id, product_key, min(event_time) FILTER (WHERE event_type = 'cart') AS carted_at,
+			 bool_or(event_type = 'purchase') AS bought
+		FROM clicks.fact_event WHERE session_id IS NOT NULL AND event_type IN ('cart', 'purchase')
+	   GROUP BY 1, 2)};
+my %direct = (
+	funnel_daily => q{
+		SELECT d.date,
+			   count(*) FILTER (WHERE f.event_type = 'view') AS views,
+			   count(*) FILTER (WHERE f.event_type = 'cart') AS carts,
+			   count(*) FILTER (WHERE f.event_type = 'remove_from_cart') AS removals,
+			   count(*) FILTER (WHERE f.event_type = 'purchase') AS purchases,
+			   coalesce(sum(f.price) FILTER (WHERE f.event_type = 'purchase'), 0) AS revenue,
+			   count(DISTINCT f.session_id) FILTER (WHERE f.event_type = 'view') AS viewing_sessions,
+			   count(DISTINCT f.session_id) FILTER (WHERE f.event_type = 'cart') AS carting_sessions,
+			   count(DISTINCT f.session_id) FILTER (WHERE f.event_type = 'purchase') AS purchasing_sessions,
+			   round(count(*) FILTER (WHERE f.event_type = 'cart')::numeric
+					 / nullif(count(*) FILTER (WHERE f.event_type = 'view'), 0), 4) AS cart_rate,
+			   round(count(*) FILTER (WHERE f.event_type = 'purchase')::numeric
+					 / nullif(count(*) FILTER (WHERE f.event_type = 'view'), 0), 4) AS purchase_rate
+		  FROM clicks.fact_event f JOIN clicks.dim_date d USING (date_key) GROUP BY d.date},
+	brand_daily => q{
+		SELECT d.date, b.brand_key, b.brand,
+			   count(*) FILTER (WHERE f.event_type = 'view') AS views,
+			   count(*) FILTER (WHERE f.event_type = 'cart') AS carts,
+			   count(*) FILTER (WHERE f.event_type = 'purchase') AS purchases,
+			   coalesce(sum(f.price) FILTER (WHERE f.event_type = 'purchase'), 0) AS revenue
+		  FROM clicks.fact_event f JOIN clicks.dim_brand b USING (brand_key)
+		  JOIN clicks.dim_date d USING (date_key) GROUP BY d.date, b.brand_key, b.brand},
+	carts_daily => qq{
+		SELECT (o.carted_at AT TIME ZONE 'UTC')::date AS date, count(*) AS carted,
+			   count(*) FILTER (WHERE o.bought) AS bought, count(*) FILTER (WHERE NOT o.bought) AS abandoned
+		  FROM $pairs AS o
+		 WHERE o.carted_at IS NOT NULL GROUP BY 1},
+	cart_abandonment => qq{
+		SELECT o.product_key, b.brand, c.category_code, count(*) AS carted,
+			   count(*) FILTER (WHERE o.bought) AS bought, count(*) FILTER (WHERE NOT o.bought) AS abandoned,
+			   round(count(*) FILTER (WHERE NOT o.bought)::numeric / count(*), 4) AS abandonment_rate
+		  FROM $pairs AS o
+		  JOIN clicks.dim_product p USING (product_key) JOIN clicks.dim_brand b USING (brand_key)
+		  JOIN clicks.dim_category c USING (category_key)
+		 WHERE o.carted_at IS NOT NULL GROUP BY o.product_key, b.brand, c.category_code},
+	# from agg_cart_product when the range holds every cart, else from agg_cart
+	(map {;
+		my ($since, $until) = @$_;
+		("cart_abandonment_between('$since', '$until')" => qq{
+		SELECT o.product_key, b.brand, c.category_code, count(*) AS carted,
+			   count(*) FILTER (WHERE o.bought) AS bought, count(*) FILTER (WHERE NOT o.bought) AS abandoned
+		  FROM $pairs AS o
+		  JOIN clicks.dim_product p USING (product_key) JOIN clicks.dim_brand b USING (brand_key)
+		  JOIN clicks.dim_category c USING (category_key)
+		 WHERE o.carted_at BETWEEN '$since' AND '$until' GROUP BY o.product_key, b.brand, c.category_code})
+	} [ '2019-09-01', '2019-12-01' ], [ '2019-10-05', '2019-10-19 12:00' ]),
+	category_code_by_hour_weekday => q{
+		SELECT extract(isodow FROM f.event_time AT TIME ZONE 'UTC')::smallint AS day_of_week,
+			   to_char(f.event_time AT TIME ZONE 'UTC', 'FMDay') AS day_name, f.hour,
+			   coalesce(c.category_code, '(no category code)') AS category,
+			   count(*) FILTER (WHERE f.event_type = 'view') AS views,
+			   count(*) FILTER (WHERE f.event_type = 'cart') AS carts,
+			   count(*) FILTER (WHERE f.event_type = 'purchase') AS purchases,
+			   coalesce(sum(f.price) FILTER (WHERE f.event_type = 'purchase'), 0) AS revenue
+		  FROM clicks.fact_event f JOIN clicks.dim_category c USING (category_key) GROUP BY 1, 2, 3, 4},
+	# events in buckets: hours from agg_hour, minutes from agg_minute;
+	# the busiest minute from the facts
+	map {;
+		my $b = $_;
+		("events_series('2019-09-01', '2019-12-01', $b)" => qq{
+		SELECT to_timestamp(floor(extract(epoch FROM m.minute) / $b) * $b) AS "time",
+			   sum(m.events)::bigint AS events, sum(m.views)::bigint AS views, sum(m.carts)::bigint AS carts,
+			   sum(m.purchases)::bigint AS purchases, sum(m.revenue) AS revenue, max(m.events) AS peak_minute_events
+		  FROM (SELECT date_trunc('minute', f.event_time) AS minute, count(*) AS events,
+					   count(*) FILTER (WHERE f.event_type = 'view') AS views,
+					   count(*) FILTER (WHERE f.event_type = 'cart') AS carts,
+					   count(*) FILTER (WHERE f.event_type = 'purchase') AS purchases,
+					   coalesce(sum(f.price) FILTER (WHERE f.event_type = 'purchase'), 0) AS revenue
+				  FROM clicks.fact_event f GROUP BY 1) AS m
+		 GROUP BY 1})
+	} 3600, 86400, 300);
+# another file in two halves, each refreshed on top: sessions and days
+# that span both
+my $more = PostgreSQL::Test::Utils::tempdir() . '/more.ndjson';
+txpipe_gen('clicks', $more, '--rows', 3000, '--seed', 14);
+open my $mf, '<:raw', $more or die $!;
+my @lines = <$mf>;
+close $mf;
+for my $part ([ 0, 1499 ], [ 1500, $#lines ])
+{
+	my $f = PostgreSQL::Test::Utils::tempdir() . "/part$part->[0].ndjson";
+	open my $pf, '>:raw', $f or die $!;
+	print $pf @lines[ $part->[0] .. $part->[1] ];
+	close $pf;
+	ok(txpipe_load($node, 'clicks', $f), "events $part->[0] to $part->[1] load");
+	like($node->safe_psql('postgres', q{SELECT status FROM txpipe.refresh('clicks')}), qr/^ok$/, 'and refresh');
+}
+my %seen;
+$seen{$_}++ for map { /"user_session":"([^"]+)"/ ? $1 : () } @lines[ 0 .. 1499 ];
+cmp_ok(scalar(grep { /"user_session":"([^"]+)"/ && $seen{$1} } @lines[ 1500 .. $#lines ]), '>', 0,
+	'some sessions have events in both halves');
+txpipe_views_match($node, 'clicks', \%direct, 'incremental');
+$node->safe_psql('postgres', q{SELECT txpipe.refresh('clicks', full => true)});
+txpipe_views_match($node, 'clicks', \%direct, 'rebuilt');
+
 $node->stop;
 done_testing();
