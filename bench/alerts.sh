@@ -89,7 +89,7 @@ row_alert_latency() {
 			 enq AS (SELECT substring(i.doc FROM '"trans_num"\\s*:\\s*"([^"]*)"') AS trans_num,
 							min(pg_xact_commit_timestamp(i.xmin)) AS committed
 					   FROM txpipe.inbox i WHERE i.pipeline = '$p' GROUP BY 1),
-			 l AS (SELECT (a.arrived - extract(epoch FROM e.committed)) * 1000 AS ms,
+			 l AS (SELECT al.rule, (a.arrived - extract(epoch FROM e.committed)) * 1000 AS ms,
 						  extract(epoch FROM pg_xact_commit_timestamp(al.xmin) - e.committed) * 1000 AS route_ms,
 						  (a.arrived - extract(epoch FROM pg_xact_commit_timestamp(al.xmin))) * 1000 AS deliver_ms
 					 FROM a JOIN txpipe.alerts al USING (alert_id)
@@ -98,7 +98,12 @@ row_alert_latency() {
 						  percentile_cont(0.99) WITHIN GROUP (ORDER BY ms) AS p99, max(ms) AS mx, count(*) AS n,
 						  percentile_cont(0.99) WITHIN GROUP (ORDER BY route_ms) AS route_p99,
 						  percentile_cont(0.99) WITHIN GROUP (ORDER BY deliver_ms) AS deliver_p99
-					 FROM l)
+					 FROM l),
+			 r AS (SELECT string_agg(rule || ':' || n || ':' || round(p50::numeric, 1) || ':' || round(p99::numeric, 1), ',' ORDER BY rule) AS by_rule
+					 FROM (SELECT rule, count(*) AS n,
+								  percentile_cont(0.5) WITHIN GROUP (ORDER BY ms) AS p50,
+								  percentile_cont(0.99) WITHIN GROUP (ORDER BY ms) AS p99
+							 FROM l GROUP BY rule) x)
 		SELECT round(p50::numeric, 1), round(p99::numeric, 1), round(mx::numeric, 1), n,
 			   round(route_p99::numeric, 1), round(deliver_p99::numeric, 1),
 			   (SELECT count(*) FROM a), (SELECT count(DISTINCT alert_id) FROM a),
@@ -107,17 +112,18 @@ row_alert_latency() {
 				   AND al.alert_id NOT IN (SELECT alert_id FROM a)),
 			   (SELECT count(*) FROM txpipe.alerts al WHERE al.pipeline = '$p' AND al.rule = 'fraud_flag'
 				   AND al.key ~ '^[0-9]{16}\$' AND al.key::bigint > $ALERT_CARD_BASE
-				   AND al.key::bigint <= $ALERT_CARD_BASE + $injected)
+				   AND al.key::bigint <= $ALERT_CARD_BASE + $injected),
+			   (SELECT by_rule FROM r)
 		  FROM s;
 	EOF
 	)
-	local p50 p99 max cnt route99 deliver99 got distinct alerts missing made mem ok
-	read -r p50 p99 max cnt route99 deliver99 got distinct alerts missing made <<<"$res"
+	local p50 p99 max cnt route99 deliver99 got distinct alerts missing made by_rule mem ok
+	read -r p50 p99 max cnt route99 deliver99 got distinct alerts missing made by_rule <<<"$res"
 	mem=$(cat "$WORK/alert_mem" 2>/dev/null || echo '')
 	ok=yes
 	[ "$got" = "$alerts" ] && [ "$distinct" = "$alerts" ] && [ "$missing" = 0 ] && [ "$made" = "$injected" ] &&
 		[ "$cnt" = "$alerts" ] || ok=NO
-	log "  run 1/1: ${RUN_TIMES[0]} s; alert latency p50 $p50 ms, p99 $p99 ms, max $max ms over $cnt alerts; $got notifications, $distinct distinct, $alerts raised, $missing missing; $made of $injected made frauds alerted"
+	log "  run 1/1: ${RUN_TIMES[0]} s; alert latency p50 $p50 ms, p99 $p99 ms, max $max ms over $cnt alerts; $got notifications, $distinct distinct, $alerts raised, $missing missing; $made of $injected made frauds alerted; per rule (alerts:p50:p99 ms) $by_rule"
 	add_row alert_latency "alerts: enqueue commit → NOTIFY txpipe_alerts at a listener, $ALERT_RATE records/s, $ALERT_BATCH per enqueue (one run)" "$n" median \
 		"enqueue rate reached $(sed -n 's/.*(\([0-9]*\) records\/s).*/\1/p' "$OUT/alert_latency.log")/s; $cnt alerts: p50 $p50 ms, p99 $p99 ms, max $max ms (p99 enqueue commit → routing commit $route99 ms, routing commit → arrival $deliver99 ms); each alert arrived once: $ok ($got notifications, $distinct distinct, $alerts raised, $missing missing; $made of $injected made frauds); worker private RSS peak $(awk -v k="${mem:-0}" 'BEGIN { printf "%.0f", k / 1024 }') MB" \
 		"$(printf '{"latency_ms": {"p50": %s, "p99": %s, "max": %s, "alerts": %s, "route_p99": %s, "deliver_p99": %s}, "notifications": %s, "distinct": %s, "raised": %s, "missing": %s, "made_frauds": %s, "made_frauds_alerted": %s, "each_once": %s, "counts": %s}' \
