@@ -212,6 +212,9 @@ CREATE TABLE IF NOT EXISTS @schema@.agg_cart_product (
 	product_key	bigint PRIMARY KEY,
 	carted bigint NOT NULL, bought bigint NOT NULL
 );
+-- the most abandoned products, read in order (cart_abandonment_top)
+CREATE INDEX IF NOT EXISTS agg_cart_product_top
+	ON @schema@.agg_cart_product ((carted OPERATOR(pg_catalog.-) bought) DESC, carted DESC, product_key);
 CREATE TABLE IF NOT EXISTS @schema@.agg_cart_day (
 	date		date PRIMARY KEY,
 	carted bigint NOT NULL, bought bigint NOT NULL
@@ -626,6 +629,39 @@ BEGIN
 END;
 $f$;
 
+-- the n products abandoned most between two times, in the order
+-- abandoned, carted (both descending), product_key: over every cart, the
+-- first n entries of agg_cart_product_top; otherwise the top of
+-- cart_abandonment_between
+CREATE OR REPLACE FUNCTION @schema@.cart_abandonment_top(since timestamptz, until timestamptz, n integer)
+RETURNS TABLE (product_key bigint, brand text, category_code text, carted bigint, bought bigint, abandoned bigint)
+LANGUAGE plpgsql STABLE STRICT
+SET search_path = pg_catalog, pg_temp
+AS $f$
+#variable_conflict use_column
+BEGIN
+	IF since OPERATOR(pg_catalog.<=) (SELECT pg_catalog.min(a.carted_at) FROM @schema@.agg_cart a)
+	   AND until OPERATOR(pg_catalog.>=) (SELECT pg_catalog.max(a.carted_at) FROM @schema@.agg_cart a) THEN
+		RETURN QUERY
+		SELECT a.product_key, b.brand, c.category_code, a.carted, a.bought,
+			   a.carted OPERATOR(pg_catalog.-) a.bought
+		  FROM @schema@.agg_cart_product a
+		  JOIN @schema@.dim_product p ON p.product_key OPERATOR(pg_catalog.=) a.product_key
+		  JOIN @schema@.dim_brand b ON b.brand_key OPERATOR(pg_catalog.=) p.brand_key
+		  JOIN @schema@.dim_category c ON c.category_key OPERATOR(pg_catalog.=) p.category_key
+		 WHERE a.carted OPERATOR(pg_catalog.>) 0
+		 ORDER BY a.carted OPERATOR(pg_catalog.-) a.bought DESC, a.carted DESC, a.product_key
+		 LIMIT n;
+		RETURN;
+	END IF;
+	RETURN QUERY
+	SELECT t.product_key, t.brand, t.category_code, t.carted, t.bought, t.abandoned
+	  FROM @schema@.cart_abandonment_between(since, until) t
+	 ORDER BY t.abandoned DESC, t.carted DESC, t.product_key
+	 LIMIT n;
+END;
+$f$;
+
 -- carts per UTC day of their first cart event: bought in the session, or
 -- abandoned (agg_cart_day)
 CREATE OR REPLACE VIEW @schema@.carts_daily AS
@@ -721,5 +757,7 @@ GRANT SELECT ON @schema@.fact_event, @schema@.dim_date, @schema@.dim_category,
 	TO txpipe_reader;
 REVOKE ALL ON FUNCTION @schema@.cart_abandonment_between(timestamptz, timestamptz) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION @schema@.cart_abandonment_between(timestamptz, timestamptz) TO txpipe_reader;
+REVOKE ALL ON FUNCTION @schema@.cart_abandonment_top(timestamptz, timestamptz, integer) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION @schema@.cart_abandonment_top(timestamptz, timestamptz, integer) TO txpipe_reader;
 REVOKE ALL ON FUNCTION @schema@.events_series(timestamptz, timestamptz, double precision) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION @schema@.events_series(timestamptz, timestamptz, double precision) TO txpipe_reader;

@@ -213,5 +213,17 @@ txpipe_views_match($node, 'clicks', \%direct, 'incremental');
 $node->safe_psql('postgres', q{SELECT txpipe.refresh('clicks', full => true)});
 txpipe_views_match($node, 'clicks', \%direct, 'rebuilt');
 
+# the panel's top of the abandoned products: the same rows, in the same
+# order, as sorting cart_abandonment_between
+for my $r ([ '2019-09-01', '2019-12-01' ], [ '2019-10-05', '2019-10-19 12:00' ])
+{
+	my ($since, $until) = @$r;
+	my $top = $node->safe_psql('postgres', "SELECT * FROM clicks.cart_abandonment_top('$since', '$until', 20)");
+	my $sorted = $node->safe_psql('postgres', "SELECT * FROM clicks.cart_abandonment_between('$since', '$until')
+		ORDER BY abandoned DESC, carted DESC, product_key LIMIT 20");
+	isnt($top, '', "cart_abandonment_top($since, $until): rows");
+	is($top, $sorted, "cart_abandonment_top($since, $until) is the top of cart_abandonment_between");
+}
+
 $node->stop;
 done_testing();
