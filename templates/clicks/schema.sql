@@ -631,8 +631,8 @@ $f$;
 
 -- the n products abandoned most between two times, in the order
 -- abandoned, carted (both descending), product_key: over every cart, the
--- first n entries of agg_cart_product_top; otherwise the top of
--- cart_abandonment_between
+-- first n rows of cart_abandonment (read through agg_cart_product_top);
+-- otherwise the top of cart_abandonment_between
 CREATE OR REPLACE FUNCTION @schema@.cart_abandonment_top(since timestamptz, until timestamptz, n integer)
 RETURNS TABLE (product_key bigint, brand text, category_code text, carted bigint, bought bigint, abandoned bigint)
 LANGUAGE plpgsql STABLE STRICT
@@ -643,14 +643,9 @@ BEGIN
 	IF since OPERATOR(pg_catalog.<=) (SELECT pg_catalog.min(a.carted_at) FROM @schema@.agg_cart a)
 	   AND until OPERATOR(pg_catalog.>=) (SELECT pg_catalog.max(a.carted_at) FROM @schema@.agg_cart a) THEN
 		RETURN QUERY
-		SELECT a.product_key, b.brand, c.category_code, a.carted, a.bought,
-			   a.carted OPERATOR(pg_catalog.-) a.bought
-		  FROM @schema@.agg_cart_product a
-		  JOIN @schema@.dim_product p ON p.product_key OPERATOR(pg_catalog.=) a.product_key
-		  JOIN @schema@.dim_brand b ON b.brand_key OPERATOR(pg_catalog.=) p.brand_key
-		  JOIN @schema@.dim_category c ON c.category_key OPERATOR(pg_catalog.=) p.category_key
-		 WHERE a.carted OPERATOR(pg_catalog.>) 0
-		 ORDER BY a.carted OPERATOR(pg_catalog.-) a.bought DESC, a.carted DESC, a.product_key
+		SELECT v.product_key, v.brand, v.category_code, v.carted, v.bought, v.abandoned
+		  FROM @schema@.cart_abandonment v
+		 ORDER BY v.abandoned DESC, v.carted DESC, v.product_key
 		 LIMIT n;
 		RETURN;
 	END IF;
