@@ -240,161 +240,373 @@ BEGIN
 END;
 $rollup_init$;
 
--- Writes the star rows of invoice lines lo < line_id <= hi and returns the
--- number of facts written; txpipe.refresh() calls it with its watermark
--- and a bound no open transaction can still fall under.  lo = 0 means a
--- rebuild: the star starts empty.  Every statement reads only the new lines
--- (a range of the primary key) and the rows they name, so the cost follows
--- the new rows, not the tables' size.  A rerun over the same range writes
--- nothing twice.
-CREATE OR REPLACE FUNCTION @schema@.refresh_star(lo bigint, hi bigint)
+-- Makes the star hold what the normalized tables hold for the invoice lines
+-- lo < line_id <= hi and for every line_id in changed, and returns the
+-- number of facts written.  txpipe.refresh() calls it with its watermark, a
+-- bound no open transaction can still fall under, and the ids its change
+-- log holds: lines updated or deleted since they were refreshed, and lines
+-- that arrived in another order (on a subscriber, every insert).  lo = 0
+-- means a rebuild: the star starts empty and changed is not read.  A changed
+-- line's facts leave the star first, taking their part out of every rollup
+-- (rollup rows left with no fact are removed), then its row, if it still
+-- has one, is written again as a new line is.  Every statement reads only
+-- the lines of the range or of changed (by primary key) and the rows they
+-- name, so the cost follows those lines, not the tables' size.  A rerun with
+-- the same arguments writes the same star.
+CREATE OR REPLACE FUNCTION @schema@.refresh_star(lo bigint, hi bigint, changed bigint[])
 RETURNS bigint
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $refresh$
 DECLARE
-	n bigint;
+	ids bigint[];
+	line_set text;
+	n bigint := 0;
+	k bigint;
+	-- the keys of the rollup rows the changed facts left empty
+	z_hour timestamp[];
+	z_invoice text[];
+	z_cm_month pg_catalog.date[];
+	z_cm_country integer[];
+	z_pd_date pg_catalog.date[];
+	z_pd_product integer[];
+	z_pm_month pg_catalog.date[];
+	z_pm_product integer[];
+	z_product integer[];
 BEGIN
 	IF lo OPERATOR(pg_catalog.=) 0 THEN
 		TRUNCATE @schema@.fact_sales, @schema@.dim_customer, @schema@.dim_product,
 			@schema@.dim_country, @schema@.dim_date, @schema@.agg_sales_hour,
 			@schema@.agg_country_month, @schema@.agg_product_day, @schema@.agg_product_month,
 			@schema@.agg_product, @schema@.agg_invoice;
+	ELSE
+		ids := ARRAY(SELECT DISTINCT c FROM pg_catalog.unnest(changed) AS c WHERE c IS NOT NULL);
 	END IF;
 
-	-- The month of every new line, and the month after it, then its days.
-	PERFORM txpipe.month_partitions('@schema@.fact_sales',
-		(SELECT pg_catalog.array_agg(DISTINCT pg_catalog.date_trunc('month', i.invoice_date))
-		   FROM ONLY @schema@.invoice_line l
-		   JOIN ONLY @schema@.invoice i ON i.invoice_id OPERATOR(pg_catalog.=) l.invoice_id
-		  WHERE l.line_id OPERATOR(pg_catalog.>) lo AND l.line_id OPERATOR(pg_catalog.<=) hi));
-	PERFORM txpipe.fill_dim_date('@schema@.dim_date',
-		(SELECT pg_catalog.array_agg(DISTINCT i.invoice_date::pg_catalog.date)
-		   FROM ONLY @schema@.invoice_line l
-		   JOIN ONLY @schema@.invoice i ON i.invoice_id OPERATOR(pg_catalog.=) l.invoice_id
-		  WHERE l.line_id OPERATOR(pg_catalog.>) lo AND l.line_id OPERATOR(pg_catalog.<=) hi));
+	IF pg_catalog.cardinality(ids) OPERATOR(pg_catalog.>) 0 THEN
+		-- The changed lines' facts leave the star, and their sums the
+		-- rollups.  An invoice whose last fact leaves is no longer counted
+		-- in its hour and month.  The rollups are updated in this statement
+		-- and emptied rows removed by the next ones, which read the keys
+		-- this one collects.
+		WITH old AS (
+			DELETE FROM @schema@.fact_sales f
+			 WHERE f.line_id OPERATOR(pg_catalog.=) ANY (ids)
+			RETURNING f.invoice_no, f.invoice_date, f.product_key, f.country_key, f.quantity, f.revenue,
+				f.is_cancellation),
+		inv AS (
+			UPDATE @schema@.agg_invoice a
+			   SET lines = a.lines OPERATOR(pg_catalog.-) x.lines, quantity = a.quantity OPERATOR(pg_catalog.-) x.quantity,
+				   total = a.total OPERATOR(pg_catalog.-) x.total
+			  FROM (SELECT o.invoice_no, pg_catalog.count(*) AS lines, pg_catalog.sum(o.quantity) AS quantity,
+						   pg_catalog.sum(o.revenue) AS total
+					  FROM old o GROUP BY 1) AS x
+			 WHERE a.invoice_no OPERATOR(pg_catalog.=) x.invoice_no
+			RETURNING a.invoice_no, a.invoice_date, a.country_key, a.is_cancellation, a.lines),
+		gone AS (
+			SELECT v.invoice_no, v.invoice_date, v.country_key, v.is_cancellation
+			  FROM inv v WHERE v.lines OPERATOR(pg_catalog.=) 0),
+		a1 AS (
+			UPDATE @schema@.agg_sales_hour a
+			   SET lines = a.lines OPERATOR(pg_catalog.-) h.lines, quantity = a.quantity OPERATOR(pg_catalog.-) h.quantity,
+				   sales = a.sales OPERATOR(pg_catalog.-) h.sales,
+				   cancellations = a.cancellations OPERATOR(pg_catalog.-) h.cancellations,
+				   revenue = a.revenue OPERATOR(pg_catalog.-) h.revenue,
+				   cancelled_lines = a.cancelled_lines OPERATOR(pg_catalog.-) h.cancelled_lines,
+				   invoices = a.invoices OPERATOR(pg_catalog.-) coalesce(g.invoices, 0),
+				   cancelled_invoices = a.cancelled_invoices OPERATOR(pg_catalog.-) coalesce(g.cancelled_invoices, 0)
+			  FROM (SELECT pg_catalog.date_trunc('hour', o.invoice_date) AS hour, pg_catalog.count(*) AS lines,
+						   pg_catalog.sum(o.quantity) AS quantity,
+						   coalesce(pg_catalog.sum(o.revenue) FILTER (WHERE NOT o.is_cancellation), 0) AS sales,
+						   coalesce(pg_catalog.sum(o.revenue) FILTER (WHERE o.is_cancellation), 0) AS cancellations,
+						   pg_catalog.sum(o.revenue) AS revenue,
+						   pg_catalog.count(*) FILTER (WHERE o.is_cancellation) AS cancelled_lines
+					  FROM old o GROUP BY 1) AS h
+			  LEFT JOIN (SELECT pg_catalog.date_trunc('hour', v.invoice_date) AS hour, pg_catalog.count(*) AS invoices,
+								pg_catalog.count(*) FILTER (WHERE v.is_cancellation) AS cancelled_invoices
+						   FROM gone v GROUP BY 1) AS g ON g.hour OPERATOR(pg_catalog.=) h.hour
+			 WHERE a.hour OPERATOR(pg_catalog.=) h.hour
+			RETURNING a.hour, a.lines),
+		a2 AS (
+			UPDATE @schema@.agg_country_month a
+			   SET lines = a.lines OPERATOR(pg_catalog.-) m.lines, quantity = a.quantity OPERATOR(pg_catalog.-) m.quantity,
+				   sales = a.sales OPERATOR(pg_catalog.-) m.sales,
+				   cancellations = a.cancellations OPERATOR(pg_catalog.-) m.cancellations,
+				   revenue = a.revenue OPERATOR(pg_catalog.-) m.revenue,
+				   invoices = a.invoices OPERATOR(pg_catalog.-) coalesce(g.invoices, 0)
+			  FROM (SELECT pg_catalog.date_trunc('month', o.invoice_date)::pg_catalog.date AS month, o.country_key,
+						   pg_catalog.count(*) AS lines, pg_catalog.sum(o.quantity) AS quantity,
+						   coalesce(pg_catalog.sum(o.revenue) FILTER (WHERE NOT o.is_cancellation), 0) AS sales,
+						   coalesce(pg_catalog.sum(o.revenue) FILTER (WHERE o.is_cancellation), 0) AS cancellations,
+						   pg_catalog.sum(o.revenue) AS revenue
+					  FROM old o GROUP BY 1, 2) AS m
+			  LEFT JOIN (SELECT pg_catalog.date_trunc('month', v.invoice_date)::pg_catalog.date AS month, v.country_key,
+								pg_catalog.count(*) AS invoices
+						   FROM gone v GROUP BY 1, 2) AS g
+				ON g.month OPERATOR(pg_catalog.=) m.month AND g.country_key OPERATOR(pg_catalog.=) m.country_key
+			 WHERE a.month OPERATOR(pg_catalog.=) m.month AND a.country_key OPERATOR(pg_catalog.=) m.country_key
+			RETURNING a.month, a.country_key, a.lines),
+		-- per product and day; the month's and the product's rows are their sums
+		pd AS (
+			SELECT o.invoice_date::pg_catalog.date AS date, o.product_key,
+				   pg_catalog.count(*) FILTER (WHERE NOT o.is_cancellation) AS lines,
+				   coalesce(pg_catalog.sum(o.quantity) FILTER (WHERE NOT o.is_cancellation), 0) AS quantity,
+				   coalesce(pg_catalog.sum(o.revenue) FILTER (WHERE NOT o.is_cancellation), 0) AS revenue,
+				   coalesce(pg_catalog.sum(o.quantity) FILTER (WHERE o.is_cancellation), 0) AS cancelled_quantity
+			  FROM old o GROUP BY 1, 2),
+		a3 AS (
+			UPDATE @schema@.agg_product_day a
+			   SET lines = a.lines OPERATOR(pg_catalog.-) x.lines, quantity = a.quantity OPERATOR(pg_catalog.-) x.quantity,
+				   revenue = a.revenue OPERATOR(pg_catalog.-) x.revenue,
+				   cancelled_quantity = a.cancelled_quantity OPERATOR(pg_catalog.-) x.cancelled_quantity
+			  FROM pd x
+			 WHERE a.date OPERATOR(pg_catalog.=) x.date AND a.product_key OPERATOR(pg_catalog.=) x.product_key
+			RETURNING a.date, a.product_key, a.lines, a.quantity, a.revenue, a.cancelled_quantity),
+		a4 AS (
+			UPDATE @schema@.agg_product_month a
+			   SET lines = a.lines OPERATOR(pg_catalog.-) x.lines, quantity = a.quantity OPERATOR(pg_catalog.-) x.quantity,
+				   revenue = a.revenue OPERATOR(pg_catalog.-) x.revenue,
+				   cancelled_quantity = a.cancelled_quantity OPERATOR(pg_catalog.-) x.cancelled_quantity
+			  FROM (SELECT pg_catalog.date_trunc('month', d.date)::pg_catalog.date AS month, d.product_key,
+						   pg_catalog.sum(d.lines)::bigint AS lines, pg_catalog.sum(d.quantity)::bigint AS quantity,
+						   pg_catalog.sum(d.revenue) AS revenue, pg_catalog.sum(d.cancelled_quantity)::bigint AS cancelled_quantity
+					  FROM pd d GROUP BY 1, 2) AS x
+			 WHERE a.month OPERATOR(pg_catalog.=) x.month AND a.product_key OPERATOR(pg_catalog.=) x.product_key
+			RETURNING a.month, a.product_key, a.lines, a.quantity, a.revenue, a.cancelled_quantity),
+		a6 AS (
+			UPDATE @schema@.agg_product a
+			   SET lines = a.lines OPERATOR(pg_catalog.-) x.lines, quantity = a.quantity OPERATOR(pg_catalog.-) x.quantity,
+				   revenue = a.revenue OPERATOR(pg_catalog.-) x.revenue,
+				   cancelled_quantity = a.cancelled_quantity OPERATOR(pg_catalog.-) x.cancelled_quantity
+			  FROM (SELECT d.product_key, pg_catalog.sum(d.lines)::bigint AS lines, pg_catalog.sum(d.quantity)::bigint AS quantity,
+						   pg_catalog.sum(d.revenue) AS revenue, pg_catalog.sum(d.cancelled_quantity)::bigint AS cancelled_quantity
+					  FROM pd d GROUP BY 1) AS x
+			 WHERE a.product_key OPERATOR(pg_catalog.=) x.product_key
+			RETURNING a.product_key, a.lines, a.quantity, a.revenue, a.cancelled_quantity)
+		-- a product row counts the sales only: all zero, it may still have
+		-- cancellation facts whose quantities sum to 0
+		SELECT (SELECT pg_catalog.array_agg(v.invoice_no) FROM gone v),
+			   (SELECT pg_catalog.array_agg(x.hour) FROM a1 x WHERE x.lines OPERATOR(pg_catalog.=) 0),
+			   (SELECT pg_catalog.array_agg(x.month) FROM a2 x WHERE x.lines OPERATOR(pg_catalog.=) 0),
+			   (SELECT pg_catalog.array_agg(x.country_key) FROM a2 x WHERE x.lines OPERATOR(pg_catalog.=) 0),
+			   (SELECT pg_catalog.array_agg(x.date) FROM a3 x
+				 WHERE x.lines OPERATOR(pg_catalog.=) 0 AND x.quantity OPERATOR(pg_catalog.=) 0
+				   AND x.revenue OPERATOR(pg_catalog.=) 0 AND x.cancelled_quantity OPERATOR(pg_catalog.=) 0),
+			   (SELECT pg_catalog.array_agg(x.product_key) FROM a3 x
+				 WHERE x.lines OPERATOR(pg_catalog.=) 0 AND x.quantity OPERATOR(pg_catalog.=) 0
+				   AND x.revenue OPERATOR(pg_catalog.=) 0 AND x.cancelled_quantity OPERATOR(pg_catalog.=) 0),
+			   (SELECT pg_catalog.array_agg(x.month) FROM a4 x
+				 WHERE x.lines OPERATOR(pg_catalog.=) 0 AND x.quantity OPERATOR(pg_catalog.=) 0
+				   AND x.revenue OPERATOR(pg_catalog.=) 0 AND x.cancelled_quantity OPERATOR(pg_catalog.=) 0),
+			   (SELECT pg_catalog.array_agg(x.product_key) FROM a4 x
+				 WHERE x.lines OPERATOR(pg_catalog.=) 0 AND x.quantity OPERATOR(pg_catalog.=) 0
+				   AND x.revenue OPERATOR(pg_catalog.=) 0 AND x.cancelled_quantity OPERATOR(pg_catalog.=) 0),
+			   (SELECT pg_catalog.array_agg(x.product_key) FROM a6 x
+				 WHERE x.lines OPERATOR(pg_catalog.=) 0 AND x.quantity OPERATOR(pg_catalog.=) 0
+				   AND x.revenue OPERATOR(pg_catalog.=) 0 AND x.cancelled_quantity OPERATOR(pg_catalog.=) 0)
+		  INTO z_invoice, z_hour, z_cm_month, z_cm_country, z_pd_date, z_pd_product, z_pm_month, z_pm_product,
+			   z_product;
 
-	INSERT INTO @schema@.dim_country (country_key, country)
-	SELECT c.country_id, c.country FROM ONLY @schema@.country c
-	 WHERE c.country_id OPERATOR(pg_catalog.=) ANY (SELECT i.country_id
-							  FROM ONLY @schema@.invoice_line l
-							  JOIN ONLY @schema@.invoice i ON i.invoice_id OPERATOR(pg_catalog.=) l.invoice_id
-							 WHERE l.line_id OPERATOR(pg_catalog.>) lo AND l.line_id OPERATOR(pg_catalog.<=) hi)
-	ON CONFLICT (country_key) DO NOTHING;
+		-- What a rebuild would not have: rollup rows of no fact.
+		DELETE FROM @schema@.agg_invoice a
+		 WHERE a.invoice_no OPERATOR(pg_catalog.=) ANY (z_invoice) AND a.lines OPERATOR(pg_catalog.=) 0;
+		DELETE FROM @schema@.agg_sales_hour a
+		 WHERE a.hour OPERATOR(pg_catalog.=) ANY (z_hour) AND a.lines OPERATOR(pg_catalog.=) 0;
+		DELETE FROM @schema@.agg_country_month a
+		 USING ROWS FROM (pg_catalog.unnest(z_cm_month), pg_catalog.unnest(z_cm_country)) AS z(month, country_key)
+		 WHERE a.month OPERATOR(pg_catalog.=) z.month AND a.country_key OPERATOR(pg_catalog.=) z.country_key
+		   AND a.lines OPERATOR(pg_catalog.=) 0;
+		DELETE FROM @schema@.agg_product_day a
+		 USING ROWS FROM (pg_catalog.unnest(z_pd_date), pg_catalog.unnest(z_pd_product)) AS z(date, product_key)
+		 WHERE a.date OPERATOR(pg_catalog.=) z.date AND a.product_key OPERATOR(pg_catalog.=) z.product_key
+		   AND a.lines OPERATOR(pg_catalog.=) 0 AND a.quantity OPERATOR(pg_catalog.=) 0
+		   AND a.revenue OPERATOR(pg_catalog.=) 0 AND a.cancelled_quantity OPERATOR(pg_catalog.=) 0
+		   AND NOT EXISTS (SELECT FROM @schema@.fact_sales f
+							WHERE f.date_key OPERATOR(pg_catalog.=) pg_catalog.to_char(z.date, 'YYYYMMDD')::integer
+							  AND f.invoice_date OPERATOR(pg_catalog.>=) z.date
+							  AND f.invoice_date OPERATOR(pg_catalog.<) (z.date OPERATOR(pg_catalog.+) 1)
+							  AND f.product_key OPERATOR(pg_catalog.=) z.product_key);
+		DELETE FROM @schema@.agg_product_month a
+		 USING ROWS FROM (pg_catalog.unnest(z_pm_month), pg_catalog.unnest(z_pm_product)) AS z(month, product_key)
+		 WHERE a.month OPERATOR(pg_catalog.=) z.month AND a.product_key OPERATOR(pg_catalog.=) z.product_key
+		   AND a.lines OPERATOR(pg_catalog.=) 0 AND a.quantity OPERATOR(pg_catalog.=) 0
+		   AND a.revenue OPERATOR(pg_catalog.=) 0 AND a.cancelled_quantity OPERATOR(pg_catalog.=) 0
+		   AND NOT EXISTS (SELECT FROM @schema@.agg_product_day d
+							WHERE d.date OPERATOR(pg_catalog.>=) z.month
+							  AND d.date OPERATOR(pg_catalog.<) (z.month OPERATOR(pg_catalog.+) '1 month'::pg_catalog.interval)
+							  AND d.product_key OPERATOR(pg_catalog.=) z.product_key);
+		DELETE FROM @schema@.agg_product a
+		 WHERE a.product_key OPERATOR(pg_catalog.=) ANY (z_product)
+		   AND a.lines OPERATOR(pg_catalog.=) 0 AND a.quantity OPERATOR(pg_catalog.=) 0
+		   AND a.revenue OPERATOR(pg_catalog.=) 0 AND a.cancelled_quantity OPERATOR(pg_catalog.=) 0
+		   AND NOT EXISTS (SELECT FROM @schema@.agg_product_month m
+							WHERE m.product_key OPERATOR(pg_catalog.=) a.product_key);
+	END IF;
 
-	INSERT INTO @schema@.dim_product (product_key, stock_code, description, is_product)
-	SELECT p.product_id, p.stock_code, p.description, p.stock_code OPERATOR(pg_catalog.~) '^[0-9]{5}'
-	  FROM ONLY @schema@.product p
-	 WHERE p.product_id OPERATOR(pg_catalog.=) ANY (SELECT l.product_id FROM ONLY @schema@.invoice_line l
-							 WHERE l.line_id OPERATOR(pg_catalog.>) lo AND l.line_id OPERATOR(pg_catalog.<=) hi)
-	ON CONFLICT (product_key) DO NOTHING;
+	-- The lines of the range, then those of changed that still have a row
+	-- (those in the range are already written: their facts conflict).  Each
+	-- pass is one set of statements with the lines it reads in their WHERE
+	-- clauses: $1 and $2 are lo and hi, $3 the changed ids.
+	FOR pass IN 1..2 LOOP
+		IF pass OPERATOR(pg_catalog.=) 1 THEN
+			line_set := 'l.line_id OPERATOR(pg_catalog.>) $1 AND l.line_id OPERATOR(pg_catalog.<=) $2';
+		ELSIF pg_catalog.cardinality(ids) OPERATOR(pg_catalog.>) 0 THEN
+			line_set := 'l.line_id OPERATOR(pg_catalog.=) ANY ($3)';
+		ELSE
+			EXIT;
+		END IF;
 
-	INSERT INTO @schema@.dim_customer (customer_key, customer_no, country, is_guest)
-	VALUES (0, NULL, NULL, true)
-	ON CONFLICT (customer_key) DO NOTHING;
-	INSERT INTO @schema@.dim_customer (customer_key, customer_no, country, is_guest)
-	SELECT cu.customer_id, cu.customer_no, co.country, false
-	  FROM ONLY @schema@.customer cu
-	  JOIN ONLY @schema@.country co ON co.country_id OPERATOR(pg_catalog.=) cu.country_id
-	 WHERE cu.customer_id OPERATOR(pg_catalog.=) ANY (SELECT i.customer_id
-								FROM ONLY @schema@.invoice_line l
-								JOIN ONLY @schema@.invoice i ON i.invoice_id OPERATOR(pg_catalog.=) l.invoice_id
-							   WHERE l.line_id OPERATOR(pg_catalog.>) lo AND l.line_id OPERATOR(pg_catalog.<=) hi)
-	ON CONFLICT (customer_key) DO NOTHING;
+		-- The month of every line, and the month after it, then its days.
+		EXECUTE pg_catalog.concat($q$
+			SELECT txpipe.month_partitions('@schema@.fact_sales',
+				(SELECT pg_catalog.array_agg(DISTINCT pg_catalog.date_trunc('month', i.invoice_date))
+				   FROM ONLY @schema@.invoice_line l
+				   JOIN ONLY @schema@.invoice i ON i.invoice_id OPERATOR(pg_catalog.=) l.invoice_id
+				  WHERE $q$, line_set, $q$))$q$) USING lo, hi, ids;
+		EXECUTE pg_catalog.concat($q$
+			SELECT txpipe.fill_dim_date('@schema@.dim_date',
+				(SELECT pg_catalog.array_agg(DISTINCT i.invoice_date::pg_catalog.date)
+				   FROM ONLY @schema@.invoice_line l
+				   JOIN ONLY @schema@.invoice i ON i.invoice_id OPERATOR(pg_catalog.=) l.invoice_id
+				  WHERE $q$, line_set, $q$))$q$) USING lo, hi, ids;
 
-	-- the facts this call stored, and only those, added to the rollups in
-	-- the same statement: a rerun adds nothing
-	WITH ins AS (
-		INSERT INTO @schema@.fact_sales
-			(line_id, invoice_no, invoice_date, date_key, hour, customer_key,
-			 product_key, country_key, quantity, unit_price, revenue, is_cancellation)
-		SELECT l.line_id, i.invoice_no, i.invoice_date,
-			   pg_catalog.to_char(i.invoice_date, 'YYYYMMDD')::integer, EXTRACT(hour FROM i.invoice_date),
-			   coalesce(i.customer_id, 0), l.product_id, i.country_id,
-			   l.quantity, l.unit_price, l.quantity OPERATOR(pg_catalog.*) l.unit_price, i.is_cancellation
-		  FROM ONLY @schema@.invoice_line l
-		  JOIN ONLY @schema@.invoice i ON i.invoice_id OPERATOR(pg_catalog.=) l.invoice_id
-		 WHERE l.line_id OPERATOR(pg_catalog.>) lo AND l.line_id OPERATOR(pg_catalog.<=) hi
-		ON CONFLICT (line_id, invoice_date) DO NOTHING
-		RETURNING invoice_no, invoice_date, customer_key, product_key, country_key, quantity, revenue, is_cancellation),
-	-- the invoices whose first lines these are: agg_invoice, as every CTE
-	-- here reads it, is the table before this statement
-	newinv AS (
-		SELECT x.invoice_no, pg_catalog.min(x.invoice_date) AS invoice_date,
-			   pg_catalog.min(x.country_key) AS country_key, pg_catalog.bool_or(x.is_cancellation) AS is_cancellation
-		  FROM ins x
-		 WHERE NOT EXISTS (SELECT FROM @schema@.agg_invoice v WHERE v.invoice_no OPERATOR(pg_catalog.=) x.invoice_no)
-		 GROUP BY 1),
-	a1 AS (
-		INSERT INTO @schema@.agg_sales_hour AS a
-		SELECT h.hour, h.lines, h.quantity, h.sales, h.cancellations, h.revenue, h.cancelled_lines,
-			   coalesce(n.invoices, 0), coalesce(n.cancelled_invoices, 0)
-		  FROM (SELECT pg_catalog.date_trunc('hour', x.invoice_date) AS hour, pg_catalog.count(*) AS lines,
-					   pg_catalog.sum(x.quantity) AS quantity,
-					   coalesce(pg_catalog.sum(x.revenue) FILTER (WHERE NOT x.is_cancellation), 0) AS sales,
-					   coalesce(pg_catalog.sum(x.revenue) FILTER (WHERE x.is_cancellation), 0) AS cancellations,
-					   pg_catalog.sum(x.revenue) AS revenue,
-					   pg_catalog.count(*) FILTER (WHERE x.is_cancellation) AS cancelled_lines
-				  FROM ins x GROUP BY 1) AS h
-		  LEFT JOIN (SELECT pg_catalog.date_trunc('hour', v.invoice_date) AS hour, pg_catalog.count(*) AS invoices,
-							pg_catalog.count(*) FILTER (WHERE v.is_cancellation) AS cancelled_invoices
-					   FROM newinv v GROUP BY 1) AS n ON n.hour OPERATOR(pg_catalog.=) h.hour
-		ON CONFLICT (hour) DO UPDATE SET lines = a.lines OPERATOR(pg_catalog.+) excluded.lines, quantity = a.quantity OPERATOR(pg_catalog.+) excluded.quantity, sales = a.sales OPERATOR(pg_catalog.+) excluded.sales, cancellations = a.cancellations OPERATOR(pg_catalog.+) excluded.cancellations, revenue = a.revenue OPERATOR(pg_catalog.+) excluded.revenue, cancelled_lines = a.cancelled_lines OPERATOR(pg_catalog.+) excluded.cancelled_lines, invoices = a.invoices OPERATOR(pg_catalog.+) excluded.invoices, cancelled_invoices = a.cancelled_invoices OPERATOR(pg_catalog.+) excluded.cancelled_invoices),
-	a2 AS (
-		INSERT INTO @schema@.agg_country_month AS a
-		SELECT m.month, m.country_key, m.lines, m.quantity, m.sales, m.cancellations, m.revenue,
-			   coalesce(n.invoices, 0)
-		  FROM (SELECT pg_catalog.date_trunc('month', x.invoice_date)::pg_catalog.date AS month, x.country_key,
-					   pg_catalog.count(*) AS lines, pg_catalog.sum(x.quantity) AS quantity,
-					   coalesce(pg_catalog.sum(x.revenue) FILTER (WHERE NOT x.is_cancellation), 0) AS sales,
-					   coalesce(pg_catalog.sum(x.revenue) FILTER (WHERE x.is_cancellation), 0) AS cancellations,
-					   pg_catalog.sum(x.revenue) AS revenue
-				  FROM ins x GROUP BY 1, 2) AS m
-		  LEFT JOIN (SELECT pg_catalog.date_trunc('month', v.invoice_date)::pg_catalog.date AS month, v.country_key,
-							pg_catalog.count(*) AS invoices
-					   FROM newinv v GROUP BY 1, 2) AS n
-			ON n.month OPERATOR(pg_catalog.=) m.month AND n.country_key OPERATOR(pg_catalog.=) m.country_key
-		ON CONFLICT (month, country_key) DO UPDATE SET lines = a.lines OPERATOR(pg_catalog.+) excluded.lines, quantity = a.quantity OPERATOR(pg_catalog.+) excluded.quantity, sales = a.sales OPERATOR(pg_catalog.+) excluded.sales, cancellations = a.cancellations OPERATOR(pg_catalog.+) excluded.cancellations, revenue = a.revenue OPERATOR(pg_catalog.+) excluded.revenue, invoices = a.invoices OPERATOR(pg_catalog.+) excluded.invoices),
-	a3 AS (
-		INSERT INTO @schema@.agg_product_day AS a
-		SELECT x.invoice_date::pg_catalog.date, x.product_key,
-			   pg_catalog.count(*) FILTER (WHERE NOT x.is_cancellation),
-			   coalesce(pg_catalog.sum(x.quantity) FILTER (WHERE NOT x.is_cancellation), 0),
-			   coalesce(pg_catalog.sum(x.revenue) FILTER (WHERE NOT x.is_cancellation), 0),
-			   coalesce(pg_catalog.sum(x.quantity) FILTER (WHERE x.is_cancellation), 0)
-		  FROM ins x GROUP BY 1, 2
-		ON CONFLICT (date, product_key) DO UPDATE SET lines = a.lines OPERATOR(pg_catalog.+) excluded.lines, quantity = a.quantity OPERATOR(pg_catalog.+) excluded.quantity, revenue = a.revenue OPERATOR(pg_catalog.+) excluded.revenue, cancelled_quantity = a.cancelled_quantity OPERATOR(pg_catalog.+) excluded.cancelled_quantity),
-	a4 AS (
-		INSERT INTO @schema@.agg_product_month AS a
-		SELECT pg_catalog.date_trunc('month', x.invoice_date)::pg_catalog.date, x.product_key,
-			   pg_catalog.count(*) FILTER (WHERE NOT x.is_cancellation),
-			   coalesce(pg_catalog.sum(x.quantity) FILTER (WHERE NOT x.is_cancellation), 0),
-			   coalesce(pg_catalog.sum(x.revenue) FILTER (WHERE NOT x.is_cancellation), 0),
-			   coalesce(pg_catalog.sum(x.quantity) FILTER (WHERE x.is_cancellation), 0)
-		  FROM ins x GROUP BY 1, 2
-		ON CONFLICT (month, product_key) DO UPDATE SET lines = a.lines OPERATOR(pg_catalog.+) excluded.lines, quantity = a.quantity OPERATOR(pg_catalog.+) excluded.quantity, revenue = a.revenue OPERATOR(pg_catalog.+) excluded.revenue, cancelled_quantity = a.cancelled_quantity OPERATOR(pg_catalog.+) excluded.cancelled_quantity),
-	a6 AS (
-		INSERT INTO @schema@.agg_product AS a
-		SELECT x.product_key,
-			   pg_catalog.count(*) FILTER (WHERE NOT x.is_cancellation),
-			   coalesce(pg_catalog.sum(x.quantity) FILTER (WHERE NOT x.is_cancellation), 0),
-			   coalesce(pg_catalog.sum(x.revenue) FILTER (WHERE NOT x.is_cancellation), 0),
-			   coalesce(pg_catalog.sum(x.quantity) FILTER (WHERE x.is_cancellation), 0)
-		  FROM ins x GROUP BY 1
-		ON CONFLICT (product_key) DO UPDATE SET lines = a.lines OPERATOR(pg_catalog.+) excluded.lines, quantity = a.quantity OPERATOR(pg_catalog.+) excluded.quantity, revenue = a.revenue OPERATOR(pg_catalog.+) excluded.revenue, cancelled_quantity = a.cancelled_quantity OPERATOR(pg_catalog.+) excluded.cancelled_quantity),
-	a5 AS (
-		INSERT INTO @schema@.agg_invoice AS a
-		SELECT x.invoice_no, pg_catalog.min(x.invoice_date), pg_catalog.min(x.customer_key),
-			   pg_catalog.min(x.country_key), pg_catalog.bool_or(x.is_cancellation),
-			   pg_catalog.count(*), pg_catalog.sum(x.quantity), pg_catalog.sum(x.revenue)
-		  FROM ins x GROUP BY 1
-		ON CONFLICT (invoice_no) DO UPDATE SET lines = a.lines OPERATOR(pg_catalog.+) excluded.lines, quantity = a.quantity OPERATOR(pg_catalog.+) excluded.quantity, total = a.total OPERATOR(pg_catalog.+) excluded.total)
-	SELECT pg_catalog.count(*) INTO n FROM ins;
+		EXECUTE pg_catalog.concat($q$
+			INSERT INTO @schema@.dim_country (country_key, country)
+			SELECT c.country_id, c.country FROM ONLY @schema@.country c
+			 WHERE c.country_id OPERATOR(pg_catalog.=) ANY (SELECT i.country_id
+									  FROM ONLY @schema@.invoice_line l
+									  JOIN ONLY @schema@.invoice i ON i.invoice_id OPERATOR(pg_catalog.=) l.invoice_id
+									 WHERE $q$, line_set, $q$)
+			ON CONFLICT (country_key) DO NOTHING$q$) USING lo, hi, ids;
+
+		EXECUTE pg_catalog.concat($q$
+			INSERT INTO @schema@.dim_product (product_key, stock_code, description, is_product)
+			SELECT p.product_id, p.stock_code, p.description, p.stock_code OPERATOR(pg_catalog.~) '^[0-9]{5}'
+			  FROM ONLY @schema@.product p
+			 WHERE p.product_id OPERATOR(pg_catalog.=) ANY (SELECT l.product_id FROM ONLY @schema@.invoice_line l
+									 WHERE $q$, line_set, $q$)
+			ON CONFLICT (product_key) DO NOTHING$q$) USING lo, hi, ids;
+
+		INSERT INTO @schema@.dim_customer (customer_key, customer_no, country, is_guest)
+		VALUES (0, NULL, NULL, true)
+		ON CONFLICT (customer_key) DO NOTHING;
+		EXECUTE pg_catalog.concat($q$
+			INSERT INTO @schema@.dim_customer (customer_key, customer_no, country, is_guest)
+			SELECT cu.customer_id, cu.customer_no, co.country, false
+			  FROM ONLY @schema@.customer cu
+			  JOIN ONLY @schema@.country co ON co.country_id OPERATOR(pg_catalog.=) cu.country_id
+			 WHERE cu.customer_id OPERATOR(pg_catalog.=) ANY (SELECT i.customer_id
+										FROM ONLY @schema@.invoice_line l
+										JOIN ONLY @schema@.invoice i ON i.invoice_id OPERATOR(pg_catalog.=) l.invoice_id
+									   WHERE $q$, line_set, $q$)
+			ON CONFLICT (customer_key) DO NOTHING$q$) USING lo, hi, ids;
+
+		-- the facts this pass stored, and only those, added to the rollups
+		-- in the same statement: a rerun adds nothing
+		EXECUTE pg_catalog.concat($q$
+			WITH ins AS (
+				INSERT INTO @schema@.fact_sales
+					(line_id, invoice_no, invoice_date, date_key, hour, customer_key,
+					 product_key, country_key, quantity, unit_price, revenue, is_cancellation)
+				SELECT l.line_id, i.invoice_no, i.invoice_date,
+					   pg_catalog.to_char(i.invoice_date, 'YYYYMMDD')::integer, EXTRACT(hour FROM i.invoice_date),
+					   coalesce(i.customer_id, 0), l.product_id, i.country_id,
+					   l.quantity, l.unit_price, l.quantity OPERATOR(pg_catalog.*) l.unit_price, i.is_cancellation
+				  FROM ONLY @schema@.invoice_line l
+				  JOIN ONLY @schema@.invoice i ON i.invoice_id OPERATOR(pg_catalog.=) l.invoice_id
+				 WHERE $q$, line_set, $q$
+				ON CONFLICT (line_id, invoice_date) DO NOTHING
+				RETURNING invoice_no, invoice_date, customer_key, product_key, country_key, quantity, revenue, is_cancellation),
+			-- the invoices whose first lines these are: agg_invoice, as every CTE
+			-- here reads it, is the table before this statement
+			newinv AS (
+				SELECT x.invoice_no, pg_catalog.min(x.invoice_date) AS invoice_date,
+					   pg_catalog.min(x.country_key) AS country_key, pg_catalog.bool_or(x.is_cancellation) AS is_cancellation
+				  FROM ins x
+				 WHERE NOT EXISTS (SELECT FROM @schema@.agg_invoice v WHERE v.invoice_no OPERATOR(pg_catalog.=) x.invoice_no)
+				 GROUP BY 1),
+			a1 AS (
+				INSERT INTO @schema@.agg_sales_hour AS a
+				SELECT h.hour, h.lines, h.quantity, h.sales, h.cancellations, h.revenue, h.cancelled_lines,
+					   coalesce(n.invoices, 0), coalesce(n.cancelled_invoices, 0)
+				  FROM (SELECT pg_catalog.date_trunc('hour', x.invoice_date) AS hour, pg_catalog.count(*) AS lines,
+							   pg_catalog.sum(x.quantity) AS quantity,
+							   coalesce(pg_catalog.sum(x.revenue) FILTER (WHERE NOT x.is_cancellation), 0) AS sales,
+							   coalesce(pg_catalog.sum(x.revenue) FILTER (WHERE x.is_cancellation), 0) AS cancellations,
+							   pg_catalog.sum(x.revenue) AS revenue,
+							   pg_catalog.count(*) FILTER (WHERE x.is_cancellation) AS cancelled_lines
+						  FROM ins x GROUP BY 1) AS h
+				  LEFT JOIN (SELECT pg_catalog.date_trunc('hour', v.invoice_date) AS hour, pg_catalog.count(*) AS invoices,
+									pg_catalog.count(*) FILTER (WHERE v.is_cancellation) AS cancelled_invoices
+							   FROM newinv v GROUP BY 1) AS n ON n.hour OPERATOR(pg_catalog.=) h.hour
+				ON CONFLICT (hour) DO UPDATE SET lines = a.lines OPERATOR(pg_catalog.+) excluded.lines, quantity = a.quantity OPERATOR(pg_catalog.+) excluded.quantity, sales = a.sales OPERATOR(pg_catalog.+) excluded.sales, cancellations = a.cancellations OPERATOR(pg_catalog.+) excluded.cancellations, revenue = a.revenue OPERATOR(pg_catalog.+) excluded.revenue, cancelled_lines = a.cancelled_lines OPERATOR(pg_catalog.+) excluded.cancelled_lines, invoices = a.invoices OPERATOR(pg_catalog.+) excluded.invoices, cancelled_invoices = a.cancelled_invoices OPERATOR(pg_catalog.+) excluded.cancelled_invoices),
+			a2 AS (
+				INSERT INTO @schema@.agg_country_month AS a
+				SELECT m.month, m.country_key, m.lines, m.quantity, m.sales, m.cancellations, m.revenue,
+					   coalesce(n.invoices, 0)
+				  FROM (SELECT pg_catalog.date_trunc('month', x.invoice_date)::pg_catalog.date AS month, x.country_key,
+							   pg_catalog.count(*) AS lines, pg_catalog.sum(x.quantity) AS quantity,
+							   coalesce(pg_catalog.sum(x.revenue) FILTER (WHERE NOT x.is_cancellation), 0) AS sales,
+							   coalesce(pg_catalog.sum(x.revenue) FILTER (WHERE x.is_cancellation), 0) AS cancellations,
+							   pg_catalog.sum(x.revenue) AS revenue
+						  FROM ins x GROUP BY 1, 2) AS m
+				  LEFT JOIN (SELECT pg_catalog.date_trunc('month', v.invoice_date)::pg_catalog.date AS month, v.country_key,
+									pg_catalog.count(*) AS invoices
+							   FROM newinv v GROUP BY 1, 2) AS n
+					ON n.month OPERATOR(pg_catalog.=) m.month AND n.country_key OPERATOR(pg_catalog.=) m.country_key
+				ON CONFLICT (month, country_key) DO UPDATE SET lines = a.lines OPERATOR(pg_catalog.+) excluded.lines, quantity = a.quantity OPERATOR(pg_catalog.+) excluded.quantity, sales = a.sales OPERATOR(pg_catalog.+) excluded.sales, cancellations = a.cancellations OPERATOR(pg_catalog.+) excluded.cancellations, revenue = a.revenue OPERATOR(pg_catalog.+) excluded.revenue, invoices = a.invoices OPERATOR(pg_catalog.+) excluded.invoices),
+			a3 AS (
+				INSERT INTO @schema@.agg_product_day AS a
+				SELECT x.invoice_date::pg_catalog.date, x.product_key,
+					   pg_catalog.count(*) FILTER (WHERE NOT x.is_cancellation),
+					   coalesce(pg_catalog.sum(x.quantity) FILTER (WHERE NOT x.is_cancellation), 0),
+					   coalesce(pg_catalog.sum(x.revenue) FILTER (WHERE NOT x.is_cancellation), 0),
+					   coalesce(pg_catalog.sum(x.quantity) FILTER (WHERE x.is_cancellation), 0)
+				  FROM ins x GROUP BY 1, 2
+				ON CONFLICT (date, product_key) DO UPDATE SET lines = a.lines OPERATOR(pg_catalog.+) excluded.lines, quantity = a.quantity OPERATOR(pg_catalog.+) excluded.quantity, revenue = a.revenue OPERATOR(pg_catalog.+) excluded.revenue, cancelled_quantity = a.cancelled_quantity OPERATOR(pg_catalog.+) excluded.cancelled_quantity),
+			a4 AS (
+				INSERT INTO @schema@.agg_product_month AS a
+				SELECT pg_catalog.date_trunc('month', x.invoice_date)::pg_catalog.date, x.product_key,
+					   pg_catalog.count(*) FILTER (WHERE NOT x.is_cancellation),
+					   coalesce(pg_catalog.sum(x.quantity) FILTER (WHERE NOT x.is_cancellation), 0),
+					   coalesce(pg_catalog.sum(x.revenue) FILTER (WHERE NOT x.is_cancellation), 0),
+					   coalesce(pg_catalog.sum(x.quantity) FILTER (WHERE x.is_cancellation), 0)
+				  FROM ins x GROUP BY 1, 2
+				ON CONFLICT (month, product_key) DO UPDATE SET lines = a.lines OPERATOR(pg_catalog.+) excluded.lines, quantity = a.quantity OPERATOR(pg_catalog.+) excluded.quantity, revenue = a.revenue OPERATOR(pg_catalog.+) excluded.revenue, cancelled_quantity = a.cancelled_quantity OPERATOR(pg_catalog.+) excluded.cancelled_quantity),
+			a6 AS (
+				INSERT INTO @schema@.agg_product AS a
+				SELECT x.product_key,
+					   pg_catalog.count(*) FILTER (WHERE NOT x.is_cancellation),
+					   coalesce(pg_catalog.sum(x.quantity) FILTER (WHERE NOT x.is_cancellation), 0),
+					   coalesce(pg_catalog.sum(x.revenue) FILTER (WHERE NOT x.is_cancellation), 0),
+					   coalesce(pg_catalog.sum(x.quantity) FILTER (WHERE x.is_cancellation), 0)
+				  FROM ins x GROUP BY 1
+				ON CONFLICT (product_key) DO UPDATE SET lines = a.lines OPERATOR(pg_catalog.+) excluded.lines, quantity = a.quantity OPERATOR(pg_catalog.+) excluded.quantity, revenue = a.revenue OPERATOR(pg_catalog.+) excluded.revenue, cancelled_quantity = a.cancelled_quantity OPERATOR(pg_catalog.+) excluded.cancelled_quantity),
+			a5 AS (
+				INSERT INTO @schema@.agg_invoice AS a
+				SELECT x.invoice_no, pg_catalog.min(x.invoice_date), pg_catalog.min(x.customer_key),
+					   pg_catalog.min(x.country_key), pg_catalog.bool_or(x.is_cancellation),
+					   pg_catalog.count(*), pg_catalog.sum(x.quantity), pg_catalog.sum(x.revenue)
+				  FROM ins x GROUP BY 1
+				ON CONFLICT (invoice_no) DO UPDATE SET lines = a.lines OPERATOR(pg_catalog.+) excluded.lines, quantity = a.quantity OPERATOR(pg_catalog.+) excluded.quantity, total = a.total OPERATOR(pg_catalog.+) excluded.total)
+			SELECT pg_catalog.count(*) FROM ins$q$) INTO k USING lo, hi, ids;
+		n := n OPERATOR(pg_catalog.+) k;
+	END LOOP;
 	RETURN n;
 END;
 $refresh$;
--- txpipe.refresh() runs it as the owner; nobody else needs to
-REVOKE ALL ON FUNCTION @schema@.refresh_star(bigint, bigint) FROM PUBLIC;
+-- The form txpipe.refresh() calls when there is no change log, and
+-- the one earlier versions called: the range alone.
+CREATE OR REPLACE FUNCTION @schema@.refresh_star(lo bigint, hi bigint)
+RETURNS bigint
+LANGUAGE sql
+SET search_path = pg_catalog, pg_temp
+AS $refresh$
+	SELECT @schema@.refresh_star(lo, hi, NULL::bigint[])
+$refresh$;
+-- txpipe.refresh() runs them as the owner; nobody else needs to
+REVOKE ALL ON FUNCTION @schema@.refresh_star(bigint, bigint, bigint[]), @schema@.refresh_star(bigint, bigint)
+	FROM PUBLIC;
 
 -- Reporting views (what Grafana reads).
 
