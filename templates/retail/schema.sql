@@ -159,12 +159,16 @@ CREATE TABLE IF NOT EXISTS @schema@.agg_country_month (
 	cancellations numeric NOT NULL, revenue numeric NOT NULL, invoices bigint NOT NULL,
 	PRIMARY KEY (month, country_key)
 );
--- per product: what was sold, cancellations apart
+-- per product: what was sold, cancellations apart.  A row has facts while
+-- lines or cancelled_lines is not 0: the sums of a product's cancellation
+-- lines may be 0, and a refresh that takes facts out removes a row by its
+-- counts.
 CREATE TABLE IF NOT EXISTS @schema@.agg_product_day (
 	date		date NOT NULL,
 	product_key	integer NOT NULL,
 	lines		bigint NOT NULL, quantity bigint NOT NULL, revenue numeric NOT NULL,
 	cancelled_quantity bigint NOT NULL,
+	cancelled_lines bigint NOT NULL,
 	PRIMARY KEY (date, product_key)
 );
 CREATE TABLE IF NOT EXISTS @schema@.agg_product_month (
@@ -172,6 +176,7 @@ CREATE TABLE IF NOT EXISTS @schema@.agg_product_month (
 	product_key	integer NOT NULL,
 	lines		bigint NOT NULL, quantity bigint NOT NULL, revenue numeric NOT NULL,
 	cancelled_quantity bigint NOT NULL,
+	cancelled_lines bigint NOT NULL,
 	PRIMARY KEY (month, product_key)
 );
 -- per product over the whole star: the most sold products of a period
@@ -179,7 +184,8 @@ CREATE TABLE IF NOT EXISTS @schema@.agg_product_month (
 CREATE TABLE IF NOT EXISTS @schema@.agg_product (
 	product_key	integer PRIMARY KEY,
 	lines		bigint NOT NULL, quantity bigint NOT NULL, revenue numeric NOT NULL,
-	cancelled_quantity bigint NOT NULL
+	cancelled_quantity bigint NOT NULL,
+	cancelled_lines bigint NOT NULL
 );
 -- one row per invoice
 CREATE TABLE IF NOT EXISTS @schema@.agg_invoice (
@@ -195,6 +201,36 @@ CREATE INDEX IF NOT EXISTS agg_invoice_customer ON @schema@.agg_invoice (custome
 -- the highest invoices, read in order
 CREATE INDEX IF NOT EXISTS agg_invoice_top ON @schema@.agg_invoice (total DESC, invoice_no)
 	WHERE NOT is_cancellation;
+
+-- Product rollups made before they counted cancelled lines get the count
+-- from the facts, once.
+DO $cancelled_lines$
+BEGIN
+	IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_attribute a
+					WHERE a.attrelid OPERATOR(pg_catalog.=) '@schema@.agg_product_day'::pg_catalog.regclass
+					  AND a.attname OPERATOR(pg_catalog.=) 'cancelled_lines' AND NOT a.attisdropped) THEN
+		ALTER TABLE @schema@.agg_product_day ADD COLUMN cancelled_lines bigint NOT NULL DEFAULT 0;
+		ALTER TABLE @schema@.agg_product_month ADD COLUMN cancelled_lines bigint NOT NULL DEFAULT 0;
+		ALTER TABLE @schema@.agg_product ADD COLUMN cancelled_lines bigint NOT NULL DEFAULT 0;
+		UPDATE @schema@.agg_product_day a SET cancelled_lines = x.n
+		  FROM (SELECT f.invoice_date::pg_catalog.date AS date, f.product_key, pg_catalog.count(*) AS n
+				  FROM @schema@.fact_sales f WHERE f.is_cancellation GROUP BY 1, 2) AS x
+		 WHERE a.date OPERATOR(pg_catalog.=) x.date AND a.product_key OPERATOR(pg_catalog.=) x.product_key;
+		UPDATE @schema@.agg_product_month a SET cancelled_lines = x.n
+		  FROM (SELECT pg_catalog.date_trunc('month', d.date)::pg_catalog.date AS month, d.product_key,
+					   pg_catalog.sum(d.cancelled_lines) AS n
+				  FROM @schema@.agg_product_day d GROUP BY 1, 2) AS x
+		 WHERE a.month OPERATOR(pg_catalog.=) x.month AND a.product_key OPERATOR(pg_catalog.=) x.product_key;
+		UPDATE @schema@.agg_product a SET cancelled_lines = x.n
+		  FROM (SELECT m.product_key, pg_catalog.sum(m.cancelled_lines) AS n
+				  FROM @schema@.agg_product_month m GROUP BY 1) AS x
+		 WHERE a.product_key OPERATOR(pg_catalog.=) x.product_key;
+		ALTER TABLE @schema@.agg_product_day ALTER COLUMN cancelled_lines DROP DEFAULT;
+		ALTER TABLE @schema@.agg_product_month ALTER COLUMN cancelled_lines DROP DEFAULT;
+		ALTER TABLE @schema@.agg_product ALTER COLUMN cancelled_lines DROP DEFAULT;
+	END IF;
+END;
+$cancelled_lines$;
 
 -- A star that has facts and no rollups yet gets them from its facts, once.
 DO $rollup_init$
@@ -221,15 +257,17 @@ BEGIN
 			   pg_catalog.count(*) FILTER (WHERE NOT f.is_cancellation),
 			   coalesce(pg_catalog.sum(f.quantity) FILTER (WHERE NOT f.is_cancellation), 0),
 			   coalesce(pg_catalog.sum(f.revenue) FILTER (WHERE NOT f.is_cancellation), 0),
-			   coalesce(pg_catalog.sum(f.quantity) FILTER (WHERE f.is_cancellation), 0)
+			   coalesce(pg_catalog.sum(f.quantity) FILTER (WHERE f.is_cancellation), 0),
+			   pg_catalog.count(*) FILTER (WHERE f.is_cancellation)
 		  FROM @schema@.fact_sales f GROUP BY 1, 2;
 		INSERT INTO @schema@.agg_product_month
 		SELECT pg_catalog.date_trunc('month', a.date)::pg_catalog.date, a.product_key, pg_catalog.sum(a.lines),
-			   pg_catalog.sum(a.quantity), pg_catalog.sum(a.revenue), pg_catalog.sum(a.cancelled_quantity)
+			   pg_catalog.sum(a.quantity), pg_catalog.sum(a.revenue), pg_catalog.sum(a.cancelled_quantity),
+			   pg_catalog.sum(a.cancelled_lines)
 		  FROM @schema@.agg_product_day a GROUP BY 1, 2;
 		INSERT INTO @schema@.agg_product
 		SELECT a.product_key, pg_catalog.sum(a.lines), pg_catalog.sum(a.quantity), pg_catalog.sum(a.revenue),
-			   pg_catalog.sum(a.cancelled_quantity)
+			   pg_catalog.sum(a.cancelled_quantity), pg_catalog.sum(a.cancelled_lines)
 		  FROM @schema@.agg_product_month a GROUP BY 1;
 		INSERT INTO @schema@.agg_invoice
 		SELECT f.invoice_no, pg_catalog.min(f.invoice_date), pg_catalog.min(f.customer_key),
@@ -352,62 +390,62 @@ BEGIN
 				   pg_catalog.count(*) FILTER (WHERE NOT o.is_cancellation) AS lines,
 				   coalesce(pg_catalog.sum(o.quantity) FILTER (WHERE NOT o.is_cancellation), 0) AS quantity,
 				   coalesce(pg_catalog.sum(o.revenue) FILTER (WHERE NOT o.is_cancellation), 0) AS revenue,
-				   coalesce(pg_catalog.sum(o.quantity) FILTER (WHERE o.is_cancellation), 0) AS cancelled_quantity
+				   coalesce(pg_catalog.sum(o.quantity) FILTER (WHERE o.is_cancellation), 0) AS cancelled_quantity,
+				   pg_catalog.count(*) FILTER (WHERE o.is_cancellation) AS cancelled_lines
 			  FROM old o GROUP BY 1, 2),
 		a3 AS (
 			UPDATE @schema@.agg_product_day a
 			   SET lines = a.lines OPERATOR(pg_catalog.-) x.lines, quantity = a.quantity OPERATOR(pg_catalog.-) x.quantity,
 				   revenue = a.revenue OPERATOR(pg_catalog.-) x.revenue,
-				   cancelled_quantity = a.cancelled_quantity OPERATOR(pg_catalog.-) x.cancelled_quantity
+				   cancelled_quantity = a.cancelled_quantity OPERATOR(pg_catalog.-) x.cancelled_quantity,
+				   cancelled_lines = a.cancelled_lines OPERATOR(pg_catalog.-) x.cancelled_lines
 			  FROM pd x
 			 WHERE a.date OPERATOR(pg_catalog.=) x.date AND a.product_key OPERATOR(pg_catalog.=) x.product_key
-			RETURNING a.date, a.product_key, a.lines, a.quantity, a.revenue, a.cancelled_quantity),
+			RETURNING a.date, a.product_key, a.lines, a.cancelled_lines),
 		a4 AS (
 			UPDATE @schema@.agg_product_month a
 			   SET lines = a.lines OPERATOR(pg_catalog.-) x.lines, quantity = a.quantity OPERATOR(pg_catalog.-) x.quantity,
 				   revenue = a.revenue OPERATOR(pg_catalog.-) x.revenue,
-				   cancelled_quantity = a.cancelled_quantity OPERATOR(pg_catalog.-) x.cancelled_quantity
+				   cancelled_quantity = a.cancelled_quantity OPERATOR(pg_catalog.-) x.cancelled_quantity,
+				   cancelled_lines = a.cancelled_lines OPERATOR(pg_catalog.-) x.cancelled_lines
 			  FROM (SELECT pg_catalog.date_trunc('month', d.date)::pg_catalog.date AS month, d.product_key,
 						   pg_catalog.sum(d.lines)::bigint AS lines, pg_catalog.sum(d.quantity)::bigint AS quantity,
-						   pg_catalog.sum(d.revenue) AS revenue, pg_catalog.sum(d.cancelled_quantity)::bigint AS cancelled_quantity
+						   pg_catalog.sum(d.revenue) AS revenue, pg_catalog.sum(d.cancelled_quantity)::bigint AS cancelled_quantity,
+						   pg_catalog.sum(d.cancelled_lines)::bigint AS cancelled_lines
 					  FROM pd d GROUP BY 1, 2) AS x
 			 WHERE a.month OPERATOR(pg_catalog.=) x.month AND a.product_key OPERATOR(pg_catalog.=) x.product_key
-			RETURNING a.month, a.product_key, a.lines, a.quantity, a.revenue, a.cancelled_quantity),
+			RETURNING a.month, a.product_key, a.lines, a.cancelled_lines),
 		a6 AS (
 			UPDATE @schema@.agg_product a
 			   SET lines = a.lines OPERATOR(pg_catalog.-) x.lines, quantity = a.quantity OPERATOR(pg_catalog.-) x.quantity,
 				   revenue = a.revenue OPERATOR(pg_catalog.-) x.revenue,
-				   cancelled_quantity = a.cancelled_quantity OPERATOR(pg_catalog.-) x.cancelled_quantity
+				   cancelled_quantity = a.cancelled_quantity OPERATOR(pg_catalog.-) x.cancelled_quantity,
+				   cancelled_lines = a.cancelled_lines OPERATOR(pg_catalog.-) x.cancelled_lines
 			  FROM (SELECT d.product_key, pg_catalog.sum(d.lines)::bigint AS lines, pg_catalog.sum(d.quantity)::bigint AS quantity,
-						   pg_catalog.sum(d.revenue) AS revenue, pg_catalog.sum(d.cancelled_quantity)::bigint AS cancelled_quantity
+						   pg_catalog.sum(d.revenue) AS revenue, pg_catalog.sum(d.cancelled_quantity)::bigint AS cancelled_quantity,
+						   pg_catalog.sum(d.cancelled_lines)::bigint AS cancelled_lines
 					  FROM pd d GROUP BY 1) AS x
 			 WHERE a.product_key OPERATOR(pg_catalog.=) x.product_key
-			RETURNING a.product_key, a.lines, a.quantity, a.revenue, a.cancelled_quantity)
-		-- a product row counts the sales only: all zero, it may still have
-		-- cancellation facts whose quantities sum to 0
+			RETURNING a.product_key, a.lines, a.cancelled_lines)
 		SELECT (SELECT pg_catalog.array_agg(v.invoice_no) FROM gone v),
 			   (SELECT pg_catalog.array_agg(x.hour) FROM a1 x WHERE x.lines OPERATOR(pg_catalog.=) 0),
 			   (SELECT pg_catalog.array_agg(x.month) FROM a2 x WHERE x.lines OPERATOR(pg_catalog.=) 0),
 			   (SELECT pg_catalog.array_agg(x.country_key) FROM a2 x WHERE x.lines OPERATOR(pg_catalog.=) 0),
-			   (SELECT pg_catalog.array_agg(x.date) FROM a3 x
-				 WHERE x.lines OPERATOR(pg_catalog.=) 0 AND x.quantity OPERATOR(pg_catalog.=) 0
-				   AND x.revenue OPERATOR(pg_catalog.=) 0 AND x.cancelled_quantity OPERATOR(pg_catalog.=) 0),
-			   (SELECT pg_catalog.array_agg(x.product_key) FROM a3 x
-				 WHERE x.lines OPERATOR(pg_catalog.=) 0 AND x.quantity OPERATOR(pg_catalog.=) 0
-				   AND x.revenue OPERATOR(pg_catalog.=) 0 AND x.cancelled_quantity OPERATOR(pg_catalog.=) 0),
-			   (SELECT pg_catalog.array_agg(x.month) FROM a4 x
-				 WHERE x.lines OPERATOR(pg_catalog.=) 0 AND x.quantity OPERATOR(pg_catalog.=) 0
-				   AND x.revenue OPERATOR(pg_catalog.=) 0 AND x.cancelled_quantity OPERATOR(pg_catalog.=) 0),
-			   (SELECT pg_catalog.array_agg(x.product_key) FROM a4 x
-				 WHERE x.lines OPERATOR(pg_catalog.=) 0 AND x.quantity OPERATOR(pg_catalog.=) 0
-				   AND x.revenue OPERATOR(pg_catalog.=) 0 AND x.cancelled_quantity OPERATOR(pg_catalog.=) 0),
-			   (SELECT pg_catalog.array_agg(x.product_key) FROM a6 x
-				 WHERE x.lines OPERATOR(pg_catalog.=) 0 AND x.quantity OPERATOR(pg_catalog.=) 0
-				   AND x.revenue OPERATOR(pg_catalog.=) 0 AND x.cancelled_quantity OPERATOR(pg_catalog.=) 0)
+			   (SELECT pg_catalog.array_agg(x.date) FROM a3 x WHERE x.lines OPERATOR(pg_catalog.=) 0
+				 AND x.cancelled_lines OPERATOR(pg_catalog.=) 0),
+			   (SELECT pg_catalog.array_agg(x.product_key) FROM a3 x WHERE x.lines OPERATOR(pg_catalog.=) 0
+				 AND x.cancelled_lines OPERATOR(pg_catalog.=) 0),
+			   (SELECT pg_catalog.array_agg(x.month) FROM a4 x WHERE x.lines OPERATOR(pg_catalog.=) 0
+				 AND x.cancelled_lines OPERATOR(pg_catalog.=) 0),
+			   (SELECT pg_catalog.array_agg(x.product_key) FROM a4 x WHERE x.lines OPERATOR(pg_catalog.=) 0
+				 AND x.cancelled_lines OPERATOR(pg_catalog.=) 0),
+			   (SELECT pg_catalog.array_agg(x.product_key) FROM a6 x WHERE x.lines OPERATOR(pg_catalog.=) 0
+				 AND x.cancelled_lines OPERATOR(pg_catalog.=) 0)
 		  INTO z_invoice, z_hour, z_cm_month, z_cm_country, z_pd_date, z_pd_product, z_pm_month, z_pm_product,
 			   z_product;
 
-		-- What a rebuild would not have: rollup rows of no fact.
+		-- What a rebuild would not have: rollup rows of no fact, by their
+		-- counts (a product row's sums may be 0 while it has facts).
 		DELETE FROM @schema@.agg_invoice a
 		 WHERE a.invoice_no OPERATOR(pg_catalog.=) ANY (z_invoice) AND a.lines OPERATOR(pg_catalog.=) 0;
 		DELETE FROM @schema@.agg_sales_hour a
@@ -416,31 +454,18 @@ BEGIN
 		 USING ROWS FROM (pg_catalog.unnest(z_cm_month), pg_catalog.unnest(z_cm_country)) AS z(month, country_key)
 		 WHERE a.month OPERATOR(pg_catalog.=) z.month AND a.country_key OPERATOR(pg_catalog.=) z.country_key
 		   AND a.lines OPERATOR(pg_catalog.=) 0;
+		-- (the keys are those of rows the statement above left at 0: a
+		-- filter on the counts here would make the planner expect no row
+		-- and read the table)
 		DELETE FROM @schema@.agg_product_day a
 		 USING ROWS FROM (pg_catalog.unnest(z_pd_date), pg_catalog.unnest(z_pd_product)) AS z(date, product_key)
-		 WHERE a.date OPERATOR(pg_catalog.=) z.date AND a.product_key OPERATOR(pg_catalog.=) z.product_key
-		   AND a.lines OPERATOR(pg_catalog.=) 0 AND a.quantity OPERATOR(pg_catalog.=) 0
-		   AND a.revenue OPERATOR(pg_catalog.=) 0 AND a.cancelled_quantity OPERATOR(pg_catalog.=) 0
-		   AND NOT EXISTS (SELECT FROM @schema@.fact_sales f
-							WHERE f.date_key OPERATOR(pg_catalog.=) pg_catalog.to_char(z.date, 'YYYYMMDD')::integer
-							  AND f.invoice_date OPERATOR(pg_catalog.>=) z.date
-							  AND f.invoice_date OPERATOR(pg_catalog.<) (z.date OPERATOR(pg_catalog.+) 1)
-							  AND f.product_key OPERATOR(pg_catalog.=) z.product_key);
+		 WHERE a.date OPERATOR(pg_catalog.=) z.date AND a.product_key OPERATOR(pg_catalog.=) z.product_key;
 		DELETE FROM @schema@.agg_product_month a
 		 USING ROWS FROM (pg_catalog.unnest(z_pm_month), pg_catalog.unnest(z_pm_product)) AS z(month, product_key)
-		 WHERE a.month OPERATOR(pg_catalog.=) z.month AND a.product_key OPERATOR(pg_catalog.=) z.product_key
-		   AND a.lines OPERATOR(pg_catalog.=) 0 AND a.quantity OPERATOR(pg_catalog.=) 0
-		   AND a.revenue OPERATOR(pg_catalog.=) 0 AND a.cancelled_quantity OPERATOR(pg_catalog.=) 0
-		   AND NOT EXISTS (SELECT FROM @schema@.agg_product_day d
-							WHERE d.date OPERATOR(pg_catalog.>=) z.month
-							  AND d.date OPERATOR(pg_catalog.<) (z.month OPERATOR(pg_catalog.+) '1 month'::pg_catalog.interval)
-							  AND d.product_key OPERATOR(pg_catalog.=) z.product_key);
+		 WHERE a.month OPERATOR(pg_catalog.=) z.month AND a.product_key OPERATOR(pg_catalog.=) z.product_key;
 		DELETE FROM @schema@.agg_product a
 		 WHERE a.product_key OPERATOR(pg_catalog.=) ANY (z_product)
-		   AND a.lines OPERATOR(pg_catalog.=) 0 AND a.quantity OPERATOR(pg_catalog.=) 0
-		   AND a.revenue OPERATOR(pg_catalog.=) 0 AND a.cancelled_quantity OPERATOR(pg_catalog.=) 0
-		   AND NOT EXISTS (SELECT FROM @schema@.agg_product_month m
-							WHERE m.product_key OPERATOR(pg_catalog.=) a.product_key);
+		   AND a.lines OPERATOR(pg_catalog.=) 0 AND a.cancelled_lines OPERATOR(pg_catalog.=) 0;
 	END IF;
 
 	-- The lines of the range, then those of changed that still have a row
@@ -561,27 +586,30 @@ BEGIN
 					   pg_catalog.count(*) FILTER (WHERE NOT x.is_cancellation),
 					   coalesce(pg_catalog.sum(x.quantity) FILTER (WHERE NOT x.is_cancellation), 0),
 					   coalesce(pg_catalog.sum(x.revenue) FILTER (WHERE NOT x.is_cancellation), 0),
-					   coalesce(pg_catalog.sum(x.quantity) FILTER (WHERE x.is_cancellation), 0)
+					   coalesce(pg_catalog.sum(x.quantity) FILTER (WHERE x.is_cancellation), 0),
+					   pg_catalog.count(*) FILTER (WHERE x.is_cancellation)
 				  FROM ins x GROUP BY 1, 2
-				ON CONFLICT (date, product_key) DO UPDATE SET lines = a.lines OPERATOR(pg_catalog.+) excluded.lines, quantity = a.quantity OPERATOR(pg_catalog.+) excluded.quantity, revenue = a.revenue OPERATOR(pg_catalog.+) excluded.revenue, cancelled_quantity = a.cancelled_quantity OPERATOR(pg_catalog.+) excluded.cancelled_quantity),
+				ON CONFLICT (date, product_key) DO UPDATE SET lines = a.lines OPERATOR(pg_catalog.+) excluded.lines, quantity = a.quantity OPERATOR(pg_catalog.+) excluded.quantity, revenue = a.revenue OPERATOR(pg_catalog.+) excluded.revenue, cancelled_quantity = a.cancelled_quantity OPERATOR(pg_catalog.+) excluded.cancelled_quantity, cancelled_lines = a.cancelled_lines OPERATOR(pg_catalog.+) excluded.cancelled_lines),
 			a4 AS (
 				INSERT INTO @schema@.agg_product_month AS a
 				SELECT pg_catalog.date_trunc('month', x.invoice_date)::pg_catalog.date, x.product_key,
 					   pg_catalog.count(*) FILTER (WHERE NOT x.is_cancellation),
 					   coalesce(pg_catalog.sum(x.quantity) FILTER (WHERE NOT x.is_cancellation), 0),
 					   coalesce(pg_catalog.sum(x.revenue) FILTER (WHERE NOT x.is_cancellation), 0),
-					   coalesce(pg_catalog.sum(x.quantity) FILTER (WHERE x.is_cancellation), 0)
+					   coalesce(pg_catalog.sum(x.quantity) FILTER (WHERE x.is_cancellation), 0),
+					   pg_catalog.count(*) FILTER (WHERE x.is_cancellation)
 				  FROM ins x GROUP BY 1, 2
-				ON CONFLICT (month, product_key) DO UPDATE SET lines = a.lines OPERATOR(pg_catalog.+) excluded.lines, quantity = a.quantity OPERATOR(pg_catalog.+) excluded.quantity, revenue = a.revenue OPERATOR(pg_catalog.+) excluded.revenue, cancelled_quantity = a.cancelled_quantity OPERATOR(pg_catalog.+) excluded.cancelled_quantity),
+				ON CONFLICT (month, product_key) DO UPDATE SET lines = a.lines OPERATOR(pg_catalog.+) excluded.lines, quantity = a.quantity OPERATOR(pg_catalog.+) excluded.quantity, revenue = a.revenue OPERATOR(pg_catalog.+) excluded.revenue, cancelled_quantity = a.cancelled_quantity OPERATOR(pg_catalog.+) excluded.cancelled_quantity, cancelled_lines = a.cancelled_lines OPERATOR(pg_catalog.+) excluded.cancelled_lines),
 			a6 AS (
 				INSERT INTO @schema@.agg_product AS a
 				SELECT x.product_key,
 					   pg_catalog.count(*) FILTER (WHERE NOT x.is_cancellation),
 					   coalesce(pg_catalog.sum(x.quantity) FILTER (WHERE NOT x.is_cancellation), 0),
 					   coalesce(pg_catalog.sum(x.revenue) FILTER (WHERE NOT x.is_cancellation), 0),
-					   coalesce(pg_catalog.sum(x.quantity) FILTER (WHERE x.is_cancellation), 0)
+					   coalesce(pg_catalog.sum(x.quantity) FILTER (WHERE x.is_cancellation), 0),
+					   pg_catalog.count(*) FILTER (WHERE x.is_cancellation)
 				  FROM ins x GROUP BY 1
-				ON CONFLICT (product_key) DO UPDATE SET lines = a.lines OPERATOR(pg_catalog.+) excluded.lines, quantity = a.quantity OPERATOR(pg_catalog.+) excluded.quantity, revenue = a.revenue OPERATOR(pg_catalog.+) excluded.revenue, cancelled_quantity = a.cancelled_quantity OPERATOR(pg_catalog.+) excluded.cancelled_quantity),
+				ON CONFLICT (product_key) DO UPDATE SET lines = a.lines OPERATOR(pg_catalog.+) excluded.lines, quantity = a.quantity OPERATOR(pg_catalog.+) excluded.quantity, revenue = a.revenue OPERATOR(pg_catalog.+) excluded.revenue, cancelled_quantity = a.cancelled_quantity OPERATOR(pg_catalog.+) excluded.cancelled_quantity, cancelled_lines = a.cancelled_lines OPERATOR(pg_catalog.+) excluded.cancelled_lines),
 			a5 AS (
 				INSERT INTO @schema@.agg_invoice AS a
 				SELECT x.invoice_no, pg_catalog.min(x.invoice_date), pg_catalog.min(x.customer_key),

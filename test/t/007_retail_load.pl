@@ -319,6 +319,13 @@ is($node->safe_psql('postgres', $differ->('dim_date')),
 $node->safe_psql('postgres', $call);
 is($node->safe_psql('postgres', $differ->($_)), '0/0', "$_: a rerun changes nothing") for @star;
 
+# Product rollups made before they counted cancelled lines get the counts
+# from the facts when the template is installed again.
+$node->safe_psql('postgres', join('', map { "ALTER TABLE retail.$_ DROP COLUMN cancelled_lines;\n" }
+	  qw(agg_product_day agg_product_month agg_product)) . "SELECT txpipe.install_template('retail');");
+is($node->safe_psql('postgres', $differ->($_)), '0/0', "$_: its counts made again from the facts")
+  for qw(agg_product_day agg_product_month agg_product);
+
 # Only the owner runs them (txpipe.refresh() runs them as the owner).
 for my $f ("refresh_star($w, $w, ARRAY[1]::bigint[])", "refresh_star($w, $w)")
 {
