@@ -607,15 +607,22 @@ BEGIN
 	ON CONFLICT (user_key) DO UPDATE SET first_seen = excluded.first_seen
 	 WHERE excluded.first_seen OPERATOR(pg_catalog.<) d.first_seen;
 
-	WITH g AS (
+	-- (the events read by id first, so that the comparison never reads the
+	-- whole table)
+	WITH ev AS MATERIALIZED (
+		SELECT e.event_seq, e.event_key, e.event_time, e.event_type, e.user_id, e.session_id, e.product_id,
+			   p.category_id, coalesce(p.brand_id, 0) AS brand_id, e.price
+		  FROM ONLY @schema@.event e
+		  JOIN ONLY @schema@.product p ON p.product_id OPERATOR(pg_catalog.=) e.product_id
+		 WHERE e.event_seq OPERATOR(pg_catalog.=) ANY (ids)),
+	g AS (
 		DELETE FROM @schema@.fact_event f
 		 WHERE f.event_seq OPERATOR(pg_catalog.=) ANY (ids)
 		   AND NOT EXISTS (
-				SELECT 1 FROM ONLY @schema@.event e
-				  JOIN ONLY @schema@.product p ON p.product_id OPERATOR(pg_catalog.=) e.product_id
-				 WHERE e.event_seq OPERATOR(pg_catalog.=) f.event_seq
-				   AND (e.event_key, e.event_time, e.event_type, e.user_id, e.session_id, e.product_id,
-						p.category_id, coalesce(p.brand_id, 0), e.price)
+				SELECT 1 FROM ev
+				 WHERE ev.event_seq OPERATOR(pg_catalog.=) f.event_seq
+				   AND (ev.event_key, ev.event_time, ev.event_type, ev.user_id, ev.session_id, ev.product_id,
+						ev.category_id, ev.brand_id, ev.price)
 					   IS NOT DISTINCT FROM
 					   (f.event_key, f.event_time, f.event_type, f.user_key, f.session_id, f.product_key,
 						f.category_key, f.brand_key, f.price))
@@ -700,19 +707,11 @@ BEGIN
 	ON CONFLICT (brand_key) DO UPDATE SET views = a.views OPERATOR(pg_catalog.+) excluded.views, carts = a.carts OPERATOR(pg_catalog.+) excluded.carts, purchases = a.purchases OPERATOR(pg_catalog.+) excluded.purchases, revenue = a.revenue OPERATOR(pg_catalog.+) excluded.revenue, events = a.events OPERATOR(pg_catalog.+) excluded.events;
 
 	-- The rollups that are not sums, recomputed for the keys the moved
-	-- facts touch from the facts now in the star: the events of a user
-	-- (or a session) found through the grain's index, each matched to its
-	-- fact.
+	-- facts touch from the facts now in the star: the events of a session
+	-- (or a user's of a day, or a user's first) found through the grain's
+	-- index, each matched to its fact.
 	-- (OFFSET 0, LIMIT 1: one key, one event at a time, through the indexes)
-	WITH uf AS (
-		SELECT f.* FROM (SELECT DISTINCT m.user_key FROM pg_catalog.unnest(moved) m) AS k,
-		  LATERAL (SELECT e.event_seq, e.event_time FROM ONLY @schema@.event e
-					WHERE e.user_id OPERATOR(pg_catalog.=) k.user_key OFFSET 0) AS e,
-		  LATERAL (SELECT f.* FROM @schema@.fact_event f
-					WHERE f.event_seq OPERATOR(pg_catalog.=) e.event_seq AND f.event_time OPERATOR(pg_catalog.=) e.event_time
-					LIMIT 1) AS f
-		 WHERE f.user_key OPERATOR(pg_catalog.=) k.user_key),
-	sf AS (
+	WITH sf AS (
 		SELECT f.* FROM (SELECT DISTINCT m.session_id FROM pg_catalog.unnest(moved) m WHERE m.session_id IS NOT NULL) AS k,
 		  LATERAL (SELECT e.event_seq, e.event_time FROM ONLY @schema@.event e
 					WHERE e.session_id OPERATOR(pg_catalog.=) k.session_id OFFSET 0) AS e,
@@ -720,17 +719,32 @@ BEGIN
 					WHERE f.event_seq OPERATOR(pg_catalog.=) e.event_seq AND f.event_time OPERATOR(pg_catalog.=) e.event_time
 					LIMIT 1) AS f
 		 WHERE f.session_id OPERATOR(pg_catalog.=) k.session_id),
+	-- a user's earliest event that has a fact: the first of them in time
 	fu AS (
 		UPDATE @schema@.dim_user d SET first_seen = m.first_seen
-		  FROM (SELECT uf.user_key, pg_catalog.min(uf.event_time) AS first_seen FROM uf GROUP BY 1) AS m
+		  FROM (SELECT k.user_key, f.event_time AS first_seen
+				  FROM (SELECT DISTINCT m.user_key FROM pg_catalog.unnest(moved) m) AS k,
+				  LATERAL (SELECT f.event_time FROM ONLY @schema@.event e,
+							 LATERAL (SELECT f.user_key, f.event_time FROM @schema@.fact_event f
+									   WHERE f.event_seq OPERATOR(pg_catalog.=) e.event_seq
+										 AND f.event_time OPERATOR(pg_catalog.=) e.event_time LIMIT 1) AS f
+							WHERE e.user_id OPERATOR(pg_catalog.=) k.user_key AND f.user_key OPERATOR(pg_catalog.=) k.user_key
+							ORDER BY e.event_time LIMIT 1) AS f) AS m
 		 WHERE d.user_key OPERATOR(pg_catalog.=) m.user_key AND d.first_seen OPERATOR(pg_catalog.<>) m.first_seen),
 	-- each key the moved facts had or have, and whether a fact has it now
+	-- (a user's events of that day only)
 	ku AS (
-		SELECT k.date, k.user_key, h.user_key IS NOT NULL AS present
+		SELECT k.date, k.user_key,
+			   EXISTS (SELECT 1 FROM ONLY @schema@.event e,
+						 LATERAL (SELECT f.user_key FROM @schema@.fact_event f
+								   WHERE f.event_seq OPERATOR(pg_catalog.=) e.event_seq
+									 AND f.event_time OPERATOR(pg_catalog.=) e.event_time LIMIT 1) AS f
+						WHERE e.user_id OPERATOR(pg_catalog.=) k.user_key
+						  AND e.event_time OPERATOR(pg_catalog.>=) (k.date::pg_catalog.timestamp AT TIME ZONE 'UTC')
+						  AND e.event_time OPERATOR(pg_catalog.<) ((k.date OPERATOR(pg_catalog.+) 1)::pg_catalog.timestamp AT TIME ZONE 'UTC')
+						  AND f.user_key OPERATOR(pg_catalog.=) k.user_key) AS present
 		  FROM (SELECT DISTINCT (m.event_time AT TIME ZONE 'UTC')::pg_catalog.date AS date, m.user_key
-				  FROM pg_catalog.unnest(moved) m) AS k
-		  LEFT JOIN (SELECT DISTINCT (uf.event_time AT TIME ZONE 'UTC')::pg_catalog.date AS date, uf.user_key FROM uf) AS h
-			ON h.date OPERATOR(pg_catalog.=) k.date AND h.user_key OPERATOR(pg_catalog.=) k.user_key),
+				  FROM pg_catalog.unnest(moved) m) AS k),
 	ks AS (
 		SELECT k.date, k.session_id, h.session_id IS NOT NULL AS present
 		  FROM (SELECT DISTINCT (m.event_time AT TIME ZONE 'UTC')::pg_catalog.date AS date, m.session_id
