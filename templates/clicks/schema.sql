@@ -87,6 +87,18 @@ CREATE INDEX IF NOT EXISTS event_session_time ON @schema@.event (session_id, eve
 CREATE INDEX IF NOT EXISTS event_time ON @schema@.event (event_time);
 CREATE INDEX IF NOT EXISTS session_by_user ON @schema@.session (user_id);
 
+-- Corrections: the ids of events updated or deleted once routed (and, on a
+-- logical replica, inserted by the subscription) go to txpipe.changes,
+-- which the next refresh takes (README: "Corrections" and "The warehouse
+-- on a logical replica").  The insert trigger fires in replication apply
+-- workers only; routing here does not fire it.
+CREATE OR REPLACE TRIGGER txpipe_changes AFTER UPDATE OR DELETE ON @schema@.event
+	FOR EACH ROW EXECUTE FUNCTION txpipe.track_change('event_seq');
+ALTER TABLE @schema@.event ENABLE ALWAYS TRIGGER txpipe_changes;
+CREATE OR REPLACE TRIGGER txpipe_changes_replica AFTER INSERT ON @schema@.event
+	FOR EACH ROW EXECUTE FUNCTION txpipe.track_change('event_seq');
+ALTER TABLE @schema@.event ENABLE REPLICA TRIGGER txpipe_changes_replica;
+
 -- Star schema, filled by refresh_star() through txpipe.refresh().  Keys are
 -- the ids of the normalized tables.  Dates and hours are those of UTC (the
 -- source's times are UTC), whatever the session's TimeZone.
