@@ -357,22 +357,51 @@ is($node->safe_psql('postgres', "SELECT clicks.refresh_star($w2, $w2, $changed)"
 is( $node->safe_psql('postgres', join(' + ', map { "(SELECT count(*) FROM ((SELECT * FROM incremental.$_ EXCEPT ALL SELECT * FROM clicks.$_)
 		UNION ALL (SELECT * FROM clicks.$_ EXCEPT ALL SELECT * FROM incremental.$_)) d)" } @star) =~ s/^/SELECT /r),
 	'0', 'the same changes again leave the star as it was');
-$node->safe_psql('postgres', "SELECT clicks.refresh_star(0, $w2)");
-for my $t (@star)
+# every fact and rollup table of the star now = the same table in schema
+# $copy; dimension rows stay when their last fact leaves
+sub star_matches
 {
-	# dimension rows stay when their last fact leaves
-	my $only = $t =~ /^dim_(user|product|category|brand|date)$/
-	  ? " WHERE ${1}_key IN (SELECT ${1}_key FROM clicks.fact_event)" : '';
-	is( $node->safe_psql('postgres', qq{
-			SELECT (SELECT count(*) FROM clicks.$t) || '/'
-				   || (SELECT count(*) FROM ((SELECT * FROM incremental.$t$only EXCEPT ALL SELECT * FROM clicks.$t)
-											 UNION ALL (SELECT * FROM clicks.$t EXCEPT ALL SELECT * FROM incremental.$t$only)) d)}),
-		$node->safe_psql('postgres', "SELECT count(*) FROM clicks.$t") . '/0',
-		"$t after the corrections = $t rebuilt");
+	my ($copy, $when) = @_;
+	for my $t (@star)
+	{
+		my $only = $t =~ /^dim_(user|product|category|brand|date)$/
+		  ? " WHERE ${1}_key IN (SELECT ${1}_key FROM clicks.fact_event)" : '';
+		is( $node->safe_psql('postgres', qq{
+				SELECT (SELECT count(*) FROM clicks.$t) || '/'
+					   || (SELECT count(*) FROM ((SELECT * FROM $copy.$t$only EXCEPT ALL SELECT * FROM clicks.$t)
+												 UNION ALL (SELECT * FROM clicks.$t EXCEPT ALL SELECT * FROM $copy.$t$only)) d)}),
+			$node->safe_psql('postgres', "SELECT count(*) FROM clicks.$t") . '/0',
+			"$t $when = $t rebuilt");
+	}
 }
+$node->safe_psql('postgres', "SELECT clicks.refresh_star(0, $w2)");
+star_matches('incremental', 'after the corrections');
 cmp_ok($node->safe_psql('postgres', q{
 		SELECT count(*) FROM incremental.dim_user WHERE user_key NOT IN (SELECT user_key FROM clicks.fact_event)}),
 	'>', 0, 'a user whose events are all gone keeps a dim_user row');
+
+# Through txpipe.refresh(): the grain's trigger logs the ids of updated and
+# deleted events in txpipe.changes, new events arrive by the pipeline, and
+# one incremental refresh takes both.
+my $late = PostgreSQL::Test::Utils::tempdir() . '/late.ndjson';
+txpipe_gen('clicks', $late, '--rows', 800, '--seed', 21);
+ok(txpipe_load($node, 'clicks', $late), 'more events load');
+$node->safe_psql('postgres', q{
+	UPDATE clicks.event SET price = price + 2 WHERE event_seq % 29 = 0;
+	UPDATE clicks.event SET event_type = 'purchase' WHERE event_seq % 31 = 1 AND session_id IS NOT NULL;
+	UPDATE clicks.event SET event_time = event_time + interval '3 hours 1 minute' WHERE event_seq % 41 = 3;
+	DELETE FROM clicks.event WHERE event_seq % 37 = 2;
+});
+cmp_ok($node->safe_psql('postgres', q{SELECT count(*) FROM txpipe.changes WHERE relid = 'clicks.event'::regclass}),
+	'>', 1000, 'the trigger logs the updated and deleted events');
+is($node->safe_psql('postgres', q{SELECT status FROM txpipe.refresh('clicks')}), 'ok', 'txpipe.refresh takes them');
+is($node->safe_psql('postgres', q{SELECT count(*) FROM txpipe.changes WHERE relid = 'clicks.event'::regclass}),
+	'0', 'and empties the log');
+txpipe_views_match($node, 'clicks', \%direct, 'after txpipe.refresh with corrections');
+$node->safe_psql('postgres', 'CREATE SCHEMA refreshed; '
+	  . join(' ', map { "CREATE TABLE refreshed.$_ AS SELECT * FROM clicks.$_;" } @star));
+$node->safe_psql('postgres', q{SELECT txpipe.refresh('clicks', full => true)});
+star_matches('refreshed', 'after txpipe.refresh with corrections');
 
 $node->stop;
 done_testing();
