@@ -874,23 +874,26 @@ BEGIN
 		   AND a.events OPERATOR(pg_catalog.=) 0),
 	z3 AS (
 		DELETE FROM @schema@.agg_category_dow_hour a
-		 WHERE (a.day_of_week, a.hour, a.category_key) IN
-				(SELECT EXTRACT(isodow FROM m.event_time AT TIME ZONE 'UTC')::smallint, m.hour, m.category_key FROM pg_catalog.unnest(moved) m)
+		 WHERE EXISTS (SELECT 1 FROM pg_catalog.unnest(moved) m
+						WHERE a.day_of_week OPERATOR(pg_catalog.=) EXTRACT(isodow FROM m.event_time AT TIME ZONE 'UTC')::smallint AND a.hour OPERATOR(pg_catalog.=) m.hour
+						  AND a.category_key OPERATOR(pg_catalog.=) m.category_key)
 		   AND a.events OPERATOR(pg_catalog.=) 0),
 	z4 AS (
 		DELETE FROM @schema@.agg_code_dow_hour a
-		 WHERE (a.day_of_week, a.hour) IN
-				(SELECT EXTRACT(isodow FROM m.event_time AT TIME ZONE 'UTC')::smallint, m.hour FROM pg_catalog.unnest(moved) m)
+		 WHERE EXISTS (SELECT 1 FROM pg_catalog.unnest(moved) m
+						WHERE a.day_of_week OPERATOR(pg_catalog.=) EXTRACT(isodow FROM m.event_time AT TIME ZONE 'UTC')::smallint AND a.hour OPERATOR(pg_catalog.=) m.hour)
 		   AND a.events OPERATOR(pg_catalog.=) 0),
 	z5 AS (
 		DELETE FROM @schema@.agg_brand_dow_hour a
-		 WHERE (a.day_of_week, a.hour, a.brand_key) IN
-				(SELECT EXTRACT(isodow FROM m.event_time AT TIME ZONE 'UTC')::smallint, m.hour, m.brand_key FROM pg_catalog.unnest(moved) m)
+		 WHERE EXISTS (SELECT 1 FROM pg_catalog.unnest(moved) m
+						WHERE a.day_of_week OPERATOR(pg_catalog.=) EXTRACT(isodow FROM m.event_time AT TIME ZONE 'UTC')::smallint AND a.hour OPERATOR(pg_catalog.=) m.hour
+						  AND a.brand_key OPERATOR(pg_catalog.=) m.brand_key)
 		   AND a.events OPERATOR(pg_catalog.=) 0),
 	z6 AS (
 		DELETE FROM @schema@.agg_brand_day a
-		 WHERE (a.date, a.brand_key) IN
-				(SELECT (m.event_time AT TIME ZONE 'UTC')::pg_catalog.date, m.brand_key FROM pg_catalog.unnest(moved) m)
+		 WHERE EXISTS (SELECT 1 FROM pg_catalog.unnest(moved) m
+						WHERE a.date OPERATOR(pg_catalog.=) (m.event_time AT TIME ZONE 'UTC')::pg_catalog.date
+						  AND a.brand_key OPERATOR(pg_catalog.=) m.brand_key)
 		   AND a.events OPERATOR(pg_catalog.=) 0),
 	z7 AS (
 		DELETE FROM @schema@.agg_brand a
