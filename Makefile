@@ -5,7 +5,7 @@ EXTVERSION = $(shell sed -n "s/^default_version = '\(.*\)'/\1/p" txpipe.control)
 MODULE_big = txpipe
 OBJS = src/txpipe.o src/spi.o src/manage.o src/spec.o src/decoder.o src/contract.o src/router.o \
 	src/copy.o src/ingest.o src/writer.o src/queue.o src/worker.o src/launcher.o \
-	src/retention.o src/replay.o src/datefmt.o src/identity.o src/alerts.o
+	src/retention.o src/replay.o src/datefmt.o src/identity.o src/alerts.o src/changes.o
 
 # The full install script is generated from the SQL sources and the
 # templates; upgrade scripts, and the full scripts of earlier versions

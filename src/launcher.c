@@ -288,6 +288,21 @@ txpipe_launch_want(void)
 	return e != NULL;
 }
 
+/*
+ * txpipe._wake_launcher(), run by CREATE EXTENSION: a worker 0 that found
+ * no extension in this database (while pg_restore made it, say) parked
+ * it; at commit the database is marked again and the launcher starts
+ * worker 0, without waiting for the next probe.
+ */
+PG_FUNCTION_INFO_V1(txpipe_wake_launcher);
+
+Datum
+txpipe_wake_launcher(PG_FUNCTION_ARGS)
+{
+	(void) txpipe_launch_want();
+	PG_RETURN_VOID();
+}
+
 static void
 detach_worker(int code, Datum arg)
 {

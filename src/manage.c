@@ -155,11 +155,13 @@ txpipe_acknowledge_alert(PG_FUNCTION_ARGS)
 }
 
 /*
- * txpipe._call_refresh(func regprocedure, lo bigint, hi bigint, owner oid):
- * runs a pipeline's refresh function as the pipeline's owner, under
- * SECURITY_RESTRICTED_OPERATION with the pinned search_path.  Only the
- * owner of txpipe's tables may execute it; the function must belong to the
- * pipeline's owner (or to a role it is a member of).
+ * txpipe._call_refresh(func regprocedure, lo bigint, hi bigint,
+ * changed bigint[], owner oid): runs a pipeline's refresh function as the
+ * pipeline's owner, under SECURITY_RESTRICTED_OPERATION with the pinned
+ * search_path: func(lo, hi, changed) when it takes the changed ids,
+ * func(lo, hi) otherwise.  Only the owner of txpipe's tables may execute
+ * it; the function must belong to the pipeline's owner (or to a role it is
+ * a member of).
  */
 Datum
 txpipe_call_refresh(PG_FUNCTION_ARGS)
@@ -167,7 +169,8 @@ txpipe_call_refresh(PG_FUNCTION_ARGS)
 	Oid			func = PG_GETARG_OID(0);
 	int64		lo = PG_GETARG_INT64(1);
 	int64		hi = PG_GETARG_INT64(2);
-	Oid			owner = PG_GETARG_OID(3);
+	Datum		changed = PG_GETARG_DATUM(3);
+	Oid			owner = PG_GETARG_OID(4);
 	Oid			funcowner = txpipe_func_owner(func);
 	TxIdentity	id;
 	Datum		rows;
@@ -185,7 +188,10 @@ txpipe_call_refresh(PG_FUNCTION_ARGS)
 				 errdetail("The refresh runs as the pipeline's owner, so the function would run with that role's rights."),
 				 errhint("ALTER FUNCTION ... OWNER TO the pipeline's owner.")));
 	txpipe_enter(owner, &id);
-	rows = OidFunctionCall2(func, Int64GetDatum(lo), Int64GetDatum(hi));
+	if (get_func_nargs(func) == 3)
+		rows = OidFunctionCall3(func, Int64GetDatum(lo), Int64GetDatum(hi), changed);
+	else
+		rows = OidFunctionCall2(func, Int64GetDatum(lo), Int64GetDatum(hi));
 	txpipe_leave(&id);
 	PG_RETURN_DATUM(rows);
 }

@@ -8,7 +8,8 @@
  * A route is written directly only when its table has nothing the direct
  * write cannot honour: a plain table (not partitioned, not a partition),
  * no rules, no row security, no triggers on INSERT other than the
- * foreign-key checks, no generated columns, no volatile defaults (nextval
+ * foreign-key checks (and triggers enabled for replicas only, which do not
+ * fire in a routing session), no generated columns, no volatile defaults (nextval
  * excepted), no deferrable or self-referencing foreign keys, and columns
  * whose values convert as the statement's casts would.  Otherwise the
  * route keeps its prepared INSERT (the statement path); txpipe.plan()
@@ -341,6 +342,10 @@ writer_obstacle(TxPlan *plan, TxRoute *route, Relation rel, TxWriter *w)
 			Trigger    *tg = &rel->trigdesc->triggers[i];
 
 			if (!TRIGGER_FOR_INSERT(tg->tgtype))
+				continue;
+			/* fires only in replication apply workers (txpipe_changes_replica) */
+			if (tg->tgenabled == TRIGGER_FIRES_ON_REPLICA &&
+				SessionReplicationRole != SESSION_REPLICATION_ROLE_REPLICA)
 				continue;
 			if (RI_FKey_trigger_type(tg->tgfoid) != RI_TRIGGER_FK)
 				return psprintf("the table has trigger \"%s\"", tg->tgname);

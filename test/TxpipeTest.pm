@@ -16,7 +16,8 @@ use PostgreSQL::Test::Utils;
 use Test::More;
 
 our @EXPORT = qw(txpipe_client txpipe_require_client txpipe_node txpipe_gen
-  txpipe_load txpipe_stream txpipe_stats txpipe_counts txpipe_counts_query txpipe_views_match);
+  txpipe_load txpipe_stream txpipe_stats txpipe_counts txpipe_counts_query txpipe_views_match
+  txpipe_cards_totals);
 
 my $testdir = dirname(abs_path(__FILE__));
 
@@ -33,15 +34,16 @@ sub txpipe_require_client
 	return;
 }
 
-# A started node with test/server.conf appended and txpipe created in the
-# postgres database.
+# A started node with test/server.conf (and the settings EXTRA_CONF, if
+# given) appended and txpipe created in the postgres database.
 sub txpipe_node
 {
-	my ($name) = @_;
+	my ($name, $extra_conf) = @_;
 	my $conf = $ENV{TXPIPE_SERVER_CONF} || "$testdir/server.conf";
 	my $node = PostgreSQL::Test::Cluster->new($name);
 	$node->init(extra => [ '-E', 'UTF8', '--locale=C' ]);
 	$node->append_conf('postgresql.conf', slurp_file($conf));
+	$node->append_conf('postgresql.conf', $extra_conf) if defined $extra_conf;
 	$node->start;
 	$node->safe_psql('postgres', 'CREATE EXTENSION txpipe');
 	return $node;
@@ -147,6 +149,45 @@ sub txpipe_views_match
 			$node->safe_psql('postgres', "SELECT count(*) FROM ($q) q") . '/0',
 			"$when: $v = its aggregate of the facts");
 	}
+}
+
+
+# Queries on a cards template in schema cards: truth, the totals of its
+# transactions (count, sum(amt), fraud, and per state: count, amt, fraud);
+# star, the same totals from its star (facts and agg_day_state); snapshot,
+# an md5 of every fact and rollup row, to compare an incremental star with
+# a rebuild.
+sub txpipe_cards_totals
+{
+	return {
+		truth => q{
+			SELECT count(*), sum(t.amt), count(*) FILTER (WHERE t.is_fraud),
+				   (SELECT string_agg(format('%s:%s:%s:%s', s, n, a, f), ',' ORDER BY s) FROM (
+						SELECT st.state AS s, count(*) AS n, sum(t2.amt) AS a,
+							   count(*) FILTER (WHERE t2.is_fraud) AS f
+						  FROM cards.transaction t2
+						  JOIN cards.customer_version v ON v.customer_version_id = t2.customer_version_id
+						  JOIN cards.city c ON c.city_id = v.city_id
+						  JOIN cards.state st ON st.state_id = c.state_id
+						 GROUP BY st.state) x)
+			  FROM cards.transaction t},
+		star => q{
+			SELECT count(*), sum(f.amt), count(*) FILTER (WHERE f.is_fraud),
+				   (SELECT string_agg(format('%s:%s:%s:%s', s, n, a, f), ',' ORDER BY s) FROM (
+						SELECT a.state AS s, sum(a.transactions) AS n, sum(a.amt) AS a, sum(a.fraud) AS f
+						  FROM cards.agg_day_state a GROUP BY a.state) x)
+			  FROM cards.fact_transaction f},
+		snapshot => q{
+			SELECT md5(string_agg(j, E'\n' ORDER BY j)) FROM (
+				SELECT 'f' || (to_jsonb(f) - 'customer_key')::text AS j FROM cards.fact_transaction f
+				UNION ALL SELECT 'h' || to_jsonb(a)::text FROM cards.agg_hour a
+				UNION ALL SELECT 'hs' || to_jsonb(a)::text FROM cards.agg_hour_state a
+				UNION ALL SELECT 'ds' || to_jsonb(a)::text FROM cards.agg_day_state a
+				UNION ALL SELECT 'dl' || to_jsonb(a)::text FROM cards.agg_day_location a
+				UNION ALL SELECT 'ml' || to_jsonb(a)::text FROM cards.agg_month_location a
+				UNION ALL SELECT 'dch' || to_jsonb(a)::text FROM cards.agg_day_category_hour a
+				UNION ALL SELECT 'mch' || to_jsonb(a)::text FROM cards.agg_month_category_hour a) s},
+	};
 }
 
 1;

@@ -141,6 +141,13 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
 	PERFORM txpipe._require_owner(name, caller, 'drop');
+	-- the change log of its grain table (none to find when its tables are gone)
+	BEGIN
+		DELETE FROM ONLY txpipe.changes c WHERE c.relid OPERATOR(pg_catalog.=) txpipe._grain_table(name);
+	EXCEPTION
+		WHEN OTHERS THEN
+			NULL;
+	END;
 	DELETE FROM ONLY txpipe.pipelines p WHERE p.name OPERATOR(pg_catalog.=) _drop_pipeline.name;
 	DELETE FROM txpipe.inbox i WHERE i.pipeline OPERATOR(pg_catalog.=) _drop_pipeline.name;
 	-- its alerts and their state: a pipeline made again under the name starts afresh

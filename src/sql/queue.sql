@@ -257,3 +257,11 @@ AS 'MODULE_PATHNAME', 'txpipe_stop_worker'
 LANGUAGE C;
 COMMENT ON FUNCTION txpipe.stop_worker() IS
 	'stops this database''s background workers until txpipe.start_worker(); returns how many were signalled';
+
+-- A worker 0 that found no extension here parked this database; the
+-- commit of CREATE EXTENSION has the launcher start it again (src/launcher.c).
+CREATE FUNCTION txpipe._wake_launcher()
+RETURNS void
+AS 'MODULE_PATHNAME', 'txpipe_wake_launcher'
+LANGUAGE C;
+SELECT txpipe._wake_launcher();

@@ -42,6 +42,8 @@ GRANT EXECUTE ON FUNCTION txpipe.create_pipeline(text, jsonb, boolean), txpipe.d
 	txpipe.prune(), txpipe.replay_rejects(text, text, timestamptz, timestamptz, text),
 	txpipe.acknowledge_alert(bigint)
 	TO txpipe_admin;
+-- the change-log trigger, for the grain tables of one's pipelines
+GRANT EXECUTE ON FUNCTION txpipe.track_change() TO txpipe_admin;
 GRANT SELECT ON ALL TABLES IN SCHEMA txpipe TO txpipe_admin;
 -- the inbox's ids: nobody but txpipe (stated, as in databases updated
 -- from 0.2.0, whose writers used it)

@@ -92,6 +92,18 @@ CREATE INDEX IF NOT EXISTS transaction_time
 CREATE INDEX IF NOT EXISTS customer_city ON @schema@.customer (city_id);
 CREATE INDEX IF NOT EXISTS card_customer ON @schema@.card (customer_id);
 
+-- Corrections: the ids of transactions updated or deleted once routed (and, on a
+-- logical replica, inserted by the subscription) go to txpipe.changes,
+-- which the next refresh takes (README: "Corrections" and "The warehouse
+-- on a logical replica").  The insert trigger fires in replication apply
+-- workers only; routing here does not fire it.
+CREATE OR REPLACE TRIGGER txpipe_changes AFTER UPDATE OR DELETE ON @schema@.transaction
+	FOR EACH ROW EXECUTE FUNCTION txpipe.track_change('transaction_id');
+ALTER TABLE @schema@.transaction ENABLE ALWAYS TRIGGER txpipe_changes;
+CREATE OR REPLACE TRIGGER txpipe_changes_replica AFTER INSERT ON @schema@.transaction
+	FOR EACH ROW EXECUTE FUNCTION txpipe.track_change('transaction_id');
+ALTER TABLE @schema@.transaction ENABLE REPLICA TRIGGER txpipe_changes_replica;
+
 -- Star schema, filled by refresh_star() through txpipe.refresh().  Keys are
 -- the surrogate ids of the normalized tables, so a dimension row is written
 -- once and facts need no lookups.
@@ -314,16 +326,20 @@ END;
 $rollup_init$;
 
 
--- Writes the star rows of transactions lo < transaction_id <= hi and
--- returns the number of facts written; txpipe.refresh() calls it, as the
--- pipeline's owner, with its watermark and a bound no open transaction can
--- still fall under.  lo = 0 means a rebuild: the star starts empty.  Every
--- statement reads only the new transactions (a range of the primary key)
--- and the dimension rows they name, so the cost follows the new rows, not
--- the tables' size.  A rerun over the same range writes nothing twice.
--- Every name is qualified and the search_path pinned: the function means
--- the same whoever calls it, with whatever search_path.
-CREATE OR REPLACE FUNCTION @schema@.refresh_star(lo bigint, hi bigint)
+-- Writes the star rows of transactions lo < transaction_id <= hi, and
+-- makes those of the transactions in changed (corrected or deleted since
+-- they were written, or on a logical replica new) what the transaction
+-- table holds now; returns the number of facts written.  txpipe.refresh()
+-- calls it, as the pipeline's owner, with its watermark, a bound no open
+-- transaction can still fall under, and the ids txpipe.changes logged.
+-- lo = 0 means a rebuild: the star starts empty (and changed is moot).
+-- Every statement reads only the new or changed transactions (by their
+-- primary key) and the dimension rows they name, so the cost follows those
+-- rows, not the tables' size.  A rerun over the same range, or with the
+-- same changed ids, writes nothing twice.  Every name is qualified and the
+-- search_path pinned: the function means the same whoever calls it, with
+-- whatever search_path.
+CREATE OR REPLACE FUNCTION @schema@.refresh_star(lo bigint, hi bigint, changed bigint[])
 RETURNS bigint
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
@@ -332,7 +348,128 @@ DECLARE
 	n bigint;
 	fk_drop text;
 	fk_add text;
+	zero jsonb;
 BEGIN
+	IF lo OPERATOR(pg_catalog.=) 0 OR changed IS NULL THEN
+		changed := '{}';
+	END IF;
+	IF pg_catalog.cardinality(changed) OPERATOR(pg_catalog.>) 0 THEN
+		-- The facts of changed transactions leave the star, and what they
+		-- added leaves every rollup; the statement below writes again those
+		-- whose transaction is still there.  Rollup rows left with no
+		-- transaction go, as a rebuild would not have them.
+		WITH del AS (
+			DELETE FROM @schema@.fact_transaction f
+			 WHERE f.transaction_id OPERATOR(pg_catalog.=) ANY (changed)
+			RETURNING f.trans_date_trans_time AS ts, f.hour, f.location_key, f.category_key, f.amt, f.is_fraud),
+		x AS (
+			SELECT d.ts, d.hour, d.location_key, d.category_key, d.amt, d.is_fraud, l.state
+			  FROM del d JOIN @schema@.dim_location l ON l.location_key OPERATOR(pg_catalog.=) d.location_key),
+		r1 AS (
+			UPDATE @schema@.agg_hour a
+			   SET transactions = a.transactions OPERATOR(pg_catalog.-) g.n, fraud = a.fraud OPERATOR(pg_catalog.-) g.f,
+				   amt = a.amt OPERATOR(pg_catalog.-) g.amt
+			  FROM (SELECT pg_catalog.date_trunc('hour', x.ts) AS hour, pg_catalog.count(*) AS n,
+						   pg_catalog.count(*) FILTER (WHERE x.is_fraud) AS f, pg_catalog.sum(x.amt) AS amt
+					  FROM x GROUP BY 1) g
+			 WHERE a.hour OPERATOR(pg_catalog.=) g.hour
+			RETURNING a.hour, a.transactions),
+		r2 AS (
+			UPDATE @schema@.agg_hour_state a
+			   SET transactions = a.transactions OPERATOR(pg_catalog.-) g.n, fraud = a.fraud OPERATOR(pg_catalog.-) g.f,
+				   amt = a.amt OPERATOR(pg_catalog.-) g.amt
+			  FROM (SELECT pg_catalog.date_trunc('hour', x.ts) AS hour, x.state, pg_catalog.count(*) AS n,
+						   pg_catalog.count(*) FILTER (WHERE x.is_fraud) AS f, pg_catalog.sum(x.amt) AS amt
+					  FROM x GROUP BY 1, 2) g
+			 WHERE a.hour OPERATOR(pg_catalog.=) g.hour AND a.state OPERATOR(pg_catalog.=) g.state
+			RETURNING a.hour, a.state, a.transactions),
+		r3 AS (
+			UPDATE @schema@.agg_day_state a
+			   SET transactions = a.transactions OPERATOR(pg_catalog.-) g.n, fraud = a.fraud OPERATOR(pg_catalog.-) g.f,
+				   amt = a.amt OPERATOR(pg_catalog.-) g.amt
+			  FROM (SELECT x.ts::pg_catalog.date AS date, x.state, pg_catalog.count(*) AS n,
+						   pg_catalog.count(*) FILTER (WHERE x.is_fraud) AS f, pg_catalog.sum(x.amt) AS amt
+					  FROM x GROUP BY 1, 2) g
+			 WHERE a.date OPERATOR(pg_catalog.=) g.date AND a.state OPERATOR(pg_catalog.=) g.state
+			RETURNING a.date, a.state, a.transactions),
+		r4 AS (
+			UPDATE @schema@.agg_day_location a
+			   SET transactions = a.transactions OPERATOR(pg_catalog.-) g.n, fraud = a.fraud OPERATOR(pg_catalog.-) g.f,
+				   amt = a.amt OPERATOR(pg_catalog.-) g.amt
+			  FROM (SELECT x.ts::pg_catalog.date AS date, x.location_key, pg_catalog.count(*) AS n,
+						   pg_catalog.count(*) FILTER (WHERE x.is_fraud) AS f, pg_catalog.sum(x.amt) AS amt
+					  FROM x GROUP BY 1, 2) g
+			 WHERE a.date OPERATOR(pg_catalog.=) g.date AND a.location_key OPERATOR(pg_catalog.=) g.location_key
+			RETURNING a.date, a.location_key, a.transactions),
+		r5 AS (
+			UPDATE @schema@.agg_month_location a
+			   SET transactions = a.transactions OPERATOR(pg_catalog.-) g.n, fraud = a.fraud OPERATOR(pg_catalog.-) g.f,
+				   amt = a.amt OPERATOR(pg_catalog.-) g.amt
+			  FROM (SELECT pg_catalog.date_trunc('month', x.ts)::pg_catalog.date AS month, x.location_key,
+						   pg_catalog.count(*) AS n, pg_catalog.count(*) FILTER (WHERE x.is_fraud) AS f,
+						   pg_catalog.sum(x.amt) AS amt
+					  FROM x GROUP BY 1, 2) g
+			 WHERE a.month OPERATOR(pg_catalog.=) g.month AND a.location_key OPERATOR(pg_catalog.=) g.location_key
+			RETURNING a.month, a.location_key, a.transactions),
+		r6 AS (
+			UPDATE @schema@.agg_day_category_hour a
+			   SET transactions = a.transactions OPERATOR(pg_catalog.-) g.n, fraud = a.fraud OPERATOR(pg_catalog.-) g.f,
+				   amt = a.amt OPERATOR(pg_catalog.-) g.amt
+			  FROM (SELECT x.ts::pg_catalog.date AS date, x.hour, x.category_key, pg_catalog.count(*) AS n,
+						   pg_catalog.count(*) FILTER (WHERE x.is_fraud) AS f, pg_catalog.sum(x.amt) AS amt
+					  FROM x GROUP BY 1, 2, 3) g
+			 WHERE a.date OPERATOR(pg_catalog.=) g.date AND a.hour OPERATOR(pg_catalog.=) g.hour
+			   AND a.category_key OPERATOR(pg_catalog.=) g.category_key
+			RETURNING a.date, a.hour, a.category_key, a.transactions),
+		r7 AS (
+			UPDATE @schema@.agg_month_category_hour a
+			   SET transactions = a.transactions OPERATOR(pg_catalog.-) g.n, fraud = a.fraud OPERATOR(pg_catalog.-) g.f,
+				   amt = a.amt OPERATOR(pg_catalog.-) g.amt
+			  FROM (SELECT pg_catalog.date_trunc('month', x.ts)::pg_catalog.date AS month, x.hour, x.category_key,
+						   pg_catalog.count(*) AS n, pg_catalog.count(*) FILTER (WHERE x.is_fraud) AS f,
+						   pg_catalog.sum(x.amt) AS amt
+					  FROM x GROUP BY 1, 2, 3) g
+			 WHERE a.month OPERATOR(pg_catalog.=) g.month AND a.hour OPERATOR(pg_catalog.=) g.hour
+			   AND a.category_key OPERATOR(pg_catalog.=) g.category_key
+			RETURNING a.month, a.hour, a.category_key, a.transactions)
+		SELECT pg_catalog.jsonb_build_object(
+				'r1', (SELECT coalesce(pg_catalog.jsonb_agg(pg_catalog.to_jsonb(r)), '[]') FROM r1 r WHERE r.transactions OPERATOR(pg_catalog.=) 0),
+				'r2', (SELECT coalesce(pg_catalog.jsonb_agg(pg_catalog.to_jsonb(r)), '[]') FROM r2 r WHERE r.transactions OPERATOR(pg_catalog.=) 0),
+				'r3', (SELECT coalesce(pg_catalog.jsonb_agg(pg_catalog.to_jsonb(r)), '[]') FROM r3 r WHERE r.transactions OPERATOR(pg_catalog.=) 0),
+				'r4', (SELECT coalesce(pg_catalog.jsonb_agg(pg_catalog.to_jsonb(r)), '[]') FROM r4 r WHERE r.transactions OPERATOR(pg_catalog.=) 0),
+				'r5', (SELECT coalesce(pg_catalog.jsonb_agg(pg_catalog.to_jsonb(r)), '[]') FROM r5 r WHERE r.transactions OPERATOR(pg_catalog.=) 0),
+				'r6', (SELECT coalesce(pg_catalog.jsonb_agg(pg_catalog.to_jsonb(r)), '[]') FROM r6 r WHERE r.transactions OPERATOR(pg_catalog.=) 0),
+				'r7', (SELECT coalesce(pg_catalog.jsonb_agg(pg_catalog.to_jsonb(r)), '[]') FROM r7 r WHERE r.transactions OPERATOR(pg_catalog.=) 0))
+		  INTO zero;
+		DELETE FROM @schema@.agg_hour a
+		 USING pg_catalog.jsonb_to_recordset(zero OPERATOR(pg_catalog.->) 'r1') AS z(hour timestamp)
+		 WHERE a.hour OPERATOR(pg_catalog.=) z.hour AND a.transactions OPERATOR(pg_catalog.=) 0;
+		DELETE FROM @schema@.agg_hour_state a
+		 USING pg_catalog.jsonb_to_recordset(zero OPERATOR(pg_catalog.->) 'r2') AS z(hour timestamp, state text)
+		 WHERE a.hour OPERATOR(pg_catalog.=) z.hour AND a.state OPERATOR(pg_catalog.=) z.state
+		   AND a.transactions OPERATOR(pg_catalog.=) 0;
+		DELETE FROM @schema@.agg_day_state a
+		 USING pg_catalog.jsonb_to_recordset(zero OPERATOR(pg_catalog.->) 'r3') AS z(date date, state text)
+		 WHERE a.date OPERATOR(pg_catalog.=) z.date AND a.state OPERATOR(pg_catalog.=) z.state
+		   AND a.transactions OPERATOR(pg_catalog.=) 0;
+		DELETE FROM @schema@.agg_day_location a
+		 USING pg_catalog.jsonb_to_recordset(zero OPERATOR(pg_catalog.->) 'r4') AS z(date date, location_key integer)
+		 WHERE a.date OPERATOR(pg_catalog.=) z.date AND a.location_key OPERATOR(pg_catalog.=) z.location_key
+		   AND a.transactions OPERATOR(pg_catalog.=) 0;
+		DELETE FROM @schema@.agg_month_location a
+		 USING pg_catalog.jsonb_to_recordset(zero OPERATOR(pg_catalog.->) 'r5') AS z(month date, location_key integer)
+		 WHERE a.month OPERATOR(pg_catalog.=) z.month AND a.location_key OPERATOR(pg_catalog.=) z.location_key
+		   AND a.transactions OPERATOR(pg_catalog.=) 0;
+		DELETE FROM @schema@.agg_day_category_hour a
+		 USING pg_catalog.jsonb_to_recordset(zero OPERATOR(pg_catalog.->) 'r6') AS z(date date, hour smallint, category_key integer)
+		 WHERE a.date OPERATOR(pg_catalog.=) z.date AND a.hour OPERATOR(pg_catalog.=) z.hour
+		   AND a.category_key OPERATOR(pg_catalog.=) z.category_key AND a.transactions OPERATOR(pg_catalog.=) 0;
+		DELETE FROM @schema@.agg_month_category_hour a
+		 USING pg_catalog.jsonb_to_recordset(zero OPERATOR(pg_catalog.->) 'r7') AS z(month date, hour smallint, category_key integer)
+		 WHERE a.month OPERATOR(pg_catalog.=) z.month AND a.hour OPERATOR(pg_catalog.=) z.hour
+		   AND a.category_key OPERATOR(pg_catalog.=) z.category_key AND a.transactions OPERATOR(pg_catalog.=) 0;
+	END IF;
+
 	IF lo OPERATOR(pg_catalog.=) 0 THEN
 		TRUNCATE @schema@.fact_transaction, @schema@.dim_customer, @schema@.dim_location,
 			@schema@.dim_merchant, @schema@.dim_category, @schema@.dim_card, @schema@.dim_date;
@@ -357,24 +494,28 @@ BEGIN
 	PERFORM txpipe.month_partitions('@schema@.fact_transaction',
 		(SELECT pg_catalog.array_agg(DISTINCT pg_catalog.date_trunc('month', t.trans_date_trans_time))
 		   FROM ONLY @schema@.transaction t
-		  WHERE t.transaction_id OPERATOR(pg_catalog.>) lo AND t.transaction_id OPERATOR(pg_catalog.<=) hi));
+		  WHERE (t.transaction_id OPERATOR(pg_catalog.>) lo AND t.transaction_id OPERATOR(pg_catalog.<=) hi
+				OR t.transaction_id OPERATOR(pg_catalog.=) ANY (changed))));
 	PERFORM txpipe.fill_dim_date('@schema@.dim_date',
 		(SELECT pg_catalog.array_agg(DISTINCT t.trans_date_trans_time::pg_catalog.date)
 		   FROM ONLY @schema@.transaction t
-		  WHERE t.transaction_id OPERATOR(pg_catalog.>) lo AND t.transaction_id OPERATOR(pg_catalog.<=) hi));
+		  WHERE (t.transaction_id OPERATOR(pg_catalog.>) lo AND t.transaction_id OPERATOR(pg_catalog.<=) hi
+				OR t.transaction_id OPERATOR(pg_catalog.=) ANY (changed))));
 
 	INSERT INTO @schema@.dim_merchant (merchant_key, merchant)
 	SELECT m.merchant_id, m.merchant FROM ONLY @schema@.merchant m
 	 WHERE m.merchant_id OPERATOR(pg_catalog.=) ANY (
 			SELECT t.merchant_id FROM ONLY @schema@.transaction t
-			 WHERE t.transaction_id OPERATOR(pg_catalog.>) lo AND t.transaction_id OPERATOR(pg_catalog.<=) hi)
+			 WHERE (t.transaction_id OPERATOR(pg_catalog.>) lo AND t.transaction_id OPERATOR(pg_catalog.<=) hi
+				OR t.transaction_id OPERATOR(pg_catalog.=) ANY (changed)))
 	ON CONFLICT (merchant_key) DO NOTHING;
 
 	INSERT INTO @schema@.dim_category (category_key, category)
 	SELECT c.category_id, c.category FROM ONLY @schema@.category c
 	 WHERE c.category_id OPERATOR(pg_catalog.=) ANY (
 			SELECT t.category_id FROM ONLY @schema@.transaction t
-			 WHERE t.transaction_id OPERATOR(pg_catalog.>) lo AND t.transaction_id OPERATOR(pg_catalog.<=) hi)
+			 WHERE (t.transaction_id OPERATOR(pg_catalog.>) lo AND t.transaction_id OPERATOR(pg_catalog.<=) hi
+				OR t.transaction_id OPERATOR(pg_catalog.=) ANY (changed)))
 	ON CONFLICT (category_key) DO NOTHING;
 
 	-- the card's number only masked: its last four digits
@@ -385,7 +526,8 @@ BEGIN
 	  FROM ONLY @schema@.card ca
 	 WHERE ca.card_id OPERATOR(pg_catalog.=) ANY (
 			SELECT t.card_id FROM ONLY @schema@.transaction t
-			 WHERE t.transaction_id OPERATOR(pg_catalog.>) lo AND t.transaction_id OPERATOR(pg_catalog.<=) hi)
+			 WHERE (t.transaction_id OPERATOR(pg_catalog.>) lo AND t.transaction_id OPERATOR(pg_catalog.<=) hi
+				OR t.transaction_id OPERATOR(pg_catalog.=) ANY (changed)))
 	ON CONFLICT (card_key) DO NOTHING;
 
 	INSERT INTO @schema@.dim_location (location_key, city, state, zip, lat, long, city_pop)
@@ -397,7 +539,8 @@ BEGIN
 			  FROM ONLY @schema@.transaction t
 			  JOIN ONLY @schema@.customer_version v
 				ON v.customer_version_id OPERATOR(pg_catalog.=) t.customer_version_id
-			 WHERE t.transaction_id OPERATOR(pg_catalog.>) lo AND t.transaction_id OPERATOR(pg_catalog.<=) hi)
+			 WHERE (t.transaction_id OPERATOR(pg_catalog.>) lo AND t.transaction_id OPERATOR(pg_catalog.<=) hi
+				OR t.transaction_id OPERATOR(pg_catalog.=) ANY (changed)))
 	ON CONFLICT (location_key) DO NOTHING;
 
 	-- A version is valid from the earliest event seen with it: a late event
@@ -410,7 +553,8 @@ BEGIN
 		   LEAST(v.valid_from, seen.first_seen), NULL, true
 	  FROM (SELECT t.customer_version_id, pg_catalog.min(t.trans_date_trans_time) AS first_seen
 			  FROM ONLY @schema@.transaction t
-			 WHERE t.transaction_id OPERATOR(pg_catalog.>) lo AND t.transaction_id OPERATOR(pg_catalog.<=) hi
+			 WHERE (t.transaction_id OPERATOR(pg_catalog.>) lo AND t.transaction_id OPERATOR(pg_catalog.<=) hi
+				OR t.transaction_id OPERATOR(pg_catalog.=) ANY (changed))
 			 GROUP BY t.customer_version_id) AS seen
 	  JOIN ONLY @schema@.customer_version v
 		ON v.customer_version_id OPERATOR(pg_catalog.=) seen.customer_version_id
@@ -432,8 +576,9 @@ BEGIN
 					  FROM ONLY @schema@.transaction t
 					  JOIN ONLY @schema@.customer_version v
 						ON v.customer_version_id OPERATOR(pg_catalog.=) t.customer_version_id
-					 WHERE t.transaction_id OPERATOR(pg_catalog.>) lo
-					   AND t.transaction_id OPERATOR(pg_catalog.<=) hi)) AS nxt
+					 WHERE (t.transaction_id OPERATOR(pg_catalog.>) lo
+							AND t.transaction_id OPERATOR(pg_catalog.<=) hi
+							OR t.transaction_id OPERATOR(pg_catalog.=) ANY (changed)))) AS nxt
 	 WHERE d.customer_key OPERATOR(pg_catalog.=) nxt.customer_key
 	   AND (d.valid_to IS DISTINCT FROM nxt.valid_to OR d.is_current OPERATOR(pg_catalog.<>) (nxt.valid_to IS NULL));
 
@@ -454,7 +599,8 @@ BEGIN
 		  FROM ONLY @schema@.transaction t
 		  JOIN ONLY @schema@.customer_version v
 			ON v.customer_version_id OPERATOR(pg_catalog.=) t.customer_version_id
-		 WHERE t.transaction_id OPERATOR(pg_catalog.>) lo AND t.transaction_id OPERATOR(pg_catalog.<=) hi;
+		 WHERE (t.transaction_id OPERATOR(pg_catalog.>) lo AND t.transaction_id OPERATOR(pg_catalog.<=) hi
+				OR t.transaction_id OPERATOR(pg_catalog.=) ANY (changed));
 		GET DIAGNOSTICS n = ROW_COUNT;
 		PERFORM @schema@.rollup_rebuild();
 	ELSE
@@ -472,7 +618,8 @@ BEGIN
 			  FROM ONLY @schema@.transaction t
 			  JOIN ONLY @schema@.customer_version v
 				ON v.customer_version_id OPERATOR(pg_catalog.=) t.customer_version_id
-			 WHERE t.transaction_id OPERATOR(pg_catalog.>) lo AND t.transaction_id OPERATOR(pg_catalog.<=) hi
+			 WHERE (t.transaction_id OPERATOR(pg_catalog.>) lo AND t.transaction_id OPERATOR(pg_catalog.<=) hi
+				OR t.transaction_id OPERATOR(pg_catalog.=) ANY (changed))
 			ON CONFLICT (transaction_id, trans_date_trans_time) DO NOTHING
 			RETURNING trans_date_trans_time AS ts, hour, location_key, category_key, amt, is_fraud),
 		x AS (
@@ -536,6 +683,14 @@ BEGIN
 END;
 $refresh$;
 -- txpipe.refresh() runs it as the owner; nobody else needs to
+REVOKE ALL ON FUNCTION @schema@.refresh_star(bigint, bigint, bigint[]) FROM PUBLIC;
+
+-- The star rows of transactions lo < transaction_id <= hi only.
+CREATE OR REPLACE FUNCTION @schema@.refresh_star(lo bigint, hi bigint)
+RETURNS bigint
+LANGUAGE sql
+SET search_path = pg_catalog, pg_temp
+AS $wrap$ SELECT @schema@.refresh_star(lo, hi, NULL::bigint[]) $wrap$;
 REVOKE ALL ON FUNCTION @schema@.refresh_star(bigint, bigint) FROM PUBLIC;
 
 -- Reporting views (what Grafana reads).

@@ -87,6 +87,18 @@ CREATE INDEX IF NOT EXISTS event_session_time ON @schema@.event (session_id, eve
 CREATE INDEX IF NOT EXISTS event_time ON @schema@.event (event_time);
 CREATE INDEX IF NOT EXISTS session_by_user ON @schema@.session (user_id);
 
+-- Corrections: the ids of events updated or deleted once routed (and, on a
+-- logical replica, inserted by the subscription) go to txpipe.changes,
+-- which the next refresh takes (README: "Corrections" and "The warehouse
+-- on a logical replica").  The insert trigger fires in replication apply
+-- workers only; routing here does not fire it.
+CREATE OR REPLACE TRIGGER txpipe_changes AFTER UPDATE OR DELETE ON @schema@.event
+	FOR EACH ROW EXECUTE FUNCTION txpipe.track_change('event_seq');
+ALTER TABLE @schema@.event ENABLE ALWAYS TRIGGER txpipe_changes;
+CREATE OR REPLACE TRIGGER txpipe_changes_replica AFTER INSERT ON @schema@.event
+	FOR EACH ROW EXECUTE FUNCTION txpipe.track_change('event_seq');
+ALTER TABLE @schema@.event ENABLE REPLICA TRIGGER txpipe_changes_replica;
+
 -- Star schema, filled by refresh_star() through txpipe.refresh().  Keys are
 -- the ids of the normalized tables.  Dates and hours are those of UTC (the
 -- source's times are UTC), whatever the session's TimeZone.
@@ -224,6 +236,7 @@ CREATE TABLE IF NOT EXISTS @schema@.agg_category_dow_hour (
 	hour		smallint NOT NULL,
 	category_key bigint NOT NULL,
 	views bigint NOT NULL, carts bigint NOT NULL, purchases bigint NOT NULL, revenue numeric NOT NULL,
+	events bigint NOT NULL,
 	PRIMARY KEY (day_of_week, hour, category_key)
 );
 -- the same per category code (one row for the categories without one):
@@ -233,6 +246,7 @@ CREATE TABLE IF NOT EXISTS @schema@.agg_code_dow_hour (
 	hour		smallint NOT NULL,
 	category	text NOT NULL,			-- category_code, or '(no category code)'
 	views bigint NOT NULL, carts bigint NOT NULL, purchases bigint NOT NULL, revenue numeric NOT NULL,
+	events bigint NOT NULL,
 	PRIMARY KEY (day_of_week, hour, category)
 );
 CREATE TABLE IF NOT EXISTS @schema@.agg_brand_dow_hour (
@@ -240,6 +254,7 @@ CREATE TABLE IF NOT EXISTS @schema@.agg_brand_dow_hour (
 	hour		smallint NOT NULL,
 	brand_key	integer NOT NULL,
 	views bigint NOT NULL, carts bigint NOT NULL, purchases bigint NOT NULL, revenue numeric NOT NULL,
+	events bigint NOT NULL,
 	PRIMARY KEY (day_of_week, hour, brand_key)
 );
 -- the top brands of a weekday and hour, read in order
@@ -249,12 +264,35 @@ CREATE TABLE IF NOT EXISTS @schema@.agg_brand_day (
 	date		date NOT NULL,
 	brand_key	integer NOT NULL,
 	views bigint NOT NULL, carts bigint NOT NULL, purchases bigint NOT NULL, revenue numeric NOT NULL,
+	events bigint NOT NULL,
 	PRIMARY KEY (date, brand_key)
 );
 CREATE TABLE IF NOT EXISTS @schema@.agg_brand (
 	brand_key	integer PRIMARY KEY,
-	views bigint NOT NULL, carts bigint NOT NULL, purchases bigint NOT NULL, revenue numeric NOT NULL
+	views bigint NOT NULL, carts bigint NOT NULL, purchases bigint NOT NULL, revenue numeric NOT NULL,
+	events bigint NOT NULL
 );
+
+-- A star made before its weekday, hour and brand rollups counted their
+-- events (what tells a row whose facts are gone from one with only
+-- removals) gets every rollup again from its facts, below.
+DO $rollup_events$
+BEGIN
+	IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_attribute a
+					WHERE a.attrelid OPERATOR(pg_catalog.=) '@schema@.agg_brand'::pg_catalog.regclass
+					  AND a.attname OPERATOR(pg_catalog.=) 'events' AND NOT a.attisdropped) THEN
+		TRUNCATE @schema@.agg_minute, @schema@.agg_hour, @schema@.agg_day, @schema@.agg_day_user,
+			@schema@.agg_day_session, @schema@.agg_day_session_step, @schema@.agg_cart,
+			@schema@.agg_cart_product, @schema@.agg_cart_day, @schema@.agg_category_dow_hour,
+			@schema@.agg_code_dow_hour, @schema@.agg_brand_dow_hour, @schema@.agg_brand_day, @schema@.agg_brand;
+		ALTER TABLE @schema@.agg_category_dow_hour ADD COLUMN IF NOT EXISTS events bigint NOT NULL;
+		ALTER TABLE @schema@.agg_code_dow_hour ADD COLUMN IF NOT EXISTS events bigint NOT NULL;
+		ALTER TABLE @schema@.agg_brand_dow_hour ADD COLUMN IF NOT EXISTS events bigint NOT NULL;
+		ALTER TABLE @schema@.agg_brand_day ADD COLUMN IF NOT EXISTS events bigint NOT NULL;
+		ALTER TABLE @schema@.agg_brand ADD COLUMN IF NOT EXISTS events bigint NOT NULL;
+	END IF;
+END;
+$rollup_events$;
 
 -- A star that has facts and no rollups yet gets them from its facts, once.
 DO $rollup_init$
@@ -293,24 +331,24 @@ BEGIN
 		INSERT INTO @schema@.agg_cart_product
 		SELECT a.product_key, pg_catalog.count(*) FILTER (WHERE a.carted_at IS NOT NULL),
 			   pg_catalog.count(*) FILTER (WHERE a.carted_at IS NOT NULL AND a.bought)
-		  FROM @schema@.agg_cart a GROUP BY 1;
+		  FROM @schema@.agg_cart a GROUP BY 1 HAVING pg_catalog.count(*) FILTER (WHERE a.carted_at IS NOT NULL) OPERATOR(pg_catalog.>) 0;
 		INSERT INTO @schema@.agg_cart_day
 		SELECT (a.carted_at AT TIME ZONE 'UTC')::pg_catalog.date, pg_catalog.count(*), pg_catalog.count(*) FILTER (WHERE a.bought)
 		  FROM @schema@.agg_cart a WHERE a.carted_at IS NOT NULL GROUP BY 1;
 		INSERT INTO @schema@.agg_category_dow_hour
-		SELECT EXTRACT(isodow FROM f.event_time AT TIME ZONE 'UTC')::smallint, f.hour, f.category_key, pg_catalog.count(*) FILTER (WHERE f.event_type OPERATOR(pg_catalog.=) 'view'), pg_catalog.count(*) FILTER (WHERE f.event_type OPERATOR(pg_catalog.=) 'cart'), pg_catalog.count(*) FILTER (WHERE f.event_type OPERATOR(pg_catalog.=) 'purchase'), coalesce(pg_catalog.sum(f.price) FILTER (WHERE f.event_type OPERATOR(pg_catalog.=) 'purchase'), 0) FROM @schema@.fact_event f GROUP BY 1, 2, 3;
+		SELECT EXTRACT(isodow FROM f.event_time AT TIME ZONE 'UTC')::smallint, f.hour, f.category_key, pg_catalog.count(*) FILTER (WHERE f.event_type OPERATOR(pg_catalog.=) 'view'), pg_catalog.count(*) FILTER (WHERE f.event_type OPERATOR(pg_catalog.=) 'cart'), pg_catalog.count(*) FILTER (WHERE f.event_type OPERATOR(pg_catalog.=) 'purchase'), coalesce(pg_catalog.sum(f.price) FILTER (WHERE f.event_type OPERATOR(pg_catalog.=) 'purchase'), 0), pg_catalog.count(*) FROM @schema@.fact_event f GROUP BY 1, 2, 3;
 		INSERT INTO @schema@.agg_code_dow_hour
 		SELECT a.day_of_week, a.hour, coalesce(c.category_code, '(no category code)'), pg_catalog.sum(a.views),
-			   pg_catalog.sum(a.carts), pg_catalog.sum(a.purchases), pg_catalog.sum(a.revenue)
+			   pg_catalog.sum(a.carts), pg_catalog.sum(a.purchases), pg_catalog.sum(a.revenue), pg_catalog.sum(a.events)
 		  FROM @schema@.agg_category_dow_hour a
 		  JOIN @schema@.dim_category c ON c.category_key OPERATOR(pg_catalog.=) a.category_key
 		 GROUP BY 1, 2, 3;
 		INSERT INTO @schema@.agg_brand_dow_hour
-		SELECT EXTRACT(isodow FROM f.event_time AT TIME ZONE 'UTC')::smallint, f.hour, f.brand_key, pg_catalog.count(*) FILTER (WHERE f.event_type OPERATOR(pg_catalog.=) 'view'), pg_catalog.count(*) FILTER (WHERE f.event_type OPERATOR(pg_catalog.=) 'cart'), pg_catalog.count(*) FILTER (WHERE f.event_type OPERATOR(pg_catalog.=) 'purchase'), coalesce(pg_catalog.sum(f.price) FILTER (WHERE f.event_type OPERATOR(pg_catalog.=) 'purchase'), 0) FROM @schema@.fact_event f GROUP BY 1, 2, 3;
+		SELECT EXTRACT(isodow FROM f.event_time AT TIME ZONE 'UTC')::smallint, f.hour, f.brand_key, pg_catalog.count(*) FILTER (WHERE f.event_type OPERATOR(pg_catalog.=) 'view'), pg_catalog.count(*) FILTER (WHERE f.event_type OPERATOR(pg_catalog.=) 'cart'), pg_catalog.count(*) FILTER (WHERE f.event_type OPERATOR(pg_catalog.=) 'purchase'), coalesce(pg_catalog.sum(f.price) FILTER (WHERE f.event_type OPERATOR(pg_catalog.=) 'purchase'), 0), pg_catalog.count(*) FROM @schema@.fact_event f GROUP BY 1, 2, 3;
 		INSERT INTO @schema@.agg_brand_day
-		SELECT (f.event_time AT TIME ZONE 'UTC')::pg_catalog.date, f.brand_key, pg_catalog.count(*) FILTER (WHERE f.event_type OPERATOR(pg_catalog.=) 'view'), pg_catalog.count(*) FILTER (WHERE f.event_type OPERATOR(pg_catalog.=) 'cart'), pg_catalog.count(*) FILTER (WHERE f.event_type OPERATOR(pg_catalog.=) 'purchase'), coalesce(pg_catalog.sum(f.price) FILTER (WHERE f.event_type OPERATOR(pg_catalog.=) 'purchase'), 0) FROM @schema@.fact_event f GROUP BY 1, 2;
+		SELECT (f.event_time AT TIME ZONE 'UTC')::pg_catalog.date, f.brand_key, pg_catalog.count(*) FILTER (WHERE f.event_type OPERATOR(pg_catalog.=) 'view'), pg_catalog.count(*) FILTER (WHERE f.event_type OPERATOR(pg_catalog.=) 'cart'), pg_catalog.count(*) FILTER (WHERE f.event_type OPERATOR(pg_catalog.=) 'purchase'), coalesce(pg_catalog.sum(f.price) FILTER (WHERE f.event_type OPERATOR(pg_catalog.=) 'purchase'), 0), pg_catalog.count(*) FROM @schema@.fact_event f GROUP BY 1, 2;
 		INSERT INTO @schema@.agg_brand
-		SELECT f.brand_key, pg_catalog.count(*) FILTER (WHERE f.event_type OPERATOR(pg_catalog.=) 'view'), pg_catalog.count(*) FILTER (WHERE f.event_type OPERATOR(pg_catalog.=) 'cart'), pg_catalog.count(*) FILTER (WHERE f.event_type OPERATOR(pg_catalog.=) 'purchase'), coalesce(pg_catalog.sum(f.price) FILTER (WHERE f.event_type OPERATOR(pg_catalog.=) 'purchase'), 0) FROM @schema@.fact_event f GROUP BY 1;
+		SELECT f.brand_key, pg_catalog.count(*) FILTER (WHERE f.event_type OPERATOR(pg_catalog.=) 'view'), pg_catalog.count(*) FILTER (WHERE f.event_type OPERATOR(pg_catalog.=) 'cart'), pg_catalog.count(*) FILTER (WHERE f.event_type OPERATOR(pg_catalog.=) 'purchase'), coalesce(pg_catalog.sum(f.price) FILTER (WHERE f.event_type OPERATOR(pg_catalog.=) 'purchase'), 0), pg_catalog.count(*) FROM @schema@.fact_event f GROUP BY 1;
 	END IF;
 END;
 $rollup_init$;
@@ -322,14 +360,22 @@ $rollup_init$;
 -- rebuild: the star starts empty.  Every statement reads only the new
 -- events (a range of the primary key) and the rows they name, so the cost
 -- follows the new rows, not the tables' size.  A rerun over the same
--- range writes nothing twice.
-CREATE OR REPLACE FUNCTION @schema@.refresh_star(lo bigint, hi bigint)
+-- range writes nothing twice.  Then, unless lo = 0, the events of changed
+-- (event_seq values of updated, deleted or replicated events) as the
+-- grain holds them now: their facts rewritten, added or removed, the
+-- additive rollups moved by the difference, the others recomputed for
+-- the keys those facts touch; the cost follows the changed events.
+CREATE OR REPLACE FUNCTION @schema@.refresh_star(lo bigint, hi bigint, changed bigint[])
 RETURNS bigint
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $refresh$
 DECLARE
 	n bigint;
+	ids bigint[];
+	gone @schema@.fact_event[];		-- facts taken out of the star
+	came @schema@.fact_event[];		-- facts written for changed events
+	moved @schema@.fact_event[];	-- both
 BEGIN
 	IF lo OPERATOR(pg_catalog.=) 0 THEN
 		TRUNCATE @schema@.fact_event, @schema@.dim_product, @schema@.dim_category,
@@ -481,6 +527,9 @@ BEGIN
 			   pg_catalog.sum((cd.new_at IS NOT NULL AND cd.new_bought)::integer
 							  OPERATOR(pg_catalog.-) (cd.old_at IS NOT NULL AND cd.old_bought)::integer)
 		  FROM cd GROUP BY 1
+		HAVING pg_catalog.sum((cd.new_at IS NOT NULL)::integer OPERATOR(pg_catalog.-) (cd.old_at IS NOT NULL)::integer) OPERATOR(pg_catalog.<>) 0
+			OR pg_catalog.sum((cd.new_at IS NOT NULL AND cd.new_bought)::integer
+							  OPERATOR(pg_catalog.-) (cd.old_at IS NOT NULL AND cd.old_bought)::integer) OPERATOR(pg_catalog.<>) 0
 		ON CONFLICT (product_key) DO UPDATE SET carted = a.carted OPERATOR(pg_catalog.+) excluded.carted, bought = a.bought OPERATOR(pg_catalog.+) excluded.bought),
 	a10 AS (
 		INSERT INTO @schema@.agg_cart_day AS a
@@ -491,38 +540,393 @@ BEGIN
 				SELECT (cd.old_at AT TIME ZONE 'UTC')::pg_catalog.date, -1, OPERATOR(pg_catalog.-) cd.old_bought::integer
 				  FROM cd WHERE cd.old_at IS NOT NULL) AS m
 		 GROUP BY 1
+		HAVING pg_catalog.sum(m.carted) OPERATOR(pg_catalog.<>) 0 OR pg_catalog.sum(m.bought) OPERATOR(pg_catalog.<>) 0
 		ON CONFLICT (date) DO UPDATE SET carted = a.carted OPERATOR(pg_catalog.+) excluded.carted, bought = a.bought OPERATOR(pg_catalog.+) excluded.bought),
 	a4 AS (
 		INSERT INTO @schema@.agg_category_dow_hour AS a
-		SELECT x.dow, x.hour, x.category_key, pg_catalog.count(*) FILTER (WHERE x.event_type OPERATOR(pg_catalog.=) 'view'), pg_catalog.count(*) FILTER (WHERE x.event_type OPERATOR(pg_catalog.=) 'cart'), pg_catalog.count(*) FILTER (WHERE x.event_type OPERATOR(pg_catalog.=) 'purchase'), coalesce(pg_catalog.sum(x.price) FILTER (WHERE x.event_type OPERATOR(pg_catalog.=) 'purchase'), 0)
+		SELECT x.dow, x.hour, x.category_key, pg_catalog.count(*) FILTER (WHERE x.event_type OPERATOR(pg_catalog.=) 'view'), pg_catalog.count(*) FILTER (WHERE x.event_type OPERATOR(pg_catalog.=) 'cart'), pg_catalog.count(*) FILTER (WHERE x.event_type OPERATOR(pg_catalog.=) 'purchase'), coalesce(pg_catalog.sum(x.price) FILTER (WHERE x.event_type OPERATOR(pg_catalog.=) 'purchase'), 0), pg_catalog.count(*)
 		  FROM x GROUP BY 1, 2, 3
-		ON CONFLICT (day_of_week, hour, category_key) DO UPDATE SET views = a.views OPERATOR(pg_catalog.+) excluded.views, carts = a.carts OPERATOR(pg_catalog.+) excluded.carts, purchases = a.purchases OPERATOR(pg_catalog.+) excluded.purchases, revenue = a.revenue OPERATOR(pg_catalog.+) excluded.revenue),
+		ON CONFLICT (day_of_week, hour, category_key) DO UPDATE SET views = a.views OPERATOR(pg_catalog.+) excluded.views, carts = a.carts OPERATOR(pg_catalog.+) excluded.carts, purchases = a.purchases OPERATOR(pg_catalog.+) excluded.purchases, revenue = a.revenue OPERATOR(pg_catalog.+) excluded.revenue, events = a.events OPERATOR(pg_catalog.+) excluded.events),
 	a8 AS (
 		INSERT INTO @schema@.agg_code_dow_hour AS a
-		SELECT x.dow, x.hour, coalesce(c.category_code, '(no category code)'), pg_catalog.count(*) FILTER (WHERE x.event_type OPERATOR(pg_catalog.=) 'view'), pg_catalog.count(*) FILTER (WHERE x.event_type OPERATOR(pg_catalog.=) 'cart'), pg_catalog.count(*) FILTER (WHERE x.event_type OPERATOR(pg_catalog.=) 'purchase'), coalesce(pg_catalog.sum(x.price) FILTER (WHERE x.event_type OPERATOR(pg_catalog.=) 'purchase'), 0)
+		SELECT x.dow, x.hour, coalesce(c.category_code, '(no category code)'), pg_catalog.count(*) FILTER (WHERE x.event_type OPERATOR(pg_catalog.=) 'view'), pg_catalog.count(*) FILTER (WHERE x.event_type OPERATOR(pg_catalog.=) 'cart'), pg_catalog.count(*) FILTER (WHERE x.event_type OPERATOR(pg_catalog.=) 'purchase'), coalesce(pg_catalog.sum(x.price) FILTER (WHERE x.event_type OPERATOR(pg_catalog.=) 'purchase'), 0), pg_catalog.count(*)
 		  FROM x JOIN @schema@.dim_category c ON c.category_key OPERATOR(pg_catalog.=) x.category_key
 		 GROUP BY 1, 2, 3
-		ON CONFLICT (day_of_week, hour, category) DO UPDATE SET views = a.views OPERATOR(pg_catalog.+) excluded.views, carts = a.carts OPERATOR(pg_catalog.+) excluded.carts, purchases = a.purchases OPERATOR(pg_catalog.+) excluded.purchases, revenue = a.revenue OPERATOR(pg_catalog.+) excluded.revenue),
+		ON CONFLICT (day_of_week, hour, category) DO UPDATE SET views = a.views OPERATOR(pg_catalog.+) excluded.views, carts = a.carts OPERATOR(pg_catalog.+) excluded.carts, purchases = a.purchases OPERATOR(pg_catalog.+) excluded.purchases, revenue = a.revenue OPERATOR(pg_catalog.+) excluded.revenue, events = a.events OPERATOR(pg_catalog.+) excluded.events),
 	a5 AS (
 		INSERT INTO @schema@.agg_brand_dow_hour AS a
-		SELECT x.dow, x.hour, x.brand_key, pg_catalog.count(*) FILTER (WHERE x.event_type OPERATOR(pg_catalog.=) 'view'), pg_catalog.count(*) FILTER (WHERE x.event_type OPERATOR(pg_catalog.=) 'cart'), pg_catalog.count(*) FILTER (WHERE x.event_type OPERATOR(pg_catalog.=) 'purchase'), coalesce(pg_catalog.sum(x.price) FILTER (WHERE x.event_type OPERATOR(pg_catalog.=) 'purchase'), 0)
+		SELECT x.dow, x.hour, x.brand_key, pg_catalog.count(*) FILTER (WHERE x.event_type OPERATOR(pg_catalog.=) 'view'), pg_catalog.count(*) FILTER (WHERE x.event_type OPERATOR(pg_catalog.=) 'cart'), pg_catalog.count(*) FILTER (WHERE x.event_type OPERATOR(pg_catalog.=) 'purchase'), coalesce(pg_catalog.sum(x.price) FILTER (WHERE x.event_type OPERATOR(pg_catalog.=) 'purchase'), 0), pg_catalog.count(*)
 		  FROM x GROUP BY 1, 2, 3
-		ON CONFLICT (day_of_week, hour, brand_key) DO UPDATE SET views = a.views OPERATOR(pg_catalog.+) excluded.views, carts = a.carts OPERATOR(pg_catalog.+) excluded.carts, purchases = a.purchases OPERATOR(pg_catalog.+) excluded.purchases, revenue = a.revenue OPERATOR(pg_catalog.+) excluded.revenue),
+		ON CONFLICT (day_of_week, hour, brand_key) DO UPDATE SET views = a.views OPERATOR(pg_catalog.+) excluded.views, carts = a.carts OPERATOR(pg_catalog.+) excluded.carts, purchases = a.purchases OPERATOR(pg_catalog.+) excluded.purchases, revenue = a.revenue OPERATOR(pg_catalog.+) excluded.revenue, events = a.events OPERATOR(pg_catalog.+) excluded.events),
 	a7 AS (
 		INSERT INTO @schema@.agg_brand_day AS a
-		SELECT x.date, x.brand_key, pg_catalog.count(*) FILTER (WHERE x.event_type OPERATOR(pg_catalog.=) 'view'), pg_catalog.count(*) FILTER (WHERE x.event_type OPERATOR(pg_catalog.=) 'cart'), pg_catalog.count(*) FILTER (WHERE x.event_type OPERATOR(pg_catalog.=) 'purchase'), coalesce(pg_catalog.sum(x.price) FILTER (WHERE x.event_type OPERATOR(pg_catalog.=) 'purchase'), 0)
+		SELECT x.date, x.brand_key, pg_catalog.count(*) FILTER (WHERE x.event_type OPERATOR(pg_catalog.=) 'view'), pg_catalog.count(*) FILTER (WHERE x.event_type OPERATOR(pg_catalog.=) 'cart'), pg_catalog.count(*) FILTER (WHERE x.event_type OPERATOR(pg_catalog.=) 'purchase'), coalesce(pg_catalog.sum(x.price) FILTER (WHERE x.event_type OPERATOR(pg_catalog.=) 'purchase'), 0), pg_catalog.count(*)
 		  FROM x GROUP BY 1, 2
-		ON CONFLICT (date, brand_key) DO UPDATE SET views = a.views OPERATOR(pg_catalog.+) excluded.views, carts = a.carts OPERATOR(pg_catalog.+) excluded.carts, purchases = a.purchases OPERATOR(pg_catalog.+) excluded.purchases, revenue = a.revenue OPERATOR(pg_catalog.+) excluded.revenue),
+		ON CONFLICT (date, brand_key) DO UPDATE SET views = a.views OPERATOR(pg_catalog.+) excluded.views, carts = a.carts OPERATOR(pg_catalog.+) excluded.carts, purchases = a.purchases OPERATOR(pg_catalog.+) excluded.purchases, revenue = a.revenue OPERATOR(pg_catalog.+) excluded.revenue, events = a.events OPERATOR(pg_catalog.+) excluded.events),
 	a6 AS (
 		INSERT INTO @schema@.agg_brand AS a
-		SELECT x.brand_key, pg_catalog.count(*) FILTER (WHERE x.event_type OPERATOR(pg_catalog.=) 'view'), pg_catalog.count(*) FILTER (WHERE x.event_type OPERATOR(pg_catalog.=) 'cart'), pg_catalog.count(*) FILTER (WHERE x.event_type OPERATOR(pg_catalog.=) 'purchase'), coalesce(pg_catalog.sum(x.price) FILTER (WHERE x.event_type OPERATOR(pg_catalog.=) 'purchase'), 0)
+		SELECT x.brand_key, pg_catalog.count(*) FILTER (WHERE x.event_type OPERATOR(pg_catalog.=) 'view'), pg_catalog.count(*) FILTER (WHERE x.event_type OPERATOR(pg_catalog.=) 'cart'), pg_catalog.count(*) FILTER (WHERE x.event_type OPERATOR(pg_catalog.=) 'purchase'), coalesce(pg_catalog.sum(x.price) FILTER (WHERE x.event_type OPERATOR(pg_catalog.=) 'purchase'), 0), pg_catalog.count(*)
 		  FROM x GROUP BY 1
-		ON CONFLICT (brand_key) DO UPDATE SET views = a.views OPERATOR(pg_catalog.+) excluded.views, carts = a.carts OPERATOR(pg_catalog.+) excluded.carts, purchases = a.purchases OPERATOR(pg_catalog.+) excluded.purchases, revenue = a.revenue OPERATOR(pg_catalog.+) excluded.revenue)
+		ON CONFLICT (brand_key) DO UPDATE SET views = a.views OPERATOR(pg_catalog.+) excluded.views, carts = a.carts OPERATOR(pg_catalog.+) excluded.carts, purchases = a.purchases OPERATOR(pg_catalog.+) excluded.purchases, revenue = a.revenue OPERATOR(pg_catalog.+) excluded.revenue, events = a.events OPERATOR(pg_catalog.+) excluded.events)
 	SELECT pg_catalog.count(*) INTO n FROM ins;
-	RETURN n;
+
+	-- a late cart event moves its pair to an earlier day; a day whose
+	-- carts all moved away is not kept (a rebuild would not have it)
+	DELETE FROM @schema@.agg_cart_day a WHERE a.carted OPERATOR(pg_catalog.=) 0;
+
+	IF lo OPERATOR(pg_catalog.=) 0 OR changed IS NULL THEN
+		RETURN n;
+	END IF;
+	ids := ARRAY(SELECT DISTINCT c.id FROM pg_catalog.unnest(changed) AS c(id) WHERE c.id IS NOT NULL);
+	IF pg_catalog.cardinality(ids) OPERATOR(pg_catalog.=) 0 THEN
+		RETURN n;
+	END IF;
+
+	-- Corrections: the events of ids as the grain holds them now.  A fact
+	-- that differs from its event (or whose event is gone) leaves the star;
+	-- an event without its fact gets one, with its dimension rows as the
+	-- range above adds them.  The facts that left (gone) and came are
+	-- then taken away from and added to the rollups.
+	PERFORM txpipe.month_partitions('@schema@.fact_event',
+		(SELECT pg_catalog.array_agg(DISTINCT pg_catalog.date_trunc('month', e.event_time AT TIME ZONE 'UTC'))
+		   FROM ONLY @schema@.event e WHERE e.event_seq OPERATOR(pg_catalog.=) ANY (ids)),
+		'UTC');
+	PERFORM txpipe.fill_dim_date('@schema@.dim_date',
+		(SELECT pg_catalog.array_agg(DISTINCT (e.event_time AT TIME ZONE 'UTC')::pg_catalog.date)
+		   FROM ONLY @schema@.event e WHERE e.event_seq OPERATOR(pg_catalog.=) ANY (ids)));
+	WITH ev AS (
+		SELECT e.event_time, e.user_id, e.product_id, p.category_id, p.brand_id
+		  FROM ONLY @schema@.event e
+		  JOIN ONLY @schema@.product p ON p.product_id OPERATOR(pg_catalog.=) e.product_id
+		 WHERE e.event_seq OPERATOR(pg_catalog.=) ANY (ids)),
+	b AS (
+		INSERT INTO @schema@.dim_brand (brand_key, brand)
+		SELECT b.brand_id, b.brand FROM ONLY @schema@.brand b
+		 WHERE b.brand_id OPERATOR(pg_catalog.=) ANY (SELECT ev.brand_id FROM ev)
+		ON CONFLICT (brand_key) DO NOTHING),
+	c AS (
+		INSERT INTO @schema@.dim_category (category_key, category_code, top_level)
+		SELECT c.category_id, c.category_code, pg_catalog.split_part(c.category_code, '.', 1)
+		  FROM ONLY @schema@.category c
+		 WHERE c.category_id OPERATOR(pg_catalog.=) ANY (SELECT ev.category_id FROM ev)
+		ON CONFLICT (category_key) DO NOTHING),
+	p AS (
+		INSERT INTO @schema@.dim_product (product_key, category_key, brand_key)
+		SELECT DISTINCT ev.product_id, ev.category_id, coalesce(ev.brand_id, 0) FROM ev
+		ON CONFLICT (product_key) DO NOTHING)
+	INSERT INTO @schema@.dim_user AS d (user_key, first_seen)
+	SELECT ev.user_id, pg_catalog.min(ev.event_time) FROM ev GROUP BY ev.user_id
+	ON CONFLICT (user_key) DO UPDATE SET first_seen = excluded.first_seen
+	 WHERE excluded.first_seen OPERATOR(pg_catalog.<) d.first_seen;
+
+	-- (the events read by id first, so that the comparison never reads the
+	-- whole table)
+	WITH ev AS MATERIALIZED (
+		SELECT e.event_seq, e.event_key, e.event_time, e.event_type, e.user_id, e.session_id, e.product_id,
+			   p.category_id, coalesce(p.brand_id, 0) AS brand_id, e.price
+		  FROM ONLY @schema@.event e
+		  JOIN ONLY @schema@.product p ON p.product_id OPERATOR(pg_catalog.=) e.product_id
+		 WHERE e.event_seq OPERATOR(pg_catalog.=) ANY (ids)),
+	g AS (
+		DELETE FROM @schema@.fact_event f
+		 WHERE f.event_seq OPERATOR(pg_catalog.=) ANY (ids)
+		   AND NOT EXISTS (
+				SELECT 1 FROM ev
+				 WHERE ev.event_seq OPERATOR(pg_catalog.=) f.event_seq
+				   AND (ev.event_key, ev.event_time, ev.event_type, ev.user_id, ev.session_id, ev.product_id,
+						ev.category_id, ev.brand_id, ev.price)
+					   IS NOT DISTINCT FROM
+					   (f.event_key, f.event_time, f.event_type, f.user_key, f.session_id, f.product_key,
+						f.category_key, f.brand_key, f.price))
+		RETURNING f)
+	SELECT pg_catalog.array_agg(g.f) INTO gone FROM g;
+
+	WITH i AS (
+		INSERT INTO @schema@.fact_event AS f
+			(event_seq, event_key, event_time, date_key, hour, event_type, user_key, session_id,
+			 product_key, category_key, brand_key, price)
+		SELECT e.event_seq, e.event_key, e.event_time,
+			   pg_catalog.to_char(e.event_time AT TIME ZONE 'UTC', 'YYYYMMDD')::integer,
+			   EXTRACT(hour FROM e.event_time AT TIME ZONE 'UTC'),
+			   e.event_type, e.user_id, e.session_id,
+			   e.product_id, p.category_id, coalesce(p.brand_id, 0), e.price
+		  FROM ONLY @schema@.event e
+		  JOIN ONLY @schema@.product p ON p.product_id OPERATOR(pg_catalog.=) e.product_id
+		 WHERE e.event_seq OPERATOR(pg_catalog.=) ANY (ids)
+		   AND NOT EXISTS (SELECT 1 FROM @schema@.fact_event o WHERE o.event_seq OPERATOR(pg_catalog.=) e.event_seq)
+		RETURNING f)
+	SELECT pg_catalog.array_agg(i.f) INTO came FROM i;
+
+	moved := came OPERATOR(pg_catalog.||) gone;
+	IF moved IS NULL THEN
+		RETURN n;
+	END IF;
+
+	-- the additive rollups: each fact that came counted once, each that
+	-- left taken away once
+	WITH x AS (
+		SELECT m.*, (m.event_time AT TIME ZONE 'UTC')::pg_catalog.date AS date,
+			   EXTRACT(isodow FROM m.event_time AT TIME ZONE 'UTC')::smallint AS dow,
+			   (m.event_type OPERATOR(pg_catalog.=) 'view')::integer OPERATOR(pg_catalog.*) m.sign AS v,
+			   (m.event_type OPERATOR(pg_catalog.=) 'cart')::integer OPERATOR(pg_catalog.*) m.sign AS c,
+			   (m.event_type OPERATOR(pg_catalog.=) 'remove_from_cart')::integer OPERATOR(pg_catalog.*) m.sign AS r,
+			   (m.event_type OPERATOR(pg_catalog.=) 'purchase')::integer OPERATOR(pg_catalog.*) m.sign AS pu,
+			   CASE WHEN m.event_type OPERATOR(pg_catalog.=) 'purchase' THEN m.price OPERATOR(pg_catalog.*) m.sign ELSE 0 END AS rev
+		  FROM (SELECT a.*, 1 AS sign FROM pg_catalog.unnest(came) a
+				UNION ALL
+				SELECT a.*, -1 FROM pg_catalog.unnest(gone) a) AS m),
+	a1 AS (
+		INSERT INTO @schema@.agg_minute AS a
+		SELECT pg_catalog.date_trunc('minute', x.event_time), pg_catalog.sum(x.sign), pg_catalog.sum(x.v), pg_catalog.sum(x.c), pg_catalog.sum(x.r), pg_catalog.sum(x.pu), pg_catalog.sum(x.rev)
+		  FROM x GROUP BY 1
+		ON CONFLICT (minute) DO UPDATE SET events = a.events OPERATOR(pg_catalog.+) excluded.events, views = a.views OPERATOR(pg_catalog.+) excluded.views, carts = a.carts OPERATOR(pg_catalog.+) excluded.carts, removals = a.removals OPERATOR(pg_catalog.+) excluded.removals, purchases = a.purchases OPERATOR(pg_catalog.+) excluded.purchases, revenue = a.revenue OPERATOR(pg_catalog.+) excluded.revenue),
+	-- busiest minutes: below, once the minutes are right
+	ah AS (
+		INSERT INTO @schema@.agg_hour AS a
+		SELECT pg_catalog.date_trunc('hour', x.event_time, 'UTC'), pg_catalog.sum(x.sign), pg_catalog.sum(x.v), pg_catalog.sum(x.c), pg_catalog.sum(x.r), pg_catalog.sum(x.pu), pg_catalog.sum(x.rev), 0
+		  FROM x GROUP BY 1
+		ON CONFLICT (hour) DO UPDATE SET events = a.events OPERATOR(pg_catalog.+) excluded.events, views = a.views OPERATOR(pg_catalog.+) excluded.views, carts = a.carts OPERATOR(pg_catalog.+) excluded.carts, removals = a.removals OPERATOR(pg_catalog.+) excluded.removals, purchases = a.purchases OPERATOR(pg_catalog.+) excluded.purchases, revenue = a.revenue OPERATOR(pg_catalog.+) excluded.revenue),
+	-- distinct visitors, sessions and steps: below, from their keys' facts
+	a2 AS (
+		INSERT INTO @schema@.agg_day AS a (date, events, views, carts, removals, purchases, revenue)
+		SELECT x.date, pg_catalog.sum(x.sign), pg_catalog.sum(x.v), pg_catalog.sum(x.c), pg_catalog.sum(x.r), pg_catalog.sum(x.pu), pg_catalog.sum(x.rev)
+		  FROM x GROUP BY 1
+		ON CONFLICT (date) DO UPDATE SET events = a.events OPERATOR(pg_catalog.+) excluded.events, views = a.views OPERATOR(pg_catalog.+) excluded.views, carts = a.carts OPERATOR(pg_catalog.+) excluded.carts, removals = a.removals OPERATOR(pg_catalog.+) excluded.removals, purchases = a.purchases OPERATOR(pg_catalog.+) excluded.purchases, revenue = a.revenue OPERATOR(pg_catalog.+) excluded.revenue),
+	a4 AS (
+		INSERT INTO @schema@.agg_category_dow_hour AS a
+		SELECT x.dow, x.hour, x.category_key, pg_catalog.sum(x.v), pg_catalog.sum(x.c), pg_catalog.sum(x.pu), pg_catalog.sum(x.rev), pg_catalog.sum(x.sign)
+		  FROM x GROUP BY 1, 2, 3
+		ON CONFLICT (day_of_week, hour, category_key) DO UPDATE SET views = a.views OPERATOR(pg_catalog.+) excluded.views, carts = a.carts OPERATOR(pg_catalog.+) excluded.carts, purchases = a.purchases OPERATOR(pg_catalog.+) excluded.purchases, revenue = a.revenue OPERATOR(pg_catalog.+) excluded.revenue, events = a.events OPERATOR(pg_catalog.+) excluded.events),
+	a8 AS (
+		INSERT INTO @schema@.agg_code_dow_hour AS a
+		SELECT x.dow, x.hour, coalesce(dc.category_code, '(no category code)'), pg_catalog.sum(x.v), pg_catalog.sum(x.c), pg_catalog.sum(x.pu), pg_catalog.sum(x.rev), pg_catalog.sum(x.sign)
+		  FROM x JOIN @schema@.dim_category dc ON dc.category_key OPERATOR(pg_catalog.=) x.category_key
+		 GROUP BY 1, 2, 3
+		ON CONFLICT (day_of_week, hour, category) DO UPDATE SET views = a.views OPERATOR(pg_catalog.+) excluded.views, carts = a.carts OPERATOR(pg_catalog.+) excluded.carts, purchases = a.purchases OPERATOR(pg_catalog.+) excluded.purchases, revenue = a.revenue OPERATOR(pg_catalog.+) excluded.revenue, events = a.events OPERATOR(pg_catalog.+) excluded.events),
+	a5 AS (
+		INSERT INTO @schema@.agg_brand_dow_hour AS a
+		SELECT x.dow, x.hour, x.brand_key, pg_catalog.sum(x.v), pg_catalog.sum(x.c), pg_catalog.sum(x.pu), pg_catalog.sum(x.rev), pg_catalog.sum(x.sign)
+		  FROM x GROUP BY 1, 2, 3
+		ON CONFLICT (day_of_week, hour, brand_key) DO UPDATE SET views = a.views OPERATOR(pg_catalog.+) excluded.views, carts = a.carts OPERATOR(pg_catalog.+) excluded.carts, purchases = a.purchases OPERATOR(pg_catalog.+) excluded.purchases, revenue = a.revenue OPERATOR(pg_catalog.+) excluded.revenue, events = a.events OPERATOR(pg_catalog.+) excluded.events),
+	a7 AS (
+		INSERT INTO @schema@.agg_brand_day AS a
+		SELECT x.date, x.brand_key, pg_catalog.sum(x.v), pg_catalog.sum(x.c), pg_catalog.sum(x.pu), pg_catalog.sum(x.rev), pg_catalog.sum(x.sign)
+		  FROM x GROUP BY 1, 2
+		ON CONFLICT (date, brand_key) DO UPDATE SET views = a.views OPERATOR(pg_catalog.+) excluded.views, carts = a.carts OPERATOR(pg_catalog.+) excluded.carts, purchases = a.purchases OPERATOR(pg_catalog.+) excluded.purchases, revenue = a.revenue OPERATOR(pg_catalog.+) excluded.revenue, events = a.events OPERATOR(pg_catalog.+) excluded.events)
+	INSERT INTO @schema@.agg_brand AS a
+	SELECT x.brand_key, pg_catalog.sum(x.v), pg_catalog.sum(x.c), pg_catalog.sum(x.pu), pg_catalog.sum(x.rev), pg_catalog.sum(x.sign)
+	  FROM x GROUP BY 1
+	ON CONFLICT (brand_key) DO UPDATE SET views = a.views OPERATOR(pg_catalog.+) excluded.views, carts = a.carts OPERATOR(pg_catalog.+) excluded.carts, purchases = a.purchases OPERATOR(pg_catalog.+) excluded.purchases, revenue = a.revenue OPERATOR(pg_catalog.+) excluded.revenue, events = a.events OPERATOR(pg_catalog.+) excluded.events;
+
+	-- The rollups that are not sums, recomputed for the keys the moved
+	-- facts touch from the facts now in the star: the events of a session
+	-- (or a user's of a day, or a user's first) found through the grain's
+	-- index, each matched to its fact.
+	-- (OFFSET 0, LIMIT 1: one key, one event at a time, through the indexes)
+	WITH sf AS (
+		SELECT f.* FROM (SELECT DISTINCT m.session_id FROM pg_catalog.unnest(moved) m WHERE m.session_id IS NOT NULL) AS k,
+		  LATERAL (SELECT e.event_seq, e.event_time FROM ONLY @schema@.event e
+					WHERE e.session_id OPERATOR(pg_catalog.=) k.session_id OFFSET 0) AS e,
+		  LATERAL (SELECT f.* FROM @schema@.fact_event f
+					WHERE f.event_seq OPERATOR(pg_catalog.=) e.event_seq AND f.event_time OPERATOR(pg_catalog.=) e.event_time
+					LIMIT 1) AS f
+		 WHERE f.session_id OPERATOR(pg_catalog.=) k.session_id),
+	-- a user's earliest event that has a fact: the first of them in time
+	fu AS (
+		UPDATE @schema@.dim_user d SET first_seen = m.first_seen
+		  FROM (SELECT k.user_key, f.event_time AS first_seen
+				  FROM (SELECT DISTINCT m.user_key FROM pg_catalog.unnest(moved) m) AS k,
+				  LATERAL (SELECT f.event_time FROM ONLY @schema@.event e,
+							 LATERAL (SELECT f.user_key, f.event_time FROM @schema@.fact_event f
+									   WHERE f.event_seq OPERATOR(pg_catalog.=) e.event_seq
+										 AND f.event_time OPERATOR(pg_catalog.=) e.event_time LIMIT 1) AS f
+							WHERE e.user_id OPERATOR(pg_catalog.=) k.user_key AND f.user_key OPERATOR(pg_catalog.=) k.user_key
+							ORDER BY e.event_time LIMIT 1) AS f) AS m
+		 WHERE d.user_key OPERATOR(pg_catalog.=) m.user_key AND d.first_seen OPERATOR(pg_catalog.<>) m.first_seen),
+	-- each key the moved facts had or have, and whether a fact has it now
+	-- (a user's events of that day only)
+	ku AS (
+		SELECT k.date, k.user_key,
+			   EXISTS (SELECT 1 FROM ONLY @schema@.event e,
+						 LATERAL (SELECT f.user_key FROM @schema@.fact_event f
+								   WHERE f.event_seq OPERATOR(pg_catalog.=) e.event_seq
+									 AND f.event_time OPERATOR(pg_catalog.=) e.event_time LIMIT 1) AS f
+						WHERE e.user_id OPERATOR(pg_catalog.=) k.user_key
+						  AND e.event_time OPERATOR(pg_catalog.>=) (k.date::pg_catalog.timestamp AT TIME ZONE 'UTC')
+						  AND e.event_time OPERATOR(pg_catalog.<) ((k.date OPERATOR(pg_catalog.+) 1)::pg_catalog.timestamp AT TIME ZONE 'UTC')
+						  AND f.user_key OPERATOR(pg_catalog.=) k.user_key) AS present
+		  FROM (SELECT DISTINCT (m.event_time AT TIME ZONE 'UTC')::pg_catalog.date AS date, m.user_key
+				  FROM pg_catalog.unnest(moved) m) AS k),
+	ks AS (
+		SELECT k.date, k.session_id, h.session_id IS NOT NULL AS present
+		  FROM (SELECT DISTINCT (m.event_time AT TIME ZONE 'UTC')::pg_catalog.date AS date, m.session_id
+				  FROM pg_catalog.unnest(moved) m WHERE m.session_id IS NOT NULL) AS k
+		  LEFT JOIN (SELECT DISTINCT (sf.event_time AT TIME ZONE 'UTC')::pg_catalog.date AS date, sf.session_id FROM sf) AS h
+			ON h.date OPERATOR(pg_catalog.=) k.date AND h.session_id OPERATOR(pg_catalog.=) k.session_id),
+	kt AS (
+		SELECT k.date, k.step, k.session_id, h.session_id IS NOT NULL AS present
+		  FROM (SELECT DISTINCT (m.event_time AT TIME ZONE 'UTC')::pg_catalog.date AS date, m.event_type AS step, m.session_id
+				  FROM pg_catalog.unnest(moved) m
+				 WHERE m.session_id IS NOT NULL AND m.event_type OPERATOR(pg_catalog.<>) 'remove_from_cart') AS k
+		  LEFT JOIN (SELECT DISTINCT (sf.event_time AT TIME ZONE 'UTC')::pg_catalog.date AS date, sf.event_type AS step, sf.session_id FROM sf) AS h
+			ON h.date OPERATOR(pg_catalog.=) k.date AND h.step OPERATOR(pg_catalog.=) k.step
+		   AND h.session_id OPERATOR(pg_catalog.=) k.session_id),
+	ud AS (
+		DELETE FROM @schema@.agg_day_user a USING ku
+		 WHERE a.date OPERATOR(pg_catalog.=) ku.date AND a.user_key OPERATOR(pg_catalog.=) ku.user_key AND NOT ku.present
+		RETURNING a.date),
+	ui AS (
+		INSERT INTO @schema@.agg_day_user SELECT ku.date, ku.user_key FROM ku WHERE ku.present
+		ON CONFLICT (date, user_key) DO NOTHING RETURNING date),
+	sd AS (
+		DELETE FROM @schema@.agg_day_session a USING ks
+		 WHERE a.date OPERATOR(pg_catalog.=) ks.date AND a.session_id OPERATOR(pg_catalog.=) ks.session_id AND NOT ks.present
+		RETURNING a.date),
+	si AS (
+		INSERT INTO @schema@.agg_day_session SELECT ks.date, ks.session_id FROM ks WHERE ks.present
+		ON CONFLICT (date, session_id) DO NOTHING RETURNING date),
+	td AS (
+		DELETE FROM @schema@.agg_day_session_step a USING kt
+		 WHERE a.date OPERATOR(pg_catalog.=) kt.date AND a.step OPERATOR(pg_catalog.=) kt.step
+		   AND a.session_id OPERATOR(pg_catalog.=) kt.session_id AND NOT kt.present
+		RETURNING a.date, a.step),
+	ti AS (
+		INSERT INTO @schema@.agg_day_session_step SELECT kt.date, kt.step, kt.session_id FROM kt WHERE kt.present
+		ON CONFLICT (date, step, session_id) DO NOTHING RETURNING date, step),
+	dd AS (
+		SELECT t.date, pg_catalog.sum(t.u) AS u, pg_catalog.sum(t.s) AS s,
+			   pg_catalog.sum(t.n) FILTER (WHERE t.step OPERATOR(pg_catalog.=) 'view') AS vs,
+			   pg_catalog.sum(t.n) FILTER (WHERE t.step OPERATOR(pg_catalog.=) 'cart') AS cs,
+			   pg_catalog.sum(t.n) FILTER (WHERE t.step OPERATOR(pg_catalog.=) 'purchase') AS ps
+		  FROM (SELECT ud.date, -1 AS u, 0 AS s, NULL::@schema@.event_type AS step, 0 AS n FROM ud
+				UNION ALL SELECT ui.date, 1, 0, NULL, 0 FROM ui
+				UNION ALL SELECT sd.date, 0, -1, NULL, 0 FROM sd
+				UNION ALL SELECT si.date, 0, 1, NULL, 0 FROM si
+				UNION ALL SELECT td.date, 0, 0, td.step, -1 FROM td
+				UNION ALL SELECT ti.date, 0, 0, ti.step, 1 FROM ti) AS t
+		 GROUP BY 1),
+	du AS (
+		UPDATE @schema@.agg_day a
+		   SET visitors = a.visitors OPERATOR(pg_catalog.+) dd.u, sessions = a.sessions OPERATOR(pg_catalog.+) dd.s,
+			   viewing_sessions = a.viewing_sessions OPERATOR(pg_catalog.+) coalesce(dd.vs, 0),
+			   carting_sessions = a.carting_sessions OPERATOR(pg_catalog.+) coalesce(dd.cs, 0),
+			   purchasing_sessions = a.purchasing_sessions OPERATOR(pg_catalog.+) coalesce(dd.ps, 0)
+		  FROM dd WHERE a.date OPERATOR(pg_catalog.=) dd.date),
+	-- each session and product carted or bought: its outcome from the
+	-- session's facts now, against agg_cart's
+	cn AS (
+		SELECT k.session_id, k.product_key,
+			   pg_catalog.min(sf.event_time) FILTER (WHERE sf.event_type OPERATOR(pg_catalog.=) 'cart') AS carted_at,
+			   coalesce(pg_catalog.bool_or(sf.event_type OPERATOR(pg_catalog.=) 'purchase'), false) AS bought,
+			   pg_catalog.count(sf.event_seq) AS facts
+		  FROM (SELECT DISTINCT m.session_id, m.product_key FROM pg_catalog.unnest(moved) m
+				 WHERE m.session_id IS NOT NULL
+				   AND m.event_type OPERATOR(pg_catalog.=) ANY (ARRAY['cart', 'purchase']::@schema@.event_type[])) AS k
+		  LEFT JOIN sf ON sf.session_id OPERATOR(pg_catalog.=) k.session_id AND sf.product_key OPERATOR(pg_catalog.=) k.product_key
+			AND sf.event_type OPERATOR(pg_catalog.=) ANY (ARRAY['cart', 'purchase']::@schema@.event_type[])
+		 GROUP BY 1, 2),
+	cd AS (
+		SELECT cn.session_id, cn.product_key, cn.facts, cn.carted_at, cn.bought,
+			   o.carted_at AS old_at, coalesce(o.bought, false) AS old_bought,
+			   cn.carted_at AS new_at, cn.bought AS new_bought
+		  FROM cn
+		  LEFT JOIN @schema@.agg_cart o
+			ON o.session_id OPERATOR(pg_catalog.=) cn.session_id AND o.product_key OPERATOR(pg_catalog.=) cn.product_key),
+	cx AS (
+		DELETE FROM @schema@.agg_cart a USING cd
+		 WHERE a.session_id OPERATOR(pg_catalog.=) cd.session_id AND a.product_key OPERATOR(pg_catalog.=) cd.product_key
+		   AND cd.facts OPERATOR(pg_catalog.=) 0),
+	a3 AS (
+		INSERT INTO @schema@.agg_cart AS a
+		SELECT cd.session_id, cd.product_key, cd.carted_at, cd.bought FROM cd WHERE cd.facts OPERATOR(pg_catalog.>) 0
+		ON CONFLICT (session_id, product_key) DO UPDATE SET carted_at = excluded.carted_at, bought = excluded.bought
+		 WHERE (a.carted_at, a.bought) IS DISTINCT FROM (excluded.carted_at, excluded.bought)),
+	a9 AS (
+		INSERT INTO @schema@.agg_cart_product AS a
+		SELECT cd.product_key,
+			   pg_catalog.sum((cd.new_at IS NOT NULL)::integer OPERATOR(pg_catalog.-) (cd.old_at IS NOT NULL)::integer),
+			   pg_catalog.sum((cd.new_at IS NOT NULL AND cd.new_bought)::integer
+							  OPERATOR(pg_catalog.-) (cd.old_at IS NOT NULL AND cd.old_bought)::integer)
+		  FROM cd GROUP BY 1
+		HAVING pg_catalog.sum((cd.new_at IS NOT NULL)::integer OPERATOR(pg_catalog.-) (cd.old_at IS NOT NULL)::integer) OPERATOR(pg_catalog.<>) 0
+			OR pg_catalog.sum((cd.new_at IS NOT NULL AND cd.new_bought)::integer
+							  OPERATOR(pg_catalog.-) (cd.old_at IS NOT NULL AND cd.old_bought)::integer) OPERATOR(pg_catalog.<>) 0
+		ON CONFLICT (product_key) DO UPDATE SET carted = a.carted OPERATOR(pg_catalog.+) excluded.carted, bought = a.bought OPERATOR(pg_catalog.+) excluded.bought)
+	INSERT INTO @schema@.agg_cart_day AS a
+	SELECT m.date, pg_catalog.sum(m.carted), pg_catalog.sum(m.bought)
+	  FROM (SELECT (cd.new_at AT TIME ZONE 'UTC')::pg_catalog.date AS date, 1 AS carted, cd.new_bought::integer AS bought
+			  FROM cd WHERE cd.new_at IS NOT NULL
+			UNION ALL
+			SELECT (cd.old_at AT TIME ZONE 'UTC')::pg_catalog.date, -1, OPERATOR(pg_catalog.-) cd.old_bought::integer
+			  FROM cd WHERE cd.old_at IS NOT NULL) AS m
+	 GROUP BY 1
+	ON CONFLICT (date) DO UPDATE SET carted = a.carted OPERATOR(pg_catalog.+) excluded.carted, bought = a.bought OPERATOR(pg_catalog.+) excluded.bought;
+
+	-- what fell to nothing leaves the rollups (a rebuild would not have
+	-- it); each hour's busiest minute from its minutes as they are now
+	WITH z1 AS (
+		DELETE FROM @schema@.agg_minute a
+		 WHERE a.minute OPERATOR(pg_catalog.=) ANY (SELECT pg_catalog.date_trunc('minute', m.event_time) FROM pg_catalog.unnest(moved) m)
+		   AND a.events OPERATOR(pg_catalog.=) 0),
+	z2 AS (
+		DELETE FROM @schema@.agg_day a
+		 WHERE a.date OPERATOR(pg_catalog.=) ANY (SELECT (m.event_time AT TIME ZONE 'UTC')::pg_catalog.date FROM pg_catalog.unnest(moved) m)
+		   AND a.events OPERATOR(pg_catalog.=) 0),
+	z3 AS (
+		DELETE FROM @schema@.agg_category_dow_hour a
+		 WHERE EXISTS (SELECT 1 FROM pg_catalog.unnest(moved) m
+						WHERE a.day_of_week OPERATOR(pg_catalog.=) EXTRACT(isodow FROM m.event_time AT TIME ZONE 'UTC')::smallint AND a.hour OPERATOR(pg_catalog.=) m.hour
+						  AND a.category_key OPERATOR(pg_catalog.=) m.category_key)
+		   AND a.events OPERATOR(pg_catalog.=) 0),
+	z4 AS (
+		DELETE FROM @schema@.agg_code_dow_hour a
+		 WHERE EXISTS (SELECT 1 FROM pg_catalog.unnest(moved) m
+						WHERE a.day_of_week OPERATOR(pg_catalog.=) EXTRACT(isodow FROM m.event_time AT TIME ZONE 'UTC')::smallint AND a.hour OPERATOR(pg_catalog.=) m.hour)
+		   AND a.events OPERATOR(pg_catalog.=) 0),
+	z5 AS (
+		DELETE FROM @schema@.agg_brand_dow_hour a
+		 WHERE EXISTS (SELECT 1 FROM pg_catalog.unnest(moved) m
+						WHERE a.day_of_week OPERATOR(pg_catalog.=) EXTRACT(isodow FROM m.event_time AT TIME ZONE 'UTC')::smallint AND a.hour OPERATOR(pg_catalog.=) m.hour
+						  AND a.brand_key OPERATOR(pg_catalog.=) m.brand_key)
+		   AND a.events OPERATOR(pg_catalog.=) 0),
+	z6 AS (
+		DELETE FROM @schema@.agg_brand_day a
+		 WHERE EXISTS (SELECT 1 FROM pg_catalog.unnest(moved) m
+						WHERE a.date OPERATOR(pg_catalog.=) (m.event_time AT TIME ZONE 'UTC')::pg_catalog.date
+						  AND a.brand_key OPERATOR(pg_catalog.=) m.brand_key)
+		   AND a.events OPERATOR(pg_catalog.=) 0),
+	z7 AS (
+		DELETE FROM @schema@.agg_brand a
+		 WHERE a.brand_key OPERATOR(pg_catalog.=) ANY (SELECT m.brand_key FROM pg_catalog.unnest(moved) m)
+		   AND a.events OPERATOR(pg_catalog.=) 0),
+	z8 AS (
+		DELETE FROM @schema@.agg_cart_product a
+		 WHERE a.product_key OPERATOR(pg_catalog.=) ANY (SELECT m.product_key FROM pg_catalog.unnest(moved) m)
+		   AND a.carted OPERATOR(pg_catalog.=) 0),
+	z9 AS (
+		DELETE FROM @schema@.agg_cart_day a WHERE a.carted OPERATOR(pg_catalog.=) 0)
+	DELETE FROM @schema@.agg_hour a
+	 WHERE a.hour OPERATOR(pg_catalog.=) ANY (SELECT pg_catalog.date_trunc('hour', m.event_time, 'UTC') FROM pg_catalog.unnest(moved) m)
+	   AND a.events OPERATOR(pg_catalog.=) 0;
+	UPDATE @schema@.agg_hour a
+	   SET peak_minute_events = (SELECT coalesce(pg_catalog.max(m.events), 0) FROM @schema@.agg_minute m
+								  WHERE m.minute OPERATOR(pg_catalog.>=) a.hour
+									AND m.minute OPERATOR(pg_catalog.<) (a.hour OPERATOR(pg_catalog.+) '1 hour'::pg_catalog.interval))
+	 WHERE a.hour OPERATOR(pg_catalog.=) ANY (SELECT pg_catalog.date_trunc('hour', m.event_time, 'UTC') FROM pg_catalog.unnest(moved) m);
+
+	RETURN n OPERATOR(pg_catalog.+) coalesce(pg_catalog.cardinality(came), 0);
 END;
 $refresh$;
 -- txpipe.refresh() runs it as the owner; nobody else needs to
+REVOKE ALL ON FUNCTION @schema@.refresh_star(bigint, bigint, bigint[]) FROM PUBLIC;
+
+-- The form without changes, for callers of earlier versions: the new
+-- events only.
+CREATE OR REPLACE FUNCTION @schema@.refresh_star(lo bigint, hi bigint)
+RETURNS bigint
+LANGUAGE sql
+SET search_path = pg_catalog, pg_temp
+AS $$ SELECT @schema@.refresh_star(lo, hi, NULL::pg_catalog.int8[]) $$;
 REVOKE ALL ON FUNCTION @schema@.refresh_star(bigint, bigint) FROM PUBLIC;
 
 -- Reporting views (what Grafana reads).

@@ -74,6 +74,18 @@ CREATE TABLE IF NOT EXISTS @schema@.invoice_line (
 );
 CREATE INDEX IF NOT EXISTS invoice_line_invoice ON @schema@.invoice_line (invoice_id);
 
+-- Corrections: the ids of invoice lines updated or deleted once routed (and, on a
+-- logical replica, inserted by the subscription) go to txpipe.changes,
+-- which the next refresh takes (README: "Corrections" and "The warehouse
+-- on a logical replica").  The insert trigger fires in replication apply
+-- workers only; routing here does not fire it.
+CREATE OR REPLACE TRIGGER txpipe_changes AFTER UPDATE OR DELETE ON @schema@.invoice_line
+	FOR EACH ROW EXECUTE FUNCTION txpipe.track_change('line_id');
+ALTER TABLE @schema@.invoice_line ENABLE ALWAYS TRIGGER txpipe_changes;
+CREATE OR REPLACE TRIGGER txpipe_changes_replica AFTER INSERT ON @schema@.invoice_line
+	FOR EACH ROW EXECUTE FUNCTION txpipe.track_change('line_id');
+ALTER TABLE @schema@.invoice_line ENABLE REPLICA TRIGGER txpipe_changes_replica;
+
 -- a customer's invoices, newest first; invoices by time
 CREATE INDEX IF NOT EXISTS invoice_customer_date
 	ON @schema@.invoice (customer_id, invoice_date DESC);

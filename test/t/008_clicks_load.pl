@@ -3,7 +3,8 @@
 # sessions, products, categories and brands), bad ones dead-lettered,
 # re-sent ones and events logged twice counted once (an event's identity is
 # its content); the star refreshed from them has the same totals; a second
-# load changes nothing.
+# load changes nothing.  Events updated and deleted afterwards reach the
+# star through refresh_star(lo, hi, changed), which then equals a rebuild.
 use strict;
 use warnings;
 
@@ -224,6 +225,183 @@ for my $r ([ '2019-09-01', '2019-12-01' ], [ '2019-10-05', '2019-10-19 12:00' ])
 	isnt($top, '', "cart_abandonment_top($since, $until): rows");
 	is($top, $sorted, "cart_abandonment_top($since, $until) is the top of cart_abandonment_between");
 }
+
+# Corrections: events updated (prices, types, times, sessions, users,
+# products) and deleted after they reached the star, and events that reach
+# it only through the changed ids (as on a subscriber), refreshed
+# incrementally with refresh_star(lo, hi, changed).  The star must equal a
+# rebuild's, the views their aggregates of the facts.
+my $w = $node->safe_psql('postgres', 'SELECT max(event_seq) FROM clicks.fact_event');
+is($w, $node->safe_psql('postgres', 'SELECT max(event_seq) FROM clicks.event'), 'the star has every event');
+$node->safe_psql('postgres', q{
+	CREATE TABLE public.changed (id bigint);
+	CREATE FUNCTION public.track(VARIADIC ids bigint[]) RETURNS void LANGUAGE sql
+		AS $$ INSERT INTO public.changed SELECT pg_catalog.unnest(ids) $$;
+	-- the earliest event of a user with others; a carted and bought pair's
+	-- cart event; a purchase that becomes a view; every event of a session
+	-- on one day; a cart event moved to the day before
+	SELECT track(VARIADIC array_agg(event_seq)) FROM (
+		(SELECT e.event_seq FROM clicks.event e WHERE e.user_id IN
+			(SELECT user_id FROM clicks.event GROUP BY 1 HAVING count(*) > 3 ORDER BY 1 LIMIT 5)
+		  ORDER BY e.user_id, e.event_time LIMIT 1)
+		UNION ALL
+		(SELECT c.event_seq FROM clicks.event c JOIN clicks.event p USING (session_id, product_id)
+		  WHERE c.event_type = 'cart' AND p.event_type = 'purchase' ORDER BY 1 LIMIT 10)) AS d;
+	DELETE FROM clicks.event WHERE event_seq IN (SELECT id FROM public.changed);
+	WITH u AS (
+		UPDATE clicks.event SET event_type = 'view'
+		 WHERE event_seq IN (SELECT event_seq FROM clicks.event WHERE event_type = 'purchase'
+								AND session_id IS NOT NULL ORDER BY event_seq DESC LIMIT 20)
+		RETURNING event_seq)
+	SELECT track(VARIADIC array_agg(event_seq)) FROM u;
+	WITH d AS (
+		DELETE FROM clicks.event WHERE session_id IN
+			(SELECT session_id FROM clicks.event WHERE session_id IS NOT NULL GROUP BY 1 HAVING count(*) > 2 ORDER BY 1 LIMIT 10)
+		RETURNING event_seq)
+	SELECT track(VARIADIC array_agg(event_seq)) FROM d;
+	WITH u AS (
+		UPDATE clicks.event SET event_time = event_time - interval '1 day'
+		 WHERE event_seq IN (SELECT event_seq FROM clicks.event WHERE event_type = 'cart' ORDER BY event_seq LIMIT 30)
+		RETURNING event_seq)
+	SELECT track(VARIADIC array_agg(event_seq)) FROM u;
+	-- many of each kind
+	WITH u AS (
+		UPDATE clicks.event SET price = price + 1.5 WHERE event_seq % 37 = 0 RETURNING event_seq)
+	SELECT track(VARIADIC array_agg(event_seq)) FROM u;
+	WITH u AS (
+		UPDATE clicks.event SET event_type = CASE event_type WHEN 'view' THEN 'cart' WHEN 'cart' THEN 'purchase'
+				WHEN 'purchase' THEN 'remove_from_cart' ELSE 'view' END::clicks.event_type
+		 WHERE event_seq % 41 = 0 RETURNING event_seq)
+	SELECT track(VARIADIC array_agg(event_seq)) FROM u;
+	WITH u AS (
+		UPDATE clicks.event SET event_time = event_time - interval '1 day 3 hours 7 minutes' WHERE event_seq % 43 = 0 RETURNING event_seq)
+	SELECT track(VARIADIC array_agg(event_seq)) FROM u;
+	WITH u AS (
+		UPDATE clicks.event SET session_id = NULL WHERE event_seq % 47 = 0 RETURNING event_seq)
+	SELECT track(VARIADIC array_agg(event_seq)) FROM u;
+	WITH u AS (
+		UPDATE clicks.event SET session_id = (SELECT min(session_id) FROM clicks.session) WHERE event_seq % 53 = 0 RETURNING event_seq)
+	SELECT track(VARIADIC array_agg(event_seq)) FROM u;
+	WITH u AS (
+		UPDATE clicks.event SET user_id = (SELECT max(user_id) FROM clicks.users) WHERE event_seq % 59 = 0 RETURNING event_seq)
+	SELECT track(VARIADIC array_agg(event_seq)) FROM u;
+	WITH u AS (
+		UPDATE clicks.event SET product_id = (SELECT max(product_id) FROM clicks.product) WHERE event_seq % 61 = 0 RETURNING event_seq)
+	SELECT track(VARIADIC array_agg(event_seq)) FROM u;
+	WITH d AS (
+		DELETE FROM clicks.event WHERE event_seq % 67 = 0 RETURNING event_seq)
+	SELECT track(VARIADIC array_agg(event_seq)) FROM d;
+	-- every event of the last day, of the least seen brand
+	WITH d AS (
+		DELETE FROM clicks.event WHERE (event_time AT TIME ZONE 'UTC')::date =
+			(SELECT max((event_time AT TIME ZONE 'UTC')::date) FROM clicks.event) RETURNING event_seq)
+	SELECT track(VARIADIC array_agg(event_seq)) FROM d;
+	WITH d AS (
+		DELETE FROM clicks.event WHERE product_id IN (SELECT product_id FROM clicks.product WHERE brand_id =
+			(SELECT p.brand_id FROM clicks.event e JOIN clicks.product p USING (product_id)
+			  WHERE p.brand_id IS NOT NULL GROUP BY 1 ORDER BY count(*), 1 LIMIT 1)) RETURNING event_seq)
+	SELECT track(VARIADIC array_agg(event_seq)) FROM d;
+	-- events past the watermark, a month later
+	WITH i AS (
+		INSERT INTO clicks.event (event_key, event_time, event_type, product_id, price, user_id, session_id)
+		SELECT gen_random_uuid(), event_time + interval '30 days', event_type, product_id, price, user_id, session_id
+		  FROM clicks.event WHERE event_seq % 31 = 0 RETURNING event_seq)
+	SELECT track(VARIADIC array_agg(event_seq)) FROM i;
+	-- ids twice, ids of no event, NULL
+	INSERT INTO public.changed SELECT id FROM public.changed WHERE id % 3 = 0;
+	INSERT INTO public.changed VALUES (NULL), (0), (-5), (999999999);
+});
+my $changed = 'ARRAY(SELECT id FROM public.changed ORDER BY random())';
+cmp_ok($node->safe_psql('postgres', 'SELECT count(DISTINCT id) FROM public.changed'), '>', 2000,
+	'more than 2,000 events changed');
+for my $role (qw(txpipe_reader txpipe_writer txpipe_admin))
+{
+	for my $args ("$w, $w, ARRAY[1]::bigint[]", "$w, $w")
+	{
+		my ($rc, $out, $err) = $node->psql('postgres', "SET ROLE $role; SELECT clicks.refresh_star($args)");
+		like($err, qr/permission denied for (function refresh_star|schema clicks)/,
+			"$role may not run refresh_star($args)");
+	}
+}
+cmp_ok($node->safe_psql('postgres', "SELECT clicks.refresh_star($w, $w, $changed)"), '>', 0,
+	'the incremental refresh writes the changed events\' facts');
+my @star = qw(fact_event agg_minute agg_hour agg_day agg_day_user agg_day_session agg_day_session_step
+  agg_cart agg_cart_product agg_cart_day agg_category_dow_hour agg_code_dow_hour agg_brand_dow_hour
+  agg_brand_day agg_brand dim_user dim_product dim_category dim_brand dim_date);
+txpipe_views_match($node, 'clicks', \%direct, 'after corrections');
+is( $node->safe_psql('postgres', q{
+		SELECT sum(events) || '/' || sum(views) || '/' || sum(carts) || '/' || sum(removals) || '/'
+			   || sum(purchases) || '/' || sum(revenue) || '/' || sum(visitors) || '/' || sum(sessions)
+		  FROM clicks.events_daily JOIN clicks.unique_visitors_daily USING (date, events)}),
+	$node->safe_psql('postgres', q{
+		SELECT count(*) || '/' || count(*) FILTER (WHERE event_type = 'view') || '/'
+			   || count(*) FILTER (WHERE event_type = 'cart') || '/' || count(*) FILTER (WHERE event_type = 'remove_from_cart') || '/'
+			   || count(*) FILTER (WHERE event_type = 'purchase') || '/' || sum(price) FILTER (WHERE event_type = 'purchase') || '/'
+			   || (SELECT count(*) FROM (SELECT DISTINCT (event_time AT TIME ZONE 'UTC')::date, user_id FROM clicks.event) d) || '/'
+			   || (SELECT count(*) FROM (SELECT DISTINCT (event_time AT TIME ZONE 'UTC')::date, session_id FROM clicks.event
+										  WHERE session_id IS NOT NULL) d)
+		  FROM clicks.event}),
+	'after corrections: events, types, revenue, visitors and sessions per day add up to the events\' table');
+my $w2 = $node->safe_psql('postgres', 'SELECT max(event_seq) FROM clicks.event');
+cmp_ok($w2, '>', $w, 'events past the watermark came through the changed ids');
+# the range then reaches the events that came through the changed ids,
+# two of which were corrected since
+$node->safe_psql('postgres', "UPDATE clicks.event SET event_time = event_time + interval '2 hours', price = price + 1
+	WHERE event_seq IN ($w2, $w2 - 1)");
+is($node->safe_psql('postgres', "SELECT clicks.refresh_star($w, $w2, ARRAY[$w2, $w2 - 1])"), '2',
+	'a range over events written through the changed ids writes only the corrected ones');
+$node->safe_psql('postgres', 'CREATE SCHEMA incremental; '
+	  . join(' ', map { "CREATE TABLE incremental.$_ AS SELECT * FROM clicks.$_;" } @star));
+is($node->safe_psql('postgres', "SELECT clicks.refresh_star($w2, $w2, $changed)"), '0',
+	'the same changes again write nothing');
+is( $node->safe_psql('postgres', join(' + ', map { "(SELECT count(*) FROM ((SELECT * FROM incremental.$_ EXCEPT ALL SELECT * FROM clicks.$_)
+		UNION ALL (SELECT * FROM clicks.$_ EXCEPT ALL SELECT * FROM incremental.$_)) d)" } @star) =~ s/^/SELECT /r),
+	'0', 'the same changes again leave the star as it was');
+# every fact and rollup table of the star now = the same table in schema
+# $copy; dimension rows stay when their last fact leaves
+sub star_matches
+{
+	my ($copy, $when) = @_;
+	for my $t (@star)
+	{
+		my $only = $t =~ /^dim_(user|product|category|brand|date)$/
+		  ? " WHERE ${1}_key IN (SELECT ${1}_key FROM clicks.fact_event)" : '';
+		is( $node->safe_psql('postgres', qq{
+				SELECT (SELECT count(*) FROM clicks.$t) || '/'
+					   || (SELECT count(*) FROM ((SELECT * FROM $copy.$t$only EXCEPT ALL SELECT * FROM clicks.$t)
+												 UNION ALL (SELECT * FROM clicks.$t EXCEPT ALL SELECT * FROM $copy.$t$only)) d)}),
+			$node->safe_psql('postgres', "SELECT count(*) FROM clicks.$t") . '/0',
+			"$t $when = $t rebuilt");
+	}
+}
+$node->safe_psql('postgres', "SELECT clicks.refresh_star(0, $w2)");
+star_matches('incremental', 'after the corrections');
+cmp_ok($node->safe_psql('postgres', q{
+		SELECT count(*) FROM incremental.dim_user WHERE user_key NOT IN (SELECT user_key FROM clicks.fact_event)}),
+	'>', 0, 'a user whose events are all gone keeps a dim_user row');
+
+# Through txpipe.refresh(): the grain's trigger logs the ids of updated and
+# deleted events in txpipe.changes, new events arrive by the pipeline, and
+# one incremental refresh takes both.
+my $late = PostgreSQL::Test::Utils::tempdir() . '/late.ndjson';
+txpipe_gen('clicks', $late, '--rows', 800, '--seed', 21);
+ok(txpipe_load($node, 'clicks', $late), 'more events load');
+$node->safe_psql('postgres', q{
+	UPDATE clicks.event SET price = price + 2 WHERE event_seq % 29 = 0;
+	UPDATE clicks.event SET event_type = 'purchase' WHERE event_seq % 31 = 1 AND session_id IS NOT NULL;
+	UPDATE clicks.event SET event_time = event_time + interval '3 hours 1 minute' WHERE event_seq % 41 = 3;
+	DELETE FROM clicks.event WHERE event_seq % 37 = 2;
+});
+cmp_ok($node->safe_psql('postgres', q{SELECT count(*) FROM txpipe.changes WHERE relid = 'clicks.event'::regclass}),
+	'>', 1000, 'the trigger logs the updated and deleted events');
+is($node->safe_psql('postgres', q{SELECT status FROM txpipe.refresh('clicks')}), 'ok', 'txpipe.refresh takes them');
+is($node->safe_psql('postgres', q{SELECT count(*) FROM txpipe.changes WHERE relid = 'clicks.event'::regclass}),
+	'0', 'and empties the log');
+txpipe_views_match($node, 'clicks', \%direct, 'after txpipe.refresh with corrections');
+$node->safe_psql('postgres', 'CREATE SCHEMA refreshed; '
+	  . join(' ', map { "CREATE TABLE refreshed.$_ AS SELECT * FROM clicks.$_;" } @star));
+$node->safe_psql('postgres', q{SELECT txpipe.refresh('clicks', full => true)});
+star_matches('refreshed', 'after txpipe.refresh with corrections');
 
 $node->stop;
 done_testing();

@@ -147,6 +147,13 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
 	PERFORM txpipe._require_owner(name, caller, 'drop');
+	-- the change log of its grain table (none to find when its tables are gone)
+	BEGIN
+		DELETE FROM ONLY txpipe.changes c WHERE c.relid OPERATOR(pg_catalog.=) txpipe._grain_table(name);
+	EXCEPTION
+		WHEN OTHERS THEN
+			NULL;
+	END;
 	DELETE FROM ONLY txpipe.pipelines p WHERE p.name OPERATOR(pg_catalog.=) _drop_pipeline.name;
 	DELETE FROM txpipe.inbox i WHERE i.pipeline OPERATOR(pg_catalog.=) _drop_pipeline.name;
 	-- its alerts and their state: a pipeline made again under the name starts afresh
@@ -295,8 +302,63 @@ AS $$
 	   AND b.xact OPERATOR(pg_catalog.=) pg_catalog.pg_current_xact_id_if_assigned()
 $$;
 
+-- corrections: the change log of grain tables, consumed by refresh()
+ALTER TABLE txpipe.refresh_runs ADD COLUMN changes bigint NOT NULL DEFAULT 0;
+COMMENT ON COLUMN txpipe.refresh_runs.changes IS
+	'the changed grain rows (txpipe.changes) the run took: corrections, and on a logical replica every row written';
+-- The ids of grain rows changed after they were routed: updated or deleted
+-- here, and on a logical replica also inserted by the apply worker.  The
+-- row trigger txpipe.track_change() writes them, txpipe.refresh() takes
+-- them (src/changes.c).  A row is only a hint: the refresh reads the grain
+-- row itself again.
+CREATE TABLE txpipe.changes (
+	relid		regclass NOT NULL,
+	id			bigint NOT NULL
+);
+CREATE INDEX changes_relid ON txpipe.changes (relid);
+SELECT pg_catalog.pg_extension_config_dump('txpipe.changes', '');
+
+-- AFTER ... FOR EACH ROW EXECUTE FUNCTION txpipe.track_change('id column'):
+-- logs the id (old and new) of each row the statement changes.
+CREATE FUNCTION txpipe.track_change()
+RETURNS trigger
+AS 'MODULE_PATHNAME', 'txpipe_track_change'
+LANGUAGE C;
+COMMENT ON FUNCTION txpipe.track_change() IS
+	'row trigger for a grain table: logs the ids of changed rows in txpipe.changes for the next txpipe.refresh()';
+
+DROP FUNCTION txpipe._refresh_target(text, jsonb);
+-- The function's form (lo, hi, changed bigint[]) is preferred to (lo, hi);
+-- corrects tells which one it is.  replica: the grain table is written by
+-- a logical-replication subscription here, so its ids do not arrive in
+-- the order of their commits.
+CREATE FUNCTION txpipe._refresh_target(pipeline text, spec jsonb,
+	OUT grain regclass, OUT watermark text, OUT func regprocedure,
+	OUT corrects boolean, OUT replica boolean)
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	v_name text[] := parse_ident(spec->'refresh'->>'function');
+BEGIN
+	grain := txpipe._grain_table(pipeline);
+	IF cardinality(v_name) = 1 THEN
+		v_name := ARRAY[spec->>'schema'] || v_name;
+	END IF;
+	func := to_regprocedure(format('%I.%I(bigint, bigint, bigint[])', v_name[1], v_name[2]));
+	corrects := func IS NOT NULL;
+	IF func IS NULL THEN
+		func := to_regprocedure(format('%I.%I(bigint, bigint)', v_name[1], v_name[2]));
+	END IF;
+	watermark := spec->'refresh'->>'watermark';
+	replica := EXISTS (SELECT 1 FROM pg_catalog.pg_subscription_rel r
+						WHERE r.srrelid OPERATOR(pg_catalog.=) grain);
+END;
+$$;
+
 -- Runs a refresh function as the pipeline's owner (src/manage.c).
-CREATE FUNCTION txpipe._call_refresh(func regprocedure, lo bigint, hi bigint, owner oid)
+CREATE FUNCTION txpipe._call_refresh(func regprocedure, lo bigint, hi bigint, changed bigint[],
+	owner oid)
 RETURNS bigint
 AS 'MODULE_PATHNAME', 'txpipe_call_refresh'
 LANGUAGE C STRICT;
@@ -325,6 +387,7 @@ DECLARE
 	v_lo bigint;
 	v_hi bigint;
 	v_rows bigint := 0;
+	v_changed bigint[] := '{}';
 	v_status text := 'ok';
 	v_error text;
 	v_sqlstate text;
@@ -380,50 +443,85 @@ BEGIN
 
 	IF v_status = 'ok' THEN
 		BEGIN
-			-- The upper bound.  Ids come from a sequence when a row is inserted,
-			-- so a transaction still open may hold a lower id than one that has
-			-- committed: max(id) alone could move the watermark past rows that
-			-- commit later.  A SHARE lock waits for every transaction writing
-			-- the grain table (all hold ROW EXCLUSIVE from before they draw an
-			-- id) and keeps new ones out while max(id) is read; from then on
-			-- every id up to max(id) is committed or rolled back, and any id
-			-- drawn later is higher.  The lock is taken in a subtransaction that
-			-- is rolled back at once, which releases it: writers are held up
-			-- only while refresh waits for the ones already running, not while
-			-- the star is written.  Tracking rows by transaction id instead would
-			-- never wait, but needs an indexed xid column in every grain table.
-			BEGIN
-				EXECUTE format('LOCK TABLE %s IN SHARE MODE', v_target.grain);
-				EXECUTE format('SELECT max(%I) FROM %s', v_target.watermark, v_target.grain) INTO v_hi;
-				RAISE SQLSTATE 'TXR01';
-			EXCEPTION
-				WHEN SQLSTATE 'TXR01' THEN
-					NULL;
-				WHEN lock_not_available THEN
-					v_status := 'skipped';
-					v_error := format('transactions writing %s were still open when lock_timeout (%s) expired',
-									  v_target.grain, current_setting('lock_timeout'));
-			END;
+			-- The grain rows changed since the last run (txpipe.track_change),
+			-- taken before any grain row is read: a change that commits in
+			-- between is read now and taken again by the next run, which reads
+			-- the row again.  A run that fails gives them back.
+			WITH c AS (
+				DELETE FROM ONLY txpipe.changes c WHERE c.relid OPERATOR(pg_catalog.=) v_target.grain
+				RETURNING c.id)
+			SELECT coalesce(pg_catalog.array_agg(DISTINCT c.id ORDER BY c.id), '{}') INTO v_changed FROM c;
 
-			IF v_status = 'ok' THEN
+			IF v_target.replica THEN
+				-- On a subscriber every row written arrives through the change
+				-- log (the insert trigger enabled for replicas): the first run,
+				-- or a full one, rebuilds from the table, then each run takes
+				-- the ids logged.  A row the rebuild misses was logged, and is
+				-- taken by the next run.
+				IF NOT v_target.corrects THEN
+					RAISE EXCEPTION 'the refresh function of pipeline "%" cannot refresh on a logical replica', _refresh.pipeline
+						USING ERRCODE = 'object_not_in_prerequisite_state',
+							  DETAIL = format('Table %s is written by a subscription, so its ids do not arrive in commit order; there the refresh follows txpipe.changes.', v_target.grain),
+							  HINT = 'Give the refresh function a third argument, changed bigint[] (see the README, section "The warehouse on a logical replica").';
+				END IF;
+				IF v_lo = 0 THEN
+					EXECUTE format('SELECT max(%I) FROM ONLY %s', v_target.watermark, v_target.grain) INTO v_hi;
+					v_hi := coalesce(v_hi, 0);
+					v_rows := txpipe._call_refresh(v_target.func, 0, v_hi, '{}', v_owner);
+				ELSE
+					v_hi := v_lo;
+					IF cardinality(v_changed) > 0 THEN
+						v_rows := txpipe._call_refresh(v_target.func, v_lo, v_lo, v_changed, v_owner);
+					END IF;
+				END IF;
+			ELSE
+				-- The upper bound.  Ids come from a sequence when a row is
+				-- inserted, so a transaction still open may hold a lower id than
+				-- one that has committed: max(id) alone could move the watermark
+				-- past rows that commit later.  A SHARE lock waits for every
+				-- transaction writing the grain table (all hold ROW EXCLUSIVE
+				-- from before they draw an id) and keeps new ones out while
+				-- max(id) is read; from then on every id up to max(id) is
+				-- committed or rolled back, and any id drawn later is higher.
+				-- The lock is taken in a subtransaction that is rolled back at
+				-- once, which releases it: writers are held up only while
+				-- refresh waits for the ones already running, not while the
+				-- star is written.
+				BEGIN
+					EXECUTE format('LOCK TABLE %s IN SHARE MODE', v_target.grain);
+					EXECUTE format('SELECT max(%I) FROM %s', v_target.watermark, v_target.grain) INTO v_hi;
+					RAISE SQLSTATE 'TXR01';
+				EXCEPTION
+					WHEN SQLSTATE 'TXR01' THEN
+						NULL;
+					WHEN lock_not_available THEN
+						v_status := 'skipped';
+						v_error := format('transactions writing %s were still open when lock_timeout (%s) expired',
+										  v_target.grain, current_setting('lock_timeout'));
+						-- the changes stay logged for the next run
+						RAISE SQLSTATE 'TXR02';
+				END;
 				v_hi := greatest(coalesce(v_hi, 0), v_lo);
 				-- lo = 0 asks the function for a rebuild, even of an empty star
-				IF v_hi > v_lo OR v_lo = 0 THEN
-					v_rows := txpipe._call_refresh(v_target.func, v_lo, v_hi, v_owner);
+				IF v_hi > v_lo OR v_lo = 0 OR cardinality(v_changed) > 0 THEN
+					v_rows := txpipe._call_refresh(v_target.func, v_lo, v_hi, v_changed, v_owner);
 				END IF;
-				UPDATE txpipe.refresh_state s SET watermark = v_hi, refreshed_at = now()
-				 WHERE s.pipeline = _refresh.pipeline;
-			ELSE
-				v_hi := v_stored;
 			END IF;
+			UPDATE txpipe.refresh_state s SET watermark = v_hi, refreshed_at = now()
+			 WHERE s.pipeline = _refresh.pipeline;
 		EXCEPTION
+			WHEN SQLSTATE 'TXR02' THEN
+				v_hi := v_stored;
+				v_changed := '{}';
 			WHEN OTHERS THEN
 				-- Recorded, not raised: raising would roll the record back too.
-				-- Nothing of the run is kept and the watermark stays.
+				-- Nothing of the run is kept: the watermark and the change log
+				-- stay.
 				GET STACKED DIAGNOSTICS v_error = MESSAGE_TEXT, v_sqlstate = RETURNED_SQLSTATE;
 				v_status := 'error';
 				v_rows := 0;
 				v_hi := v_stored;
+				v_changed := '{}';
 				RAISE WARNING 'refresh of pipeline "%" failed: %', _refresh.pipeline, v_error
 					USING DETAIL = format('SQLSTATE %s.  The run is recorded in txpipe.refresh_runs; the watermark stays at %s.',
 										  v_sqlstate, v_stored);
@@ -432,9 +530,9 @@ BEGIN
 
 	duration := clock_timestamp() - v_started;
 	INSERT INTO txpipe.refresh_runs (pipeline, started_at, finished_at, rows, status, error, sqlstate,
-									 watermark_from, watermark_to, "full")
+									 watermark_from, watermark_to, "full", changes)
 	VALUES (_refresh.pipeline, v_started, v_started + duration, v_rows, v_status, v_error, v_sqlstate,
-			v_lo, v_hi, v_full);
+			v_lo, v_hi, v_full, cardinality(v_changed));
 	DELETE FROM txpipe.refresh_runs r
 	 WHERE r.pipeline = _refresh.pipeline
 	   AND r.run_id <= (SELECT x.run_id FROM txpipe.refresh_runs x
@@ -1104,3 +1202,15 @@ COMMENT ON FUNCTION txpipe.month_range(timestamp, timestamp) IS
 	'the days of a time range as whole months and the days around them, for rollups kept per month and per day';
 REVOKE ALL ON FUNCTION txpipe.month_range(timestamp, timestamp) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION txpipe.month_range(timestamp, timestamp) TO PUBLIC;
+REVOKE ALL ON FUNCTION txpipe.track_change() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION txpipe.track_change() TO txpipe_admin;
+REVOKE ALL ON FUNCTION txpipe._refresh_target(text, jsonb) FROM PUBLIC;
+
+-- A worker 0 that found no extension here parked this database; the
+-- commit of CREATE EXTENSION has the launcher start it again (src/launcher.c).
+CREATE FUNCTION txpipe._wake_launcher()
+RETURNS void
+AS 'MODULE_PATHNAME', 'txpipe_wake_launcher'
+LANGUAGE C;
+SELECT txpipe._wake_launcher();
+REVOKE ALL ON FUNCTION txpipe._wake_launcher() FROM PUBLIC;
