@@ -198,10 +198,11 @@ txpipe_views_match($node, 'retail', \%direct, 'rebuilt');
 # product, invoice: one of another month, country and customer, and a
 # month with no partition yet), deleted (whole invoices, and a product's
 # only line), a cancellation's quantities set to 0, and lines the range
-# has not reached (above the watermark, as a subscriber's inserts are):
-# refresh_star(w, w, changed) takes the changed ids' facts out of the star
-# and every rollup, writes those whose rows remain, and the star equals a
-# rebuild's; changed holds an id twice, a NULL and an id of no row.
+# has not reached: txpipe.refresh() passes the logged ids to
+# refresh_star(lo, hi, changed), which takes their facts out of the star
+# and every rollup and writes those whose rows remain; the star equals a
+# rebuild's.  Passed directly, changed also holds ids above hi (as a
+# subscriber's inserts are), an id twice, a NULL and an id of no row.
 my @star = qw(fact_sales agg_sales_hour agg_country_month agg_product_day agg_product_month
   agg_product agg_invoice);
 my @dims = qw(dim_customer dim_product dim_country dim_date);
@@ -268,10 +269,10 @@ cmp_ok( $node->safe_psql('postgres', q{
 		SELECT count(*) FROM retail.invoice_line l JOIN retail.invoice i USING (invoice_id)
 		 WHERE i.is_cancellation AND l.quantity = 0}),
 	'>', 0, 'and cancellation lines of quantity 0');
-my $call = "SELECT retail.refresh_star($w, $w, (SELECT array_agg(id) FROM changed))";
-is( $node->safe_psql('postgres', $call),
-	$node->safe_psql('postgres', q{SELECT count(*) FROM retail.invoice_line WHERE line_id IN (SELECT id FROM changed)}),
+is( $node->safe_psql('postgres', q{SELECT status || ' ' || rows FROM txpipe.refresh('retail')}),
+	'ok ' . $node->safe_psql('postgres', q{SELECT count(*) FROM retail.invoice_line WHERE line_id IN (SELECT id FROM changed)}),
 	'the incremental refresh writes one fact per changed line that has a row');
+is($node->safe_psql('postgres', q{SELECT count(*) FROM txpipe.changes}), 0, 'and takes the change log');
 is($node->safe_psql('postgres', $star), $node->safe_psql('postgres', $totals),
 	'the star has the totals of the normalized tables');
 my $by_views = q{
@@ -315,8 +316,10 @@ is($node->safe_psql('postgres', $differ->('dim_date')),
 		 WHERE NOT EXISTS (SELECT FROM retail.fact_sales f WHERE f.date_key = d.date_key)}),
 	"dim_date: the rebuild's rows, and rows of no fact");
 
-# The same call again, now on the rebuilt star: it changes nothing.
-$node->safe_psql('postgres', $call);
+# The changed ids passed again, now to the rebuilt star, with the lines
+# above the old watermark as lines the range has not reached: nothing
+# changes.
+$node->safe_psql('postgres', "SELECT retail.refresh_star($w, $w, (SELECT array_agg(id) FROM changed))");
 is($node->safe_psql('postgres', $differ->($_)), '0/0', "$_: a rerun changes nothing") for @star;
 
 # Product rollups made before they counted cancelled lines get the counts
