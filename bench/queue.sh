@@ -74,8 +74,10 @@ sample_workers() {
 }
 
 # p50/p99/max enqueue-to-visible latency in ms of pipeline $1's records
+# (with $2 and $3, epoch seconds: of those whose enqueue committed between)
 queue_latency() {
-	local p=$1
+	local p=$1 between=''
+	[ -n "${2:-}" ] && between="AND pg_xact_commit_timestamp(i.xmin) BETWEEN to_timestamp($2) AND to_timestamp($3)"
 	sql_value "SELECT round(percentile_cont(0.5) WITHIN GROUP (ORDER BY ms)::numeric, 1) || ' ' ||
 					  round(percentile_cont(0.99) WITHIN GROUP (ORDER BY ms)::numeric, 1) || ' ' ||
 					  round(max(ms)::numeric, 1) || ' ' || count(*)
@@ -83,7 +85,23 @@ queue_latency() {
 									  - pg_xact_commit_timestamp(i.xmin)) * 1000 AS ms
 				FROM txpipe.inbox i
 				JOIN $p.transaction t ON t.trans_num = substring(i.doc FROM '\"trans_num\"\\s*:\\s*\"([^\"]*)\"')
-			   WHERE i.pipeline = '$p') s"
+			   WHERE i.pipeline = '$p' $between) s"
+}
+
+# per_second PIPELINE OUT: enqueue-to-visible latency of pipeline's records
+# by the second of the run their enqueue committed in (p50, p99, max in
+# ms), into OUT: where in the run the slow records are
+per_second() {
+	local p=$1 out=$2
+	sql -At -F $'\t' -c "SELECT s, count(*), round(percentile_cont(0.5) WITHIN GROUP (ORDER BY ms)::numeric, 1),
+					  round(percentile_cont(0.99) WITHIN GROUP (ORDER BY ms)::numeric, 1), round(max(ms)::numeric, 1)
+		FROM (SELECT floor(extract(epoch FROM e - min(e) OVER ()))::int AS s,
+					 extract(epoch FROM v - e) * 1000 AS ms
+				FROM (SELECT pg_xact_commit_timestamp(i.xmin) AS e, pg_xact_commit_timestamp(t.xmin) AS v
+						FROM txpipe.inbox i
+						JOIN $p.transaction t ON t.trans_num = substring(i.doc FROM '\"trans_num\"\\s*:\\s*\"([^\"]*)\"')
+					   WHERE i.pipeline = '$p') x) y
+		GROUP BY s ORDER BY s" >"$out"
 }
 
 # row: txpipe async — COPY into the inbox, the workers route; the time is
@@ -169,6 +187,8 @@ row_queue_latency() {
 	wait "$sampler" 2>/dev/null || true
 	RUN_TIMES=("$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", b - a }')")
 	lat=$(queue_latency "$p")
+	QUEUE_LATENCY_RUNS=$(( ${QUEUE_LATENCY_RUNS:-0} + 1 ))
+	per_second "$p" "$OUT/queue_latency.$QUEUE_LATENCY_RUNS.per_second.tsv"
 	local p50 p99 max cnt mem
 	read -r p50 p99 max cnt <<<"$lat"
 	mem=$(cat "$WORK/lat_mem" 2>/dev/null || echo '')
@@ -181,6 +201,57 @@ row_queue_latency() {
 	sql -q -c "SET client_min_messages = warning" -c "DROP SCHEMA $p CASCADE" \
 		-c "SELECT txpipe.drop_pipeline('$p')" >/dev/null
 	rm -f "$file"
+}
+
+# row: queue latency under a mixed load — the queue_latency row's stream
+# into one pipeline while a COPY of the whole bench file (ROWS records)
+# routes into another pipeline of the same server, started 2 s before the
+# stream.  The p99 that counts is over the records whose enqueue committed
+# while the COPY ran (its start and end by the same clock as the commit
+# timestamps); the note says whether the COPY outlasted the stream.
+row_queue_mixed() {
+	local p=cards_mixed c=cards_mixed_copy file=$WORK/queue_mixed.ndjson n span=$WORK/mixed.copy cpid lat all
+	head -n "$((QUEUE_RATE * QUEUE_SECONDS))" "$DATA" >"$file"
+	n=$(wc -l <"$file")
+	log "queue latency, mixed: $n records at $QUEUE_RATE records/s from $QUEUE_CLIENTS clients while COPY routes $(thousands "$DATA_LINES") records into another pipeline (one run)"
+	settle
+	txpipe_prepare "$c"
+	queue_prepare "$p" sync "$QUEUE_LATENCY_WORKERS"
+	checkpoint
+	rm -f "$span"
+	(
+		a=$(date +%s.%N)
+		sql -q -c "\\copy txpipe_in.$c FROM pstdin $COPY_OPTS" <"$DATA" >"$OUT/queue_mixed_copy.log" 2>&1 || exit 1
+		echo "$a $(date +%s.%N)" >"$span"
+	) &
+	cpid=$!
+	sleep 2
+	"$CLIENT" stream "$p" "$file" --clients "$QUEUE_CLIENTS" --rate "$QUEUE_RATE" --batch "$QUEUE_LATENCY_BATCH" \
+		>"$OUT/queue_mixed.log" 2>&1 ||
+		{ kill "$cpid" 2>/dev/null; die "txpipe stream failed (log: $OUT/queue_mixed.log)"; }
+	local t1
+	t1=$(queue_wait_consumed "$p" "$(stream_queued "$OUT/queue_mixed.log")")
+	wait "$cpid" || die "the mixed row's COPY failed (log: $OUT/queue_mixed_copy.log)"
+	local cs ce
+	read -r cs ce <"$span"
+	RUN_TIMES=("$(awk -v a="$cs" -v b="$ce" 'BEGIN { printf "%.3f", b - a }')")
+	lat=$(queue_latency "$p" "$cs" "$ce")
+	all=$(queue_latency "$p")
+	per_second "$p" "$OUT/queue_mixed.per_second.tsv"
+	local p50 p99 max cnt a50 a99 amax acnt outlasted
+	read -r p50 p99 max cnt <<<"$lat"
+	read -r a50 a99 amax acnt <<<"$all"
+	outlasted=$(awk -v e="$ce" -v t="$t1" 'BEGIN { print (e >= t) ? "yes" : "no" }')
+	log "  run 1/1: COPY ${RUN_TIMES[0]} s; while it ran: latency p50 $p50 ms, p99 $p99 ms, max $max ms over $cnt records; all: p50 $a50, p99 $a99, max $amax ms over $acnt; COPY outlasted the stream: $outlasted"
+	add_row queue_mixed "queue: $QUEUE_RATE records/s, $QUEUE_LATENCY_BATCH per enqueue, while COPY routes $(thousands "$DATA_LINES") records into another pipeline (one run; the time is the COPY's)" "$DATA_LINES" median \
+		"enqueue rate reached $(sed -n 's/.*(\([0-9]*\) records\/s).*/\1/p' "$OUT/queue_mixed.log")/s; enqueue→visible while the COPY ran: p50 $p50 ms, p99 $p99 ms, max $max ms ($cnt records); over the whole stream p50 $a50, p99 $a99, max $amax ms ($acnt records); the COPY outlasted the stream: $outlasted" \
+		"$(printf '{"latency_ms": {"p50": %s, "p99": %s, "max": %s, "records": %s}, "latency_all_ms": {"p50": %s, "p99": %s, "max": %s, "records": %s}, "copy_outlasted_stream": %s, "counts": %s, "copy_counts": %s}' \
+			"${p50:-null}" "${p99:-null}" "${max:-null}" "${cnt:-0}" "${a50:-null}" "${a99:-null}" "${amax:-null}" "${acnt:-0}" \
+			"$([ "$outlasted" = yes ] && echo true || echo false)" "$(txpipe_counts_json "$p")" "$(txpipe_counts_json "$c")")"
+	queue_finish
+	sql -q -c "SET client_min_messages = warning" -c "DROP SCHEMA $p CASCADE" -c "SELECT txpipe.drop_pipeline('$p')" \
+		-c "DROP SCHEMA $c CASCADE" -c "SELECT txpipe.drop_pipeline('$c')" >/dev/null
+	rm -f "$file" "$span"
 }
 
 # ------------------------------------------------------------------

@@ -46,6 +46,7 @@
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/datetime.h"
+#include "utils/guc.h"
 #include "utils/json.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
@@ -629,6 +630,7 @@ state_load(char table, TxPlan *plan, TxAlertRule *rule, char **keys, int n, Stat
 	int			nmissing = 0;
 	Datum		args[4];
 	int			got;
+	int			nest;
 
 	for (int i = 0; i < n; i++)
 	{
@@ -648,11 +650,13 @@ state_load(char table, TxPlan *plan, TxAlertRule *rule, char **keys, int n, Stat
 												"SELECT $1, $2, $3, u.k FROM pg_catalog.unnest($4::pg_catalog.text[]) AS u(k) "
 												"ORDER BY u.k ON CONFLICT DO NOTHING",
 												4, types);
-			state_lock_plan[t] = txpipe_spi_keep("SELECT h.key, h.n, h.mean, h.m2, h.ctid FROM ONLY txpipe.alert_history h "
-												 "WHERE h.pipeline OPERATOR(pg_catalog.=) $1 AND h.rule OPERATOR(pg_catalog.=) $2 "
-												 "  AND h.definition OPERATOR(pg_catalog.=) $3 "
-												 "  AND h.key OPERATOR(pg_catalog.=) ANY ($4::pg_catalog.text[]) "
-												 "ORDER BY h.key FOR UPDATE",
+			state_lock_plan[t] = txpipe_spi_keep("SELECT h.key, h.n, h.mean, h.m2, h.ctid "
+												 "  FROM (SELECT u.k FROM pg_catalog.unnest($4::pg_catalog.text[]) AS u(k) ORDER BY u.k) AS u "
+												 "  CROSS JOIN LATERAL (SELECT h.key, h.n, h.mean, h.m2, h.ctid FROM ONLY txpipe.alert_history h "
+												 "   WHERE h.pipeline OPERATOR(pg_catalog.=) $1 AND h.rule OPERATOR(pg_catalog.=) $2 "
+												 "     AND h.definition OPERATOR(pg_catalog.=) $3 AND h.key OPERATOR(pg_catalog.=) u.k "
+												 "   LIMIT 1 FOR UPDATE) AS h "
+												 "ORDER BY u.k",
 												 4, types);
 		}
 		else
@@ -662,11 +666,13 @@ state_load(char table, TxPlan *plan, TxAlertRule *rule, char **keys, int n, Stat
 												"ORDER BY u.k ON CONFLICT DO NOTHING",
 												4, types);
 			state_lock_plan[t] = txpipe_spi_keep("SELECT c.key, c.latest, c.since, c.window_starts, c.counts, c.ctid "
-												 "  FROM ONLY txpipe.alert_counts c "
-												 "WHERE c.pipeline OPERATOR(pg_catalog.=) $1 AND c.rule OPERATOR(pg_catalog.=) $2 "
-												 "  AND c.definition OPERATOR(pg_catalog.=) $3 "
-												 "  AND c.key OPERATOR(pg_catalog.=) ANY ($4::pg_catalog.text[]) "
-												 "ORDER BY c.key FOR UPDATE",
+												 "  FROM (SELECT u.k FROM pg_catalog.unnest($4::pg_catalog.text[]) AS u(k) ORDER BY u.k) AS u "
+												 "  CROSS JOIN LATERAL (SELECT c.key, c.latest, c.since, c.window_starts, c.counts, c.ctid "
+												 "    FROM ONLY txpipe.alert_counts c "
+												 "   WHERE c.pipeline OPERATOR(pg_catalog.=) $1 AND c.rule OPERATOR(pg_catalog.=) $2 "
+												 "     AND c.definition OPERATOR(pg_catalog.=) $3 AND c.key OPERATOR(pg_catalog.=) u.k "
+												 "   LIMIT 1 FOR UPDATE) AS c "
+												 "ORDER BY u.k",
 												 4, types);
 		}
 	}
@@ -674,6 +680,16 @@ state_load(char table, TxPlan *plan, TxAlertRule *rule, char **keys, int n, Stat
 	args[1] = CStringGetTextDatum(rule->name);
 	args[2] = Int64GetDatum(rule->definition);
 	args[3] = text_array(missing, NULL, nmissing);
+
+	/*
+	 * One probe of the primary key per key, the keys sorted first (the
+	 * lateral subquery keeps that order and locks as it goes), whatever
+	 * the statistics of these small, constantly updated tables say: with
+	 * "key = ANY (keys) ORDER BY key" the planner read the rule's every
+	 * row in key order and filtered each through the array, a cost that
+	 * grows with the keys the rule has seen.
+	 */
+	nest = txpipe_plan_by_index();
 	got = state_read(table, plan->name, rule->name, rule->definition,
 					 txpipe_spi_run(state_lock_plan[t], args, NULL, false, 0, SPI_OK_SELECT, "read alert state"));
 	if (got < nmissing)
@@ -688,6 +704,7 @@ state_load(char table, TxPlan *plan, TxAlertRule *rule, char **keys, int n, Stat
 		(void) state_read(table, plan->name, rule->name, rule->definition,
 						  txpipe_spi_run(state_lock_plan[t], args, NULL, false, 0, SPI_OK_SELECT, "read alert state"));
 	}
+	AtEOXact_GUC(true, nest);
 	for (int i = 0; i < n; i++)
 		if (!ents[i]->present)
 			elog(ERROR, "alert state of key \"%s\" of rule \"%s\" is missing", keys[i], rule->name);
@@ -701,9 +718,12 @@ state_save(char table, StateCached **es, int n)
 {
 	int			t = table == 'o' ? 0 : 1;
 	Datum	   *tids = palloc(sizeof(Datum) * n);
+	int			nest;
 
 	for (int i = 0; i < n; i++)
 		tids[i] = PointerGetDatum(&es[i]->tid);
+	/* a TID lookup per row, not a scan of the table through the array */
+	nest = txpipe_plan_by_index();
 	if (table == 'o')
 	{
 		Datum		args[4];
@@ -796,6 +816,7 @@ state_save(char table, StateCached **es, int n)
 		args[6] = scalar_array(counts, NULL, total, INT8OID);
 		(void) txpipe_spi_run(state_save_plan[t], args, NULL, false, 0, SPI_OK_UPDATE, "save alert counts");
 	}
+	AtEOXact_GUC(true, nest);
 }
 
 /*

@@ -286,6 +286,15 @@ write_positions(const char *pipeline, QueuePos *pos, int npos)
 
 static const char *const sources[] = {"queue", "copy", "notify"};
 
+/* the xmax of snapshot text "xmin:xmax:xip,..." */
+static uint64
+snapshot_xmax(const char *snap)
+{
+	const char *colon = strchr(snap, ':');
+
+	return colon ? strtou64(colon + 1, NULL, 10) : 0;
+}
+
 /* does snapshot text "xmin:xmax:xip,..." list running transactions? */
 static bool
 snapshot_has_xip(const char *snap)
@@ -476,8 +485,26 @@ take_rows(TxPlan *plan, QueuePos *pos, int npos, int start, int limit,
 	{
 		for (int k = 0; k < m; k++)
 		{
-			lx[k] = taken[k]->last_xid;
-			li[k] = Int64GetDatum(taken[k]->last_id);
+			QueuePos   *p = taken[k];
+			uint64		from = snapshot_xmax(p->done);
+
+			/*
+			 * The index scan starts at the row comparison with the cursor,
+			 * not at done's xmax: a cursor before done's xmax (a new pass,
+			 * or one that took rows of running transactions) is moved up
+			 * to it, or the scan would read every row of the class below
+			 * it, which grows with the inbox.
+			 */
+			if (strtou64(p->last_xid, NULL, 10) < from)
+			{
+				lx[k] = psprintf(UINT64_FORMAT, from);
+				li[k] = Int64GetDatum(PG_INT64_MIN);
+			}
+			else
+			{
+				lx[k] = p->last_xid;
+				li[k] = Int64GetDatum(p->last_id);
+			}
 			lim[k] = Int32GetDatum(each - got[k]);
 		}
 		args[4] = text_array(lx, nonull, m);
