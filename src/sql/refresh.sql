@@ -308,7 +308,7 @@ BEGIN
 							  HINT = 'Give the refresh function a third argument, changed bigint[] (see the README, section "The warehouse on a logical replica").';
 				END IF;
 				IF v_lo = 0 THEN
-					EXECUTE format('SELECT max(%I) FROM ONLY %s', v_target.watermark, v_target.grain) INTO v_hi;
+					EXECUTE format('SELECT pg_catalog.max(%I) FROM %s', v_target.watermark, v_target.grain) INTO v_hi;
 					v_hi := coalesce(v_hi, 0);
 					v_rows := txpipe._call_refresh(v_target.func, 0, v_hi, '{}', v_owner);
 				ELSE
@@ -332,7 +332,7 @@ BEGIN
 				-- star is written.
 				BEGIN
 					EXECUTE format('LOCK TABLE %s IN SHARE MODE', v_target.grain);
-					EXECUTE format('SELECT max(%I) FROM %s', v_target.watermark, v_target.grain) INTO v_hi;
+					EXECUTE format('SELECT pg_catalog.max(%I) FROM %s', v_target.watermark, v_target.grain) INTO v_hi;
 					RAISE SQLSTATE 'TXR01';
 				EXCEPTION
 					WHEN SQLSTATE 'TXR01' THEN
