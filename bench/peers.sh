@@ -226,11 +226,11 @@ txpipe_pgbench() {
 	TXPB_LAT=''
 	if [ -n "$rate" ]; then
 		local p50 p99 max cnt
-		TXPB_LAT=$(queue_latency "$p")
+		TXPB_LAT=$(queue_latency "$p" "$(warmup_end "$t0")")
 		read -r p50 p99 max cnt <<<"$TXPB_LAT"
 		reached=$(sed -n 's/^tps = \([0-9.]*\) .*/\1/p' "$OUT/$key.log" | head -n 1)
 		reached=$(awk -v t="$reached" -v b="$b" 'BEGIN { printf "%.0f", t * b }')
-		note="enqueue rate reached ${reached}/s; enqueue→visible p50 $p50 ms, p99 $p99 ms, max $max ms ($cnt records); all $n routed"
+		note="enqueue rate reached ${reached}/s; enqueue→visible p50 $p50 ms, p99 $p99 ms, max $max ms ($cnt records after a $QUEUE_WARMUP s warm-up); all $n routed"
 	fi
 	log "  run 1/1: ${RUN_TIMES[0]} s; $note"
 	add_row "$key" "$label" "$n" median "$note" \
@@ -252,7 +252,7 @@ row_enqueue_batch() {
 
 row_enqueue_paced() {
 	local n b=$QUEUE_LATENCY_BATCH
-	n=$(round_down "$((QUEUE_RATE * QUEUE_SECONDS))" $((b * QUEUE_CLIENTS)))
+	n=$(round_down "$((QUEUE_RATE * (QUEUE_SECONDS + QUEUE_WARMUP)))" $((b * QUEUE_CLIENTS)))
 	txpipe_pgbench enqueue_paced "txpipe, driven like pgq_latency: $QUEUE_RATE records/s from $QUEUE_CLIENTS clients, $b per enqueue (one run)" \
 		cards_ep "$n" "$b" "$QUEUE_LATENCY_WORKERS" "$QUEUE_RATE"
 }
@@ -395,7 +395,7 @@ row_pgq_throughput() {
 row_pgq_latency() {
 	local n per t0 t1 counts ticks batches apply_s tps lat p50 p99 max cnt tbl reached tx99 ratio=''
 	local b=$QUEUE_LATENCY_BATCH
-	n=$(round_down "$((QUEUE_RATE * QUEUE_SECONDS))" $((b * QUEUE_CLIENTS)))
+	n=$(round_down "$((QUEUE_RATE * (QUEUE_SECONDS + QUEUE_WARMUP)))" $((b * QUEUE_CLIENTS)))
 	per=$((n / b / QUEUE_CLIENTS))
 	tps=$(awk -v r="$QUEUE_RATE" -v b="$b" 'BEGIN { printf "%.1f", r / b }')
 	peers_data "$n"
@@ -419,7 +419,8 @@ row_pgq_latency() {
 					  round(max(ms)::numeric, 1) || ' ' || count(*)
 		FROM (SELECT extract(epoch FROM pg_xact_commit_timestamp(t.xmin)
 									  - pg_xact_commit_timestamp(e.xmin)) * 1000 AS ms
-				FROM $tbl e JOIN ONLY cards_pq.transaction t ON t.trans_num = e.ev_data::jsonb->>'trans_num') s")
+				FROM $tbl e JOIN ONLY cards_pq.transaction t ON t.trans_num = e.ev_data::jsonb->>'trans_num'
+			   WHERE pg_xact_commit_timestamp(e.xmin) >= to_timestamp($(warmup_end "$t0"))) s")
 	read -r p50 p99 max cnt <<<"$lat"
 	tx99=$(row_json queue_latency '{latency_ms}{p99}')
 	[ -n "$tx99" ] && ratio=$(awk -v a="$p99" -v b="$tx99" 'BEGIN { if (b > 0) printf "%.2f", a / b }')
@@ -432,7 +433,7 @@ row_pgq_latency() {
 	fi
 	log "  run 1/1: ${RUN_TIMES[0]} s; latency p50 $p50 ms, p99 $p99 ms, max $max ms over $cnt records; $ticks ticks, $batches batches$cmp"
 	add_row pgq_latency "PgQ: $QUEUE_RATE records/s from $QUEUE_CLIENTS clients, $b insert_event per transaction, one consumer (one run)" "$n" median \
-		"enqueue rate reached ${reached}/s; enqueue→consumed p50 $p50 ms, p99 $p99 ms, max $max ms ($cnt records); $batches batches, $ticks ticks (pgqd ticker_period $PGQ_TICKER_PERIOD s); the consumer spent $apply_s of ${RUN_TIMES[0]} s writing the batches$cmp" \
+		"enqueue rate reached ${reached}/s; enqueue→consumed p50 $p50 ms, p99 $p99 ms, max $max ms ($cnt records after a $QUEUE_WARMUP s warm-up); $batches batches, $ticks ticks (pgqd ticker_period $PGQ_TICKER_PERIOD s); the consumer spent $apply_s of ${RUN_TIMES[0]} s writing the batches$cmp" \
 		"$(printf '{"latency_ms": {"p50": %s, "p99": %s, "max": %s, "records": %s}, "ticks": %s, "batches": %s, "apply_s": %s, "p99_ratio_to_txpipe": %s, "p99_ratio_to_enqueue_paced": %s, "rows": "%s"}' \
 			"${p50:-null}" "${p99:-null}" "${max:-null}" "${cnt:-0}" "$ticks" "$batches" "$apply_s" "${ratio:-null}" "${eratio:-null}" "$counts")"
 	pgq_finish

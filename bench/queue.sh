@@ -19,6 +19,17 @@ QUEUE_RECORDS=${QUEUE_RECORDS:-200000}
 QUEUE_LATENCY_BATCH=${QUEUE_LATENCY_BATCH:-5}
 # workers in the latency row: one keeps up with 2,000 records/s
 QUEUE_LATENCY_WORKERS=${QUEUE_LATENCY_WORKERS:-1}
+# seconds streamed at the same rate before the measured QUEUE_SECONDS of
+# every latency row: a worker's first batches after it starts load its
+# pipeline's plan and caches, and the backlog they leave takes a while to
+# clear; those records are routed and counted, not timed
+QUEUE_WARMUP=${QUEUE_WARMUP:-2}
+
+# warmup_end T0: the epoch second the measured part of a stream started at
+# T0 begins
+warmup_end() {
+	awk -v t="$1" -v w="$QUEUE_WARMUP" 'BEGIN { printf "%.6f", t + w }'
+}
 
 # queue_pipeline PIPELINE MODE WORKERS: a fresh cards pipeline, an empty
 # inbox that keeps its rows, txpipe.workers = WORKERS
@@ -74,10 +85,12 @@ sample_workers() {
 }
 
 # p50/p99/max enqueue-to-visible latency in ms of pipeline $1's records
-# (with $2 and $3, epoch seconds: of those whose enqueue committed between)
+# (with $2, epoch seconds: of those whose enqueue committed then or later;
+# with $3 too, and not after $3)
 queue_latency() {
 	local p=$1 between=''
-	[ -n "${2:-}" ] && between="AND pg_xact_commit_timestamp(i.xmin) BETWEEN to_timestamp($2) AND to_timestamp($3)"
+	[ -n "${2:-}" ] && between="AND pg_xact_commit_timestamp(i.xmin) >= to_timestamp($2)"
+	[ -n "${3:-}" ] && between="$between AND pg_xact_commit_timestamp(i.xmin) <= to_timestamp($3)"
 	sql_value "SELECT round(percentile_cont(0.5) WITHIN GROUP (ORDER BY ms)::numeric, 1) || ' ' ||
 					  round(percentile_cont(0.99) WITHIN GROUP (ORDER BY ms)::numeric, 1) || ' ' ||
 					  round(max(ms)::numeric, 1) || ' ' || count(*)
@@ -102,6 +115,31 @@ per_second() {
 						JOIN $p.transaction t ON t.trans_num = substring(i.doc FROM '\"trans_num\"\\s*:\\s*\"([^\"]*)\"')
 					   WHERE i.pipeline = '$p') x) y
 		GROUP BY s ORDER BY s" >"$out"
+}
+
+# batch_timeline PIPELINE OUT: the workers' batches of pipeline's records,
+# one line each, into OUT: when the batch began, finished its work and
+# committed, and when the oldest of its records was enqueued (committed),
+# in ms from the first enqueue's commit, then its records; with
+# per_second, whether a slow record waited for a busy worker, a long batch
+# or its commit
+batch_timeline() {
+	local p=$1 out=$2
+	sql -At -c "SELECT '# 0 ms is ' || min(pg_xact_commit_timestamp(xmin)) FROM txpipe.inbox WHERE pipeline = '$p'" >"$out"
+	sql -At -F $'\t' -c "WITH t0 AS (SELECT min(pg_xact_commit_timestamp(xmin)) AS t FROM txpipe.inbox WHERE pipeline = '$p'),
+		oldest AS (SELECT pg_xact_commit_timestamp(t.xmin) AS c, min(pg_xact_commit_timestamp(i.xmin)) AS e
+					 FROM txpipe.inbox i
+					 JOIN $p.transaction t ON t.trans_num = substring(i.doc FROM '\"trans_num\"\\s*:\\s*\"([^\"]*)\"')
+					WHERE i.pipeline = '$p'
+					GROUP BY 1)
+		SELECT round((extract(epoch FROM b.finished_at - b.duration - t0.t) * 1000)::numeric, 1),
+			   round((extract(epoch FROM b.finished_at - t0.t) * 1000)::numeric, 1),
+			   round((extract(epoch FROM pg_xact_commit_timestamp(b.xact::text::xid) - t0.t) * 1000)::numeric, 1),
+			   round((extract(epoch FROM o.e - t0.t) * 1000)::numeric, 1),
+			   b.received
+		  FROM txpipe.batches b CROSS JOIN t0 LEFT JOIN oldest o ON o.c = pg_xact_commit_timestamp(b.xact::text::xid)
+		 WHERE b.pipeline = '$p'
+		 ORDER BY b.batch_id" >>"$out"
 }
 
 # row: txpipe async — COPY into the inbox, the workers route; the time is
@@ -168,10 +206,10 @@ row_queue_throughput() {
 # row: queue latency — QUEUE_CLIENTS connections enqueue one record per
 # transaction at QUEUE_RATE records/s in all for QUEUE_SECONDS
 row_queue_latency() {
-	local p=cards_latency t0 t1 file=$WORK/queue_lat.ndjson n stop=$WORK/lat.stop lat
-	head -n "$((QUEUE_RATE * QUEUE_SECONDS))" "$DATA" >"$file"
+	local p=cards_latency t0 t1 file=$WORK/queue_lat.ndjson n stop=$WORK/lat.stop lat all
+	head -n "$((QUEUE_RATE * (QUEUE_SECONDS + QUEUE_WARMUP)))" "$DATA" >"$file"
 	n=$(wc -l <"$file")
-	log "queue latency: $n records at $QUEUE_RATE records/s from $QUEUE_CLIENTS clients (one run)"
+	log "queue latency: $n records at $QUEUE_RATE records/s from $QUEUE_CLIENTS clients, the first $QUEUE_WARMUP s not timed (one run)"
 	settle
 	queue_prepare "$p" sync "$QUEUE_LATENCY_WORKERS"
 	checkpoint
@@ -186,17 +224,20 @@ row_queue_latency() {
 	touch "$stop"
 	wait "$sampler" 2>/dev/null || true
 	RUN_TIMES=("$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", b - a }')")
-	lat=$(queue_latency "$p")
+	lat=$(queue_latency "$p" "$(warmup_end "$t0")")
+	all=$(queue_latency "$p")
 	QUEUE_LATENCY_RUNS=$(( ${QUEUE_LATENCY_RUNS:-0} + 1 ))
 	per_second "$p" "$OUT/queue_latency.$QUEUE_LATENCY_RUNS.per_second.tsv"
-	local p50 p99 max cnt mem
+	batch_timeline "$p" "$OUT/queue_latency.$QUEUE_LATENCY_RUNS.batches.tsv"
+	local p50 p99 max cnt mem a50 a99 amax acnt
 	read -r p50 p99 max cnt <<<"$lat"
+	read -r a50 a99 amax acnt <<<"$all"
 	mem=$(cat "$WORK/lat_mem" 2>/dev/null || echo '')
-	log "  run 1/1: ${RUN_TIMES[0]} s; latency p50 $p50 ms, p99 $p99 ms, max $max ms over $cnt records"
+	log "  run 1/1: ${RUN_TIMES[0]} s; latency p50 $p50 ms, p99 $p99 ms, max $max ms over $cnt records after the warm-up; with it p50 $a50, p99 $a99, max $amax ms over $acnt"
 	add_row queue_latency "queue: $QUEUE_RATE records/s from $QUEUE_CLIENTS clients, $QUEUE_LATENCY_BATCH per enqueue (one run)" "$n" median \
-		"enqueue rate reached $(sed -n 's/.*(\([0-9]*\) records\/s).*/\1/p' "$OUT/queue_latency.log")/s; enqueue→visible p50 $p50 ms, p99 $p99 ms, max $max ms ($cnt records); worker private RSS peak $(awk -v k="${mem:-0}" 'BEGIN { printf "%.0f", k / 1024 }') MB" \
-		"$(printf '{"latency_ms": {"p50": %s, "p99": %s, "max": %s, "records": %s}, "worker_private_rss_peak_kb": %s, "counts": %s}' \
-			"${p50:-null}" "${p99:-null}" "${max:-null}" "${cnt:-0}" "${mem:-null}" "$(txpipe_counts_json "$p")")"
+		"enqueue rate reached $(sed -n 's/.*(\([0-9]*\) records\/s).*/\1/p' "$OUT/queue_latency.log")/s; enqueue→visible p50 $p50 ms, p99 $p99 ms, max $max ms ($cnt records after a $QUEUE_WARMUP s warm-up; with it p99 $a99 ms, max $amax ms); worker private RSS peak $(awk -v k="${mem:-0}" 'BEGIN { printf "%.0f", k / 1024 }') MB" \
+		"$(printf '{"latency_ms": {"p50": %s, "p99": %s, "max": %s, "records": %s}, "latency_with_warmup_ms": {"p50": %s, "p99": %s, "max": %s, "records": %s}, "warmup_s": %s, "worker_private_rss_peak_kb": %s, "counts": %s}' \
+			"${p50:-null}" "${p99:-null}" "${max:-null}" "${cnt:-0}" "${a50:-null}" "${a99:-null}" "${amax:-null}" "${acnt:-0}" "$QUEUE_WARMUP" "${mem:-null}" "$(txpipe_counts_json "$p")")"
 	queue_finish
 	sql -q -c "SET client_min_messages = warning" -c "DROP SCHEMA $p CASCADE" \
 		-c "SELECT txpipe.drop_pipeline('$p')" >/dev/null
@@ -210,8 +251,8 @@ row_queue_latency() {
 # while the COPY ran (its start and end by the same clock as the commit
 # timestamps); the note says whether the COPY outlasted the stream.
 row_queue_mixed() {
-	local p=cards_mixed c=cards_mixed_copy file=$WORK/queue_mixed.ndjson n span=$WORK/mixed.copy cpid lat all
-	head -n "$((QUEUE_RATE * QUEUE_SECONDS))" "$DATA" >"$file"
+	local p=cards_mixed c=cards_mixed_copy file=$WORK/queue_mixed.ndjson n span=$WORK/mixed.copy cpid lat all t0
+	head -n "$((QUEUE_RATE * (QUEUE_SECONDS + QUEUE_WARMUP)))" "$DATA" >"$file"
 	n=$(wc -l <"$file")
 	log "queue latency, mixed: $n records at $QUEUE_RATE records/s from $QUEUE_CLIENTS clients while COPY routes $(thousands "$DATA_LINES") records into another pipeline (one run)"
 	settle
@@ -226,6 +267,7 @@ row_queue_mixed() {
 	) &
 	cpid=$!
 	sleep 2
+	t0=$(date +%s.%N)
 	"$CLIENT" stream "$p" "$file" --clients "$QUEUE_CLIENTS" --rate "$QUEUE_RATE" --batch "$QUEUE_LATENCY_BATCH" \
 		>"$OUT/queue_mixed.log" 2>&1 ||
 		{ kill "$cpid" 2>/dev/null; die "txpipe stream failed (log: $OUT/queue_mixed.log)"; }
@@ -235,16 +277,17 @@ row_queue_mixed() {
 	local cs ce
 	read -r cs ce <"$span"
 	RUN_TIMES=("$(awk -v a="$cs" -v b="$ce" 'BEGIN { printf "%.3f", b - a }')")
-	lat=$(queue_latency "$p" "$cs" "$ce")
-	all=$(queue_latency "$p")
+	lat=$(queue_latency "$p" "$(awk -v a="$cs" -v b="$(warmup_end "$t0")" 'BEGIN { print (a > b) ? a : b }')" "$ce")
+	all=$(queue_latency "$p" "$(warmup_end "$t0")")
 	per_second "$p" "$OUT/queue_mixed.per_second.tsv"
+	batch_timeline "$p" "$OUT/queue_mixed.batches.tsv"
 	local p50 p99 max cnt a50 a99 amax acnt outlasted
 	read -r p50 p99 max cnt <<<"$lat"
 	read -r a50 a99 amax acnt <<<"$all"
 	outlasted=$(awk -v e="$ce" -v t="$t1" 'BEGIN { print (e >= t) ? "yes" : "no" }')
-	log "  run 1/1: COPY ${RUN_TIMES[0]} s; while it ran: latency p50 $p50 ms, p99 $p99 ms, max $max ms over $cnt records; all: p50 $a50, p99 $a99, max $amax ms over $acnt; COPY outlasted the stream: $outlasted"
+	log "  run 1/1: COPY ${RUN_TIMES[0]} s; while it ran: latency p50 $p50 ms, p99 $p99 ms, max $max ms over $cnt records; the stream after its warm-up: p50 $a50, p99 $a99, max $amax ms over $acnt; COPY outlasted the stream: $outlasted"
 	add_row queue_mixed "queue: $QUEUE_RATE records/s, $QUEUE_LATENCY_BATCH per enqueue, while COPY routes $(thousands "$DATA_LINES") records into another pipeline (one run; the time is the COPY's)" "$DATA_LINES" median \
-		"enqueue rate reached $(sed -n 's/.*(\([0-9]*\) records\/s).*/\1/p' "$OUT/queue_mixed.log")/s; enqueue→visible while the COPY ran: p50 $p50 ms, p99 $p99 ms, max $max ms ($cnt records); over the whole stream p50 $a50, p99 $a99, max $amax ms ($acnt records); the COPY outlasted the stream: $outlasted" \
+		"enqueue rate reached $(sed -n 's/.*(\([0-9]*\) records\/s).*/\1/p' "$OUT/queue_mixed.log")/s; enqueue→visible while the COPY ran: p50 $p50 ms, p99 $p99 ms, max $max ms ($cnt records); over the stream after its $QUEUE_WARMUP s warm-up p50 $a50, p99 $a99, max $amax ms ($acnt records); the COPY outlasted the stream: $outlasted" \
 		"$(printf '{"latency_ms": {"p50": %s, "p99": %s, "max": %s, "records": %s}, "latency_all_ms": {"p50": %s, "p99": %s, "max": %s, "records": %s}, "copy_outlasted_stream": %s, "counts": %s, "copy_counts": %s}' \
 			"${p50:-null}" "${p99:-null}" "${max:-null}" "${cnt:-0}" "${a50:-null}" "${a99:-null}" "${amax:-null}" "${acnt:-0}" \
 			"$([ "$outlasted" = yes ] && echo true || echo false)" "$(txpipe_counts_json "$p")" "$(txpipe_counts_json "$c")")"
