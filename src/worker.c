@@ -638,6 +638,57 @@ guarded(void (*fn) (List *), List *arg, MemoryContext keep)
 	MemoryContextSwitchTo(keep);
 }
 
+/*
+ * Compiles a pipeline's plan ahead of its first records: a worker that
+ * just started, or a pipeline new to it, would otherwise make the first
+ * records wait while it reads the spec and opens the tables.
+ */
+static void
+warm_plan(List *names)
+{
+	const char *pipeline = linitial(names);
+
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	begin_timeouts(true);
+	SPI_connect();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	pgstat_report_activity(STATE_RUNNING, psprintf("compiling the plan of pipeline %s", pipeline));
+	(void) txpipe_get_plan(pipeline);
+	PopActiveSnapshot();
+	SPI_finish();
+	end_timeouts();
+	CommitTransactionCommand();
+}
+
+/* the pipelines whose plans this worker compiled ahead, in TopMemoryContext */
+static List *warmed = NIL;
+
+static void
+warm_new_plans(List *pipelines, MemoryContext keep)
+{
+	ListCell   *lc;
+
+	foreach(lc, pipelines)
+	{
+		char	   *name = lfirst(lc);
+		ListCell   *w;
+		bool		seen = false;
+		MemoryContext old;
+
+		foreach(w, warmed)
+			if (strcmp(lfirst(w), name) == 0)
+				seen = true;
+		if (seen || got_sigterm)
+			continue;
+		/* once per name, even if it fails: the batch then says why */
+		old = MemoryContextSwitchTo(TopMemoryContext);
+		warmed = lappend(warmed, pstrdup(name));
+		MemoryContextSwitchTo(old);
+		guarded(warm_plan, list_make1(name), keep);
+	}
+}
+
 static FailState *
 fail_state(const char *pipeline)
 {
@@ -1042,6 +1093,8 @@ txpipe_worker_main(Datum arg)
 			last_round = GetCurrentTimestamp();
 		}
 		names = pipelines;
+		if (last_check == ROUND_OK && !probing)
+			warm_new_plans(pipelines, loop_cxt);
 
 		/* (txpipe.stop_worker() stops a running worker with SIGUSR2) */
 		if (last_check == ROUND_NO_EXTENSION)
