@@ -336,6 +336,20 @@ COMMIT;
 SELECT key, count FROM txpipe.alert_windows WHERE pipeline = 'alr' AND rule = 'vel3';
 SELECT count(*) AS alerts FROM txpipe.alerts WHERE pipeline = 'alr' AND rule = 'vel3';
 
+-- a flag rule's alert raised in a savepoint rolled back is raised again by
+-- the next matching record of the transaction; one kept is not offered again
+SELECT txpipe.create_pipeline('alr', alr_spec('[
+	{"name": "fr1", "kind": "flag", "when": {"field": "fraud", "equals": 1}, "key": "card", "window": "1 day"}]'), or_replace => true);
+BEGIN;
+SAVEPOINT s;
+SELECT accepted FROM txpipe.ingest('alr', alr_rec('k1', 6222222222222228, '2019-12-01 10:00:00', 5, 1));
+SELECT count(*) AS alerts FROM txpipe.alerts WHERE pipeline = 'alr' AND rule = 'fr1';
+ROLLBACK TO SAVEPOINT s;
+SELECT accepted FROM txpipe.ingest('alr', alr_rec('k2', 6222222222222228, '2019-12-01 11:00:00', 5, 1));
+SELECT accepted FROM txpipe.ingest('alr', alr_rec('k3', 6222222222222228, '2019-12-01 12:00:00', 5, 1));
+COMMIT;
+SELECT rule, record_key FROM alr_alerts WHERE rule = 'fr1';
+
 -- dropping the pipeline drops its alerts and their state, also in the
 -- transaction that routed records
 BEGIN;

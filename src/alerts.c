@@ -57,6 +57,40 @@
 #define DETAIL_VALUE_MAX 64
 
 static SPIPlanPtr raise_plan = NULL;
+
+/*
+ * The rule, key and window triples this transaction has offered to
+ * txpipe.alerts: each has its alert now, inserted or found there, so a
+ * later batch of the transaction does not offer it again (an outlier rule
+ * finds every outlying value of a window, a flag rule every matching
+ * record).  An aborted subtransaction forgets what it added, as it takes
+ * back its rows; the end of the transaction forgets everything.
+ */
+#define KNOWN_KEY (3 * NAMEDATALEN + 48 + TXPIPE_ALERT_KEY_MAX)
+
+typedef struct KnownAlert
+{
+	char		key[KNOWN_KEY];
+	SubTransactionId subid;
+} KnownAlert;
+
+static HTAB *known_alerts = NULL;
+static KnownAlert **known_log = NULL;	/* in the order added */
+static int	known_n = 0;
+static int	known_cap = 0;
+
+/* a hash of strings that lives as long as the transaction */
+static HTAB *
+xact_hash(const char *name, long nelem, Size keysize, Size entrysize)
+{
+	HASHCTL		ctl;
+
+	memset(&ctl, 0, sizeof(ctl));
+	ctl.keysize = keysize;
+	ctl.entrysize = entrysize;
+	ctl.hcxt = TopTransactionContext;
+	return hash_create(name, nelem, &ctl, HASH_ELEM | HASH_STRINGS | HASH_CONTEXT);
+}
 /* an alert to raise, unless its rule, key and window has one already */
 typedef struct Candidate
 {
@@ -466,10 +500,30 @@ static StateUndo *state_undo = NULL;
 static int	state_nundo = 0;
 static int	state_undo_cap = 0;
 
+/* "table/pipeline/rule/definition/key", cut to STATE_KEY; names fit */
 static void
 state_key(char *hkey, char table, const char *pipeline, const char *rule, int64 definition, const char *key)
 {
-	snprintf(hkey, STATE_KEY, "%c/%s/%s/" INT64_FORMAT "/%s", table, pipeline, rule, definition, key);
+	char	   *p = hkey;
+	char	   *end = hkey + STATE_KEY - 1;
+	const char *parts[3] = {pipeline, rule, NULL};
+	char		num[MAXINT8LEN + 1];
+
+	*p++ = table;
+	(void) pg_lltoa(definition, num);
+	parts[2] = num;
+	for (int i = 0; i < 3; i++)
+	{
+		size_t		len = strlen(parts[i]);
+
+		*p++ = '/';
+		if (len > (size_t) (end - p - 1))
+			len = end - p - 1;
+		memcpy(p, parts[i], len);
+		p += len;
+	}
+	*p++ = '/';
+	strlcpy(p, key, end - p + 1);
 }
 
 static StateCached *
@@ -480,15 +534,7 @@ state_entry(char table, const char *pipeline, const char *rule, int64 definition
 	bool		found;
 
 	if (state_cache == NULL)
-	{
-		HASHCTL		ctl;
-
-		memset(&ctl, 0, sizeof(ctl));
-		ctl.keysize = STATE_KEY;
-		ctl.entrysize = sizeof(StateCached);
-		ctl.hcxt = TopTransactionContext;
-		state_cache = hash_create("txpipe alert state", 1024, &ctl, HASH_ELEM | HASH_STRINGS | HASH_CONTEXT);
-	}
+		state_cache = xact_hash("txpipe alert state", 1024, STATE_KEY, sizeof(StateCached));
 	state_key(hkey, table, pipeline, rule, definition, key);
 	e = hash_search(state_cache, hkey, HASH_ENTER, &found);
 	if (!found)
@@ -619,8 +665,9 @@ state_read(char table, const char *pipeline, const char *rule, int64 definition,
  * The state of the keys keys[0..n-1] (distinct) of a rule, into ents:
  * from the cache when this transaction holds it already; else the rows
  * that exist are read and locked, in key order, and only the keys without
- * one are added (waiting for a session adding the same key), then read and
- * locked in turn.
+ * one are added (waiting for a session adding the same key); the rows
+ * added are this transaction's own and need no lock, and the keys another
+ * session added meanwhile are read and locked in turn.
  */
 static void
 state_load(char table, TxPlan *plan, TxAlertRule *rule, char **keys, int n, StateCached **ents)
@@ -646,9 +693,10 @@ state_load(char table, TxPlan *plan, TxAlertRule *rule, char **keys, int n, Stat
 
 		if (table == 'o')
 		{
-			state_add_plan[t] = txpipe_spi_keep("INSERT INTO txpipe.alert_history (pipeline, rule, definition, key) "
+			state_add_plan[t] = txpipe_spi_keep("INSERT INTO txpipe.alert_history AS h (pipeline, rule, definition, key) "
 												"SELECT $1, $2, $3, u.k FROM pg_catalog.unnest($4::pg_catalog.text[]) AS u(k) "
-												"ORDER BY u.k ON CONFLICT DO NOTHING",
+												"ORDER BY u.k ON CONFLICT DO NOTHING "
+												"RETURNING h.key, h.n, h.mean, h.m2, h.ctid",
 												4, types);
 			state_lock_plan[t] = txpipe_spi_keep("SELECT h.key, h.n, h.mean, h.m2, h.ctid "
 												 "  FROM (SELECT u.k FROM pg_catalog.unnest($4::pg_catalog.text[]) AS u(k) ORDER BY u.k) AS u "
@@ -661,9 +709,10 @@ state_load(char table, TxPlan *plan, TxAlertRule *rule, char **keys, int n, Stat
 		}
 		else
 		{
-			state_add_plan[t] = txpipe_spi_keep("INSERT INTO txpipe.alert_counts (pipeline, rule, definition, key) "
+			state_add_plan[t] = txpipe_spi_keep("INSERT INTO txpipe.alert_counts AS c (pipeline, rule, definition, key) "
 												"SELECT $1, $2, $3, u.k FROM pg_catalog.unnest($4::pg_catalog.text[]) AS u(k) "
-												"ORDER BY u.k ON CONFLICT DO NOTHING",
+												"ORDER BY u.k ON CONFLICT DO NOTHING "
+												"RETURNING c.key, c.latest, c.since, c.window_starts, c.counts, c.ctid",
 												4, types);
 			state_lock_plan[t] = txpipe_spi_keep("SELECT c.key, c.latest, c.since, c.window_starts, c.counts, c.ctid "
 												 "  FROM (SELECT u.k FROM pg_catalog.unnest($4::pg_catalog.text[]) AS u(k) ORDER BY u.k) AS u "
@@ -700,9 +749,21 @@ state_load(char table, TxPlan *plan, TxAlertRule *rule, char **keys, int n, Stat
 			if (!ents[i]->present)
 				missing[m++] = keys[i];
 		args[3] = text_array(missing, NULL, m);
-		(void) txpipe_spi_run(state_add_plan[t], args, NULL, false, 0, SPI_OK_INSERT, "add keys to alert state");
-		(void) state_read(table, plan->name, rule->name, rule->definition,
-						  txpipe_spi_run(state_lock_plan[t], args, NULL, false, 0, SPI_OK_SELECT, "read alert state"));
+		/* the rows this transaction inserts are its own: no lock to take */
+		got += state_read(table, plan->name, rule->name, rule->definition,
+						  txpipe_spi_run(state_add_plan[t], args, NULL, false, 0, SPI_OK_INSERT_RETURNING,
+										 "add keys to alert state"));
+		if (got < nmissing)
+		{
+			/* another session added the rest meanwhile: read and lock them */
+			m = 0;
+			for (int i = 0; i < n; i++)
+				if (!ents[i]->present)
+					missing[m++] = keys[i];
+			args[3] = text_array(missing, NULL, m);
+			(void) state_read(table, plan->name, rule->name, rule->definition,
+							  txpipe_spi_run(state_lock_plan[t], args, NULL, false, 0, SPI_OK_SELECT, "read alert state"));
+		}
 	}
 	AtEOXact_GUC(true, nest);
 	for (int i = 0; i < n; i++)
@@ -722,7 +783,11 @@ state_save(char table, StateCached **es, int n)
 
 	for (int i = 0; i < n; i++)
 		tids[i] = PointerGetDatum(&es[i]->tid);
-	/* a TID lookup per row, not a scan of the table through the array */
+	/*
+	 * A TID lookup per row of the arrays, not a scan of the table through
+	 * them: with "ctid = ANY ($1)" as well, each row found was checked
+	 * against the whole array again, n² comparisons in all.
+	 */
 	nest = txpipe_plan_by_index();
 	if (table == 'o')
 	{
@@ -746,8 +811,7 @@ state_save(char table, StateCached **es, int n)
 												 "  FROM ROWS FROM (pg_catalog.unnest($1::pg_catalog.tid[]), "
 												 "    pg_catalog.unnest($2::pg_catalog.int8[]), pg_catalog.unnest($3::pg_catalog.float8[]), "
 												 "    pg_catalog.unnest($4::pg_catalog.float8[])) AS u(t, n, mean, m2) "
-												 " WHERE h.ctid OPERATOR(pg_catalog.=) ANY ($1::pg_catalog.tid[]) "
-												 "   AND h.ctid OPERATOR(pg_catalog.=) u.t",
+												 " WHERE h.ctid OPERATOR(pg_catalog.=) u.t",
 												 4, types);
 		}
 		args[0] = scalar_array(tids, NULL, n, TIDOID);
@@ -803,8 +867,7 @@ state_save(char table, StateCached **es, int n)
 												 "    pg_catalog.unnest($2::pg_catalog.timestamptz[]), pg_catalog.unnest($3::pg_catalog.timestamptz[]), "
 												 "    pg_catalog.unnest($4::pg_catalog.int4[]), pg_catalog.unnest($5::pg_catalog.int4[])) "
 												 "    AS u(t, latest, since, f, l) "
-												 " WHERE c.ctid OPERATOR(pg_catalog.=) ANY ($1::pg_catalog.tid[]) "
-												 "   AND c.ctid OPERATOR(pg_catalog.=) u.t",
+												 " WHERE c.ctid OPERATOR(pg_catalog.=) u.t",
 												 7, types);
 		}
 		args[0] = scalar_array(tids, NULL, n, TIDOID);
@@ -901,6 +964,13 @@ void
 txpipe_alerts_flush(void)
 {
 	state_flush(true);
+	/* the SQL that follows may delete alerts too */
+	if (known_alerts != NULL)
+	{
+		hash_destroy(known_alerts);
+		known_alerts = NULL;
+	}
+	known_n = 0;
 }
 
 static void
@@ -920,6 +990,10 @@ alerts_xact_callback(XactEvent event, void *arg)
 			state_undo = NULL;
 			state_nundo = 0;
 			state_undo_cap = 0;
+			known_alerts = NULL;
+			known_log = NULL;
+			known_n = 0;
+			known_cap = 0;
 			break;
 	}
 }
@@ -935,6 +1009,12 @@ alerts_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 	{
 		state_nundo--;
 		*state_undo[state_nundo].entry = state_undo[state_nundo].saved;
+	}
+	/* and the alerts they met: theirs are rolled back */
+	while (known_n > 0 && known_log[known_n - 1]->subid >= mySubid)
+	{
+		known_n--;
+		(void) hash_search(known_alerts, known_log[known_n]->key, HASH_REMOVE, NULL);
 	}
 }
 
@@ -1391,6 +1471,14 @@ rule_order(TxPlan *plan, TxAlertRule *rule, TxRecord *recs, int *stored, int n, 
 	return et->order;
 }
 
+/* a candidate's entry in known_alerts */
+static void
+known_key(char *k, TxPlan *plan, TxAlertRule *rule, Candidate *c)
+{
+	snprintf(k, KNOWN_KEY, "%s/%s/" INT64_FORMAT "/%s/" INT64_FORMAT "/%d", plan->name, rule->name,
+			 rule->definition, c->key, c->has_window ? (int64) c->window_start : (int64) 0, c->has_window);
+}
+
 /*
  * Inserts the candidates that are new for their rule, key and window, and
  * notifies each one inserted.  The payload carries the masked key and is
@@ -1401,7 +1489,7 @@ rule_order(TxPlan *plan, TxAlertRule *rule, TxRecord *recs, int *stored, int n, 
 static void
 raise_candidates(TxPlan *plan, TxRecord *recs, Candidates *cs)
 {
-	int			n = cs->n;
+	int			n = cs->n;	/* the candidates that are left, below */
 	char	  **rules = palloc(sizeof(char *) * n);
 	char	  **severities = palloc(sizeof(char *) * n);
 	char	  **keys = palloc(sizeof(char *) * n);
@@ -1448,6 +1536,22 @@ raise_candidates(TxPlan *plan, TxRecord *recs, Candidates *cs)
 									 "  FROM a ORDER BY a.alert_id",
 									 10, types);
 	}
+	if (known_alerts == NULL)
+		known_alerts = xact_hash("txpipe known alerts", 256, KNOWN_KEY, sizeof(KnownAlert));
+	/* the candidates whose alert this transaction has met already go */
+	n = 0;
+	for (int i = 0; i < cs->n; i++)
+	{
+		Candidate  *c = &cs->c[i];
+		TxAlertRule *rule = &plan->alerts[c->rule];
+		char		k[KNOWN_KEY];
+
+		known_key(k, plan, rule, c);
+		if (hash_search(known_alerts, k, HASH_FIND, NULL) == NULL)
+			cs->c[n++] = *c;
+	}
+	if (n == 0)
+		return;
 	for (int i = 0; i < n; i++)
 	{
 		Candidate  *c = &cs->c[i];
@@ -1483,6 +1587,26 @@ raise_candidates(TxPlan *plan, TxRecord *recs, Candidates *cs)
 		nulls[1] = 'n';
 	(void) txpipe_spi_run(raise_plan, args, nulls, false, 0, SPI_OK_SELECT, "raise alerts");
 	SPI_freetuptable(SPI_tuptable);
+	for (int i = 0; i < n; i++)
+	{
+		char		k[KNOWN_KEY];
+		bool		found;
+		KnownAlert *a;
+
+		known_key(k, plan, &plan->alerts[cs->c[i].rule], &cs->c[i]);
+		a = hash_search(known_alerts, k, HASH_ENTER, &found);
+		if (found)
+			continue;
+		a->subid = GetCurrentSubTransactionId();
+		if (known_n == known_cap)
+		{
+			known_cap = Max(known_cap * 2, 64);
+			known_log = known_log == NULL ?
+				MemoryContextAlloc(TopTransactionContext, sizeof(KnownAlert *) * known_cap) :
+				repalloc(known_log, sizeof(KnownAlert *) * known_cap);
+		}
+		known_log[known_n++] = a;
+	}
 }
 
 /*
