@@ -56,7 +56,7 @@ for my $r (@rows)
 	# a refresh reads the normalized tables, a panel query the star, not the
 	# file: no limit to compare with
 	$r->{ratio_to_limit} = $limit && $limit->{seconds} > 0 && !$r->{refresh} && !$r->{template}
-	  && !defined $r->{over_100ms}
+	  && !defined $r->{over_100ms} && $r->{key} ne 'rules_instructions'
 	  ? 0 + sprintf('%.2f', $r->{seconds} / $limit->{seconds}) : undef;
 }
 
