@@ -107,14 +107,16 @@ wal_reset() {
 }
 
 wal_flushes() {
-	sql_value "SELECT wal_sync || ' ' || round((wal_sync_time / greatest(wal_sync, 1))::numeric, 1) FROM pg_stat_wal"
+	sql_value "SELECT wal_sync || ' ' || round((wal_sync_time / greatest(wal_sync, 1))::numeric, 1) || ' ' || wal_bytes || ' ' || wal_fpi FROM pg_stat_wal"
 	sql -q -c "ALTER SYSTEM RESET track_wal_io_timing" -c "SELECT pg_reload_conf()" >/dev/null
 }
 
-# "N WAL flushes, X ms each on average, Y events per flush"
+# "N WAL flushes, X ms each on average, Y events per flush, B bytes of WAL
+# per event (F full-page images)"
 wal_note() {
-	awk -v f="$1" -v ms="$2" -v n="$3" 'BEGIN {
-		printf "%d WAL flushes, %.1f ms each on average, %.1f events per flush", f, ms, (f > 0 ? n / f : 0) }'
+	awk -v f="$1" -v ms="$2" -v n="$3" -v b="${4:-0}" -v fpi="${5:-0}" 'BEGIN {
+		printf "%d WAL flushes, %.1f ms each on average, %.1f events per flush, %.0f bytes of WAL per event (%d full-page images)",
+			f, ms, (f > 0 ? n / f : 0), (n > 0 ? b / n : 0), fpi }'
 }
 
 # ------------------------------------------------------------------
@@ -123,7 +125,7 @@ wal_note() {
 PER_EVENT_RATE=''
 
 row_per_event() {
-	local n per t0 t1 counts got fetch_rate flushes flush_ms
+	local n per t0 t1 counts got fetch_rate flushes flush_ms wal_bytes wal_fpi
 	n=$(round_down "$PEER_EVENTS" "$QUEUE_CLIENTS")
 	per=$((n / QUEUE_CLIENTS))
 	peers_data "$n"
@@ -138,7 +140,7 @@ row_per_event() {
 	t0=$(date +%s.%N)
 	pgbench_run "$OUT/per_event.log" "$BENCH/sql/per_event.pgbench" "$per"
 	t1=$(date +%s.%N)
-	read -r flushes flush_ms <<<"$(wal_flushes)"
+	read -r flushes flush_ms wal_bytes wal_fpi <<<"$(wal_flushes)"
 	RUN_TIMES=("$(elapsed "$t0" "$t1")")
 	PER_EVENT_RATE=$(awk -v n="$n" -v t="${RUN_TIMES[0]}" 'BEGIN { printf "%.0f", n / t }')
 	counts=$(peer_counts cards_pe)
@@ -146,15 +148,15 @@ row_per_event() {
 	[ "$got" = "$n" ] || die "per_event: $got transaction rows for $n events ($counts)"
 	log "  run 1/1: ${RUN_TIMES[0]} s, $PER_EVENT_RATE events/s; $counts; the lookup alone $fetch_rate events/s"
 	add_row per_event "peer: the per-event pattern, $QUEUE_CLIENTS clients, one transaction of 8 get-or-create statements per event (one run)" "$n" median \
-		"$PER_EVENT_RATE events/s; $(wal_note "$flushes" "$flush_ms" "$n"); rows: $counts (all $n events written); reading the events alone (one primary-key lookup each, the same clients) $(printf '%.0f' "$fetch_rate") events/s" \
-		"$(printf '{"events_per_s": %s, "lookup_alone_per_s": %s, "wal_flushes": %s, "wal_flush_avg_ms": %s, "rows": "%s"}' "$PER_EVENT_RATE" "${fetch_rate:-null}" "${flushes:-null}" "${flush_ms:-null}" "$counts")"
+		"$PER_EVENT_RATE events/s; $(wal_note "$flushes" "$flush_ms" "$n" "$wal_bytes" "$wal_fpi"); rows: $counts (all $n events written); reading the events alone (one primary-key lookup each, the same clients) $(printf '%.0f' "$fetch_rate") events/s" \
+		"$(printf '{"events_per_s": %s, "lookup_alone_per_s": %s, "wal_flushes": %s, "wal_flush_avg_ms": %s, "wal_bytes": %s, "rows": "%s"}' "$PER_EVENT_RATE" "${fetch_rate:-null}" "${flushes:-null}" "${flush_ms:-null}" "${wal_bytes:-null}" "$counts")"
 }
 
 # ------------------------------------------------------------------
 # row: enqueue_single
 # ------------------------------------------------------------------
 row_enqueue_single() {
-	local p=cards_es n per t0 sent t1 rate enq counts got accepted ratio='' same='' flushes flush_ms
+	local p=cards_es n per t0 sent t1 rate enq counts got accepted ratio='' same='' flushes flush_ms wal_bytes wal_fpi
 	n=$(round_down "$PEER_EVENTS" "$QUEUE_CLIENTS")
 	per=$((n / QUEUE_CLIENTS))
 	peers_data "$n"
@@ -167,7 +169,7 @@ row_enqueue_single() {
 	pgbench_run "$OUT/enqueue_single.log" "$BENCH/sql/enqueue_single.pgbench" "$per"
 	sent=$(date +%s.%N)
 	t1=$(queue_wait_consumed "$p" "$n")
-	read -r flushes flush_ms <<<"$(wal_flushes)"
+	read -r flushes flush_ms wal_bytes wal_fpi <<<"$(wal_flushes)"
 	RUN_TIMES=("$(elapsed "$t0" "$t1")")
 	rate=$(awk -v n="$n" -v t="${RUN_TIMES[0]}" 'BEGIN { printf "%.0f", n / t }')
 	enq=$(awk -v n="$n" -v a="$t0" -v b="$sent" 'BEGIN { printf "%.0f", n / (b - a) }')
@@ -185,9 +187,9 @@ row_enqueue_single() {
 	[ -n "$ratio" ] && cmp=", ${ratio}× per_event (target ≥ 1.5×)"
 	log "  run 1/1: ${RUN_TIMES[0]} s, $rate events/s routed (enqueue alone $enq/s)$cmp; $counts"
 	add_row enqueue_single "txpipe: the same events, one enqueue(jsonb) per transaction from $QUEUE_CLIENTS clients, ${QUEUE_WORKERS:-2} workers, until routed (one run)" "$n" median \
-		"$rate events/s routed$cmp; enqueue alone $enq/s; $(wal_note "$flushes" "$flush_ms" "$n") (the workers' included); all $n routed${same:+, $same}" \
-		"$(printf '{"events_per_s": %s, "enqueue_records_per_s": %s, "ratio_to_per_event": %s, "wal_flushes": %s, "wal_flush_avg_ms": %s, "rows": "%s", "counts": %s}' \
-			"$rate" "$enq" "${ratio:-null}" "${flushes:-null}" "${flush_ms:-null}" "$counts" "$(txpipe_counts_json "$p")")"
+		"$rate events/s routed$cmp; enqueue alone $enq/s; $(wal_note "$flushes" "$flush_ms" "$n" "$wal_bytes" "$wal_fpi") (the workers' included); all $n routed${same:+, $same}" \
+		"$(printf '{"events_per_s": %s, "enqueue_records_per_s": %s, "ratio_to_per_event": %s, "wal_flushes": %s, "wal_flush_avg_ms": %s, "wal_bytes": %s, "rows": "%s", "counts": %s}' \
+			"$rate" "$enq" "${ratio:-null}" "${flushes:-null}" "${flush_ms:-null}" "${wal_bytes:-null}" "$counts" "$(txpipe_counts_json "$p")")"
 	queue_finish
 	sql -q -c "SET client_min_messages = warning" -c "DROP SCHEMA $p CASCADE" \
 		-c "SELECT txpipe.drop_pipeline('$p')" -c "DROP SCHEMA IF EXISTS cards_pe CASCADE" >/dev/null
