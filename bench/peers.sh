@@ -183,13 +183,22 @@ row_enqueue_single() {
 		ratio=$(awk -v a="$rate" -v b="$PER_EVENT_RATE" 'BEGIN { printf "%.2f", a / b }')
 		same=$([ "$counts" = "$(peer_counts cards_pe)" ] && echo "the same rows as per_event" || echo "rows DIFFER from per_event's")
 	fi
+	# the same enqueues again with the workers stopped: what writing the
+	# inbox costs when nothing routes beside it on the same cores (the
+	# records stay queued; the pipeline is dropped below)
+	local a0 alone
+	sql -q -c "SELECT txpipe.stop_worker()" >/dev/null
+	checkpoint
+	a0=$(date +%s.%N)
+	pgbench_run "$OUT/enqueue_single.alone.log" "$BENCH/sql/enqueue_single.pgbench" "$per"
+	alone=$(awk -v n="$n" -v a="$a0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.0f", n / (b - a) }')
 	local cmp=''
 	[ -n "$ratio" ] && cmp=", ${ratio}× per_event (target ≥ 1.5×)"
-	log "  run 1/1: ${RUN_TIMES[0]} s, $rate events/s routed (enqueue alone $enq/s)$cmp; $counts"
+	log "  run 1/1: ${RUN_TIMES[0]} s, $rate events/s routed (enqueue alone $enq/s; with the workers stopped $alone/s)$cmp; $counts"
 	add_row enqueue_single "txpipe: the same events, one enqueue(jsonb) per transaction from $QUEUE_CLIENTS clients, ${QUEUE_WORKERS:-2} workers, until routed (one run)" "$n" median \
-		"$rate events/s routed$cmp; enqueue alone $enq/s; $(wal_note "$flushes" "$flush_ms" "$n" "$wal_bytes" "$wal_fpi") (the workers' included); all $n routed${same:+, $same}" \
-		"$(printf '{"events_per_s": %s, "enqueue_records_per_s": %s, "ratio_to_per_event": %s, "wal_flushes": %s, "wal_flush_avg_ms": %s, "wal_bytes": %s, "rows": "%s", "counts": %s}' \
-			"$rate" "$enq" "${ratio:-null}" "${flushes:-null}" "${flush_ms:-null}" "${wal_bytes:-null}" "$counts" "$(txpipe_counts_json "$p")")"
+		"$rate events/s routed$cmp; enqueue alone $enq/s; with the workers stopped, nothing routed, $alone/s$([ -n "$PER_EVENT_RATE" ] && awk -v a="$alone" -v b="$PER_EVENT_RATE" 'BEGIN { printf " (%.2f× per_event)", a / b }'); $(wal_note "$flushes" "$flush_ms" "$n" "$wal_bytes" "$wal_fpi") (the workers' included); all $n routed${same:+, $same}" \
+		"$(printf '{"events_per_s": %s, "enqueue_records_per_s": %s, "enqueue_alone_workers_stopped_per_s": %s, "ratio_to_per_event": %s, "wal_flushes": %s, "wal_flush_avg_ms": %s, "wal_bytes": %s, "rows": "%s", "counts": %s}' \
+			"$rate" "$enq" "$alone" "${ratio:-null}" "${flushes:-null}" "${flush_ms:-null}" "${wal_bytes:-null}" "$counts" "$(txpipe_counts_json "$p")")"
 	queue_finish
 	sql -q -c "SET client_min_messages = warning" -c "DROP SCHEMA $p CASCADE" \
 		-c "SELECT txpipe.drop_pipeline('$p')" -c "DROP SCHEMA IF EXISTS cards_pe CASCADE" >/dev/null
