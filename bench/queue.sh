@@ -304,7 +304,7 @@ row_queue_mixed() {
 # 4, ...), so that a busy spell of the shared machine falls on all of them
 # alike and their ratios stay comparable.
 # ------------------------------------------------------------------
-QUEUE_DRAIN_RECORDS=${QUEUE_DRAIN_RECORDS:-200000}
+QUEUE_DRAIN_RECORDS=${QUEUE_DRAIN_RECORDS:-600000}
 DRAIN_DONE=0 DRAIN_FILE='' DRAIN_SUMMARY='' DRAIN_LINES=0 DRAIN_ASIDE=0 DRAIN_DIMS=''
 declare -gA DRAIN_DEADLOCKS=() DRAIN_LOCKTIMEOUTS=() DRAIN_STAT_DEADLOCKS=() DRAIN_RETRIES=() DRAIN_CPU=()
 
