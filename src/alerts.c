@@ -693,12 +693,12 @@ state_load(char table, TxPlan *plan, TxAlertRule *rule, char **keys, int n, Stat
 
 		if (table == 'o')
 		{
-			state_add_plan[t] = txpipe_spi_keep("INSERT INTO txpipe.alert_history AS h (pipeline, rule, definition, key) "
+			state_add_plan[t] = txpipe_spi_keep_generic("INSERT INTO txpipe.alert_history AS h (pipeline, rule, definition, key) "
 												"SELECT $1, $2, $3, u.k FROM pg_catalog.unnest($4::pg_catalog.text[]) AS u(k) "
 												"ORDER BY u.k ON CONFLICT DO NOTHING "
 												"RETURNING h.key, h.n, h.mean, h.m2, h.ctid",
 												4, types);
-			state_lock_plan[t] = txpipe_spi_keep("SELECT h.key, h.n, h.mean, h.m2, h.ctid "
+			state_lock_plan[t] = txpipe_spi_keep_generic("SELECT h.key, h.n, h.mean, h.m2, h.ctid "
 												 "  FROM (SELECT u.k FROM pg_catalog.unnest($4::pg_catalog.text[]) AS u(k) ORDER BY u.k) AS u "
 												 "  CROSS JOIN LATERAL (SELECT h.key, h.n, h.mean, h.m2, h.ctid FROM ONLY txpipe.alert_history h "
 												 "   WHERE h.pipeline OPERATOR(pg_catalog.=) $1 AND h.rule OPERATOR(pg_catalog.=) $2 "
@@ -709,12 +709,12 @@ state_load(char table, TxPlan *plan, TxAlertRule *rule, char **keys, int n, Stat
 		}
 		else
 		{
-			state_add_plan[t] = txpipe_spi_keep("INSERT INTO txpipe.alert_counts AS c (pipeline, rule, definition, key) "
+			state_add_plan[t] = txpipe_spi_keep_generic("INSERT INTO txpipe.alert_counts AS c (pipeline, rule, definition, key) "
 												"SELECT $1, $2, $3, u.k FROM pg_catalog.unnest($4::pg_catalog.text[]) AS u(k) "
 												"ORDER BY u.k ON CONFLICT DO NOTHING "
 												"RETURNING c.key, c.latest, c.since, c.window_starts, c.counts, c.ctid",
 												4, types);
-			state_lock_plan[t] = txpipe_spi_keep("SELECT c.key, c.latest, c.since, c.window_starts, c.counts, c.ctid "
+			state_lock_plan[t] = txpipe_spi_keep_generic("SELECT c.key, c.latest, c.since, c.window_starts, c.counts, c.ctid "
 												 "  FROM (SELECT u.k FROM pg_catalog.unnest($4::pg_catalog.text[]) AS u(k) ORDER BY u.k) AS u "
 												 "  CROSS JOIN LATERAL (SELECT c.key, c.latest, c.since, c.window_starts, c.counts, c.ctid "
 												 "    FROM ONLY txpipe.alert_counts c "
@@ -807,7 +807,7 @@ state_save(char table, StateCached **es, int n)
 			Oid			types[4] = {TIDARRAYOID, INT8ARRAYOID, FLOAT8ARRAYOID, FLOAT8ARRAYOID};
 
 			/* the rows locked, by their place: no search of the keys again */
-			state_save_plan[t] = txpipe_spi_keep("UPDATE ONLY txpipe.alert_history h SET n = u.n, mean = u.mean, m2 = u.m2 "
+			state_save_plan[t] = txpipe_spi_keep_generic("UPDATE ONLY txpipe.alert_history h SET n = u.n, mean = u.mean, m2 = u.m2 "
 												 "  FROM ROWS FROM (pg_catalog.unnest($1::pg_catalog.tid[]), "
 												 "    pg_catalog.unnest($2::pg_catalog.int8[]), pg_catalog.unnest($3::pg_catalog.float8[]), "
 												 "    pg_catalog.unnest($4::pg_catalog.float8[])) AS u(t, n, mean, m2) "
@@ -860,7 +860,7 @@ state_save(char table, StateCached **es, int n)
 			INT4ARRAYOID, TIMESTAMPTZARRAYOID, INT8ARRAYOID};
 
 			/* each row's windows are a slice of the flat arrays $6 and $7 */
-			state_save_plan[t] = txpipe_spi_keep("UPDATE ONLY txpipe.alert_counts c SET latest = u.latest, since = u.since, "
+			state_save_plan[t] = txpipe_spi_keep_generic("UPDATE ONLY txpipe.alert_counts c SET latest = u.latest, since = u.since, "
 												 "    window_starts = $6[u.f : u.f OPERATOR(pg_catalog.+) u.l OPERATOR(pg_catalog.-) 1], "
 												 "    counts = $7[u.f : u.f OPERATOR(pg_catalog.+) u.l OPERATOR(pg_catalog.-) 1] "
 												 "  FROM ROWS FROM (pg_catalog.unnest($1::pg_catalog.tid[]), "
@@ -1509,7 +1509,7 @@ raise_candidates(TxPlan *plan, TxRecord *recs, Candidates *cs)
 		Oid			types[10] = {TEXTOID, TEXTOID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID, BOOLARRAYOID,
 		TIMESTAMPTZARRAYOID, TEXTARRAYOID, TIMESTAMPTZARRAYOID, TEXTARRAYOID};
 
-		raise_plan = txpipe_spi_keep("WITH a AS ("
+		raise_plan = txpipe_spi_keep_generic("WITH a AS ("
 									 "  INSERT INTO txpipe.alerts AS a (pipeline, rule, severity, key, key_masked, window_start, "
 									 "    record_key, routed_table, event_time, details) "
 									 "  SELECT $1, u.rule, u.severity, u.key, "

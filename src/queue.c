@@ -66,7 +66,7 @@ typedef struct QueuePos
 	int64		consumed;		/* taken since written back */
 } QueuePos;
 
-#define keep txpipe_spi_keep
+#define keep txpipe_spi_keep_generic
 
 static void
 prepare_plans(void)

@@ -334,6 +334,7 @@ extern Oid	txpipe_catalog_owner(void);
 extern bool txpipe_owner_may_run(Oid owner, Oid role);
 extern Oid	txpipe_func_owner(Oid fn);
 extern SPIPlanPtr txpipe_spi_keep(const char *sql, int nargs, Oid *argtypes);
+extern SPIPlanPtr txpipe_spi_keep_generic(const char *sql, int nargs, Oid *argtypes);
 extern uint64 txpipe_spi_run(SPIPlanPtr plan, Datum *args, const char *nulls, bool read_only,
 							 long count, int expect, const char *what);
 extern int	txpipe_spi_exec(SPIPlanPtr plan, Datum *args, const char *nulls, bool read_only,

@@ -308,7 +308,7 @@ foreign_key_compile(TxPlan *plan, Relation rel, ForeignKeyCacheInfo *fk, WriterF
 			ReleaseSysCache(optup);
 		}
 		appendStringInfoString(&sql, " FOR KEY SHARE OF x) l)::pg_catalog.int8");
-		wfk->lock_plan = txpipe_spi_keep(sql.data, fk->nkeys, argtypes);
+		wfk->lock_plan = txpipe_spi_keep_generic(sql.data, fk->nkeys, argtypes);
 		/* the plan is rebuilt when the referenced table changes */
 		plan->relids = list_append_unique_oid(plan->relids, fk->confrelid);
 	}
