@@ -1471,12 +1471,15 @@ rule_order(TxPlan *plan, TxAlertRule *rule, TxRecord *recs, int *stored, int n, 
 	return et->order;
 }
 
-/* a candidate's entry in known_alerts */
-static void
-known_key(char *k, TxPlan *plan, TxAlertRule *rule, Candidate *c)
+/* a candidate's entry in known_alerts, KNOWN_KEY bytes */
+static char *
+known_key(TxPlan *plan, TxAlertRule *rule, Candidate *c)
 {
+	char	   *k = palloc0(KNOWN_KEY);
+
 	snprintf(k, KNOWN_KEY, "%s/%s/" INT64_FORMAT "/%s/" INT64_FORMAT "/%d", plan->name, rule->name,
 			 rule->definition, c->key, c->has_window ? (int64) c->window_start : (int64) 0, c->has_window);
+	return k;
 }
 
 /*
@@ -1503,6 +1506,7 @@ raise_candidates(TxPlan *plan, TxRecord *recs, Candidates *cs)
 	char	  **details = palloc(sizeof(char *) * n);
 	Datum		args[10];
 	char		nulls[11];
+	char	  **known;			/* the candidates' known_alerts keys */
 
 	if (raise_plan == NULL)
 	{
@@ -1539,15 +1543,14 @@ raise_candidates(TxPlan *plan, TxRecord *recs, Candidates *cs)
 	if (known_alerts == NULL)
 		known_alerts = xact_hash("txpipe known alerts", 256, KNOWN_KEY, sizeof(KnownAlert));
 	/* the candidates whose alert this transaction has met already go */
+	known = palloc(sizeof(char *) * Max(cs->n, 1));
 	n = 0;
 	for (int i = 0; i < cs->n; i++)
 	{
 		Candidate  *c = &cs->c[i];
-		TxAlertRule *rule = &plan->alerts[c->rule];
-		char		k[KNOWN_KEY];
 
-		known_key(k, plan, rule, c);
-		if (hash_search(known_alerts, k, HASH_FIND, NULL) == NULL)
+		known[n] = known_key(plan, &plan->alerts[c->rule], c);
+		if (hash_search(known_alerts, known[n], HASH_FIND, NULL) == NULL)
 			cs->c[n++] = *c;
 	}
 	if (n == 0)
@@ -1589,12 +1592,10 @@ raise_candidates(TxPlan *plan, TxRecord *recs, Candidates *cs)
 	SPI_freetuptable(SPI_tuptable);
 	for (int i = 0; i < n; i++)
 	{
-		char		k[KNOWN_KEY];
 		bool		found;
 		KnownAlert *a;
 
-		known_key(k, plan, &plan->alerts[cs->c[i].rule], &cs->c[i]);
-		a = hash_search(known_alerts, k, HASH_ENTER, &found);
+		a = hash_search(known_alerts, known[i], HASH_ENTER, &found);
 		if (found)
 			continue;
 		a->subid = GetCurrentSubTransactionId();

@@ -116,15 +116,12 @@ txpipe_enter_catalog(TxIdentity *save)
 	txpipe_enter(txpipe_catalog_owner(), save);
 }
 
-/*
- * Prepares and keeps a statement.  Call inside txpipe_enter(); the
- * statement names every object with its schema.
- */
-SPIPlanPtr
-txpipe_spi_keep(const char *sql, int nargs, Oid *argtypes)
+/* prepares and keeps sql with the plan cache's cursorOptions */
+static SPIPlanPtr
+keep_plan(const char *sql, int nargs, Oid *argtypes, int cursorOptions)
 {
 	MemoryContext cxt = CurrentMemoryContext;
-	SPIPlanPtr	p = SPI_prepare(sql, nargs, argtypes);
+	SPIPlanPtr	p = SPI_prepare_cursor(sql, nargs, argtypes, cursorOptions);
 
 	if (p == NULL)
 		elog(ERROR, "SPI_prepare failed for \"%s\": %s", sql, SPI_result_code_string(SPI_result));
@@ -132,6 +129,16 @@ txpipe_spi_keep(const char *sql, int nargs, Oid *argtypes)
 		elog(ERROR, "SPI_keepplan failed for \"%s\"", sql);
 	MemoryContextSwitchTo(cxt);
 	return p;
+}
+
+/*
+ * Prepares and keeps a statement.  Call inside txpipe_enter(); the
+ * statement names every object with its schema.
+ */
+SPIPlanPtr
+txpipe_spi_keep(const char *sql, int nargs, Oid *argtypes)
+{
+	return keep_plan(sql, nargs, argtypes, 0);
 }
 
 /*
@@ -146,15 +153,7 @@ txpipe_spi_keep(const char *sql, int nargs, Oid *argtypes)
 SPIPlanPtr
 txpipe_spi_keep_generic(const char *sql, int nargs, Oid *argtypes)
 {
-	MemoryContext cxt = CurrentMemoryContext;
-	SPIPlanPtr	p = SPI_prepare_cursor(sql, nargs, argtypes, CURSOR_OPT_GENERIC_PLAN);
-
-	if (p == NULL)
-		elog(ERROR, "SPI_prepare_cursor failed for \"%s\": %s", sql, SPI_result_code_string(SPI_result));
-	if (SPI_keepplan(p) != 0)
-		elog(ERROR, "SPI_keepplan failed for \"%s\"", sql);
-	MemoryContextSwitchTo(cxt);
-	return p;
+	return keep_plan(sql, nargs, argtypes, CURSOR_OPT_GENERIC_PLAN);
 }
 
 /*
