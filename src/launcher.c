@@ -489,6 +489,25 @@ txpipe_launch_running(bool running)
 	LWLockRelease(board->lock);
 }
 
+/*
+ * Whether worker 0 of this database got past its start and routes (true
+ * without the board: no launcher starts workers that may leave then).
+ */
+bool
+txpipe_launch_routing(void)
+{
+	BoardEntry *e;
+	bool		routing = true;
+
+	if (board == NULL)
+		return true;
+	LWLockAcquire(board->lock, LW_SHARED);
+	e = board_entry(MyDatabaseId, false);
+	routing = e != NULL && e->running;
+	LWLockRelease(board->lock);
+	return routing;
+}
+
 /* worker 0 leaves, and says why; the launcher is told at once */
 void
 txpipe_launch_park(TxPark why)
@@ -510,6 +529,29 @@ txpipe_launch_park(TxPark why)
 	wake = board->launcher_latch;
 	LWLockRelease(board->lock);
 	wake_launcher(wake);
+}
+
+/*
+ * stop_worker() stops the workers here: the launcher starts none until a
+ * probe finds them enabled again, and a start_worker() asked before is
+ * forgotten.
+ */
+void
+txpipe_launch_stop(void)
+{
+	BoardEntry *e;
+
+	if (board == NULL)
+		return;
+	LWLockAcquire(board->lock, LW_EXCLUSIVE);
+	e = board_entry(MyDatabaseId, true);
+	if (e)
+	{
+		e->park = TX_PARK_DISABLED;
+		e->parked_at = GetCurrentTimestamp();
+		e->wanted = false;
+	}
+	LWLockRelease(board->lock);
 }
 
 bool

@@ -1007,6 +1007,9 @@ txpipe_worker_main(Datum arg)
 		CommitTransactionCommand();
 		if (ok || !explicit || tries >= 100 || got_sigterm || last_check == ROUND_NO_EXTENSION)
 			break;
+		/* a worker 0 that routes here is no predecessor stepping aside */
+		if (index == 0 && txpipe_launch_routing())
+			break;
 		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH, 100, PG_WAIT_EXTENSION);
 		ResetLatch(MyLatch);
 	}
@@ -1222,10 +1225,16 @@ txpipe_start_worker(PG_FUNCTION_ARGS)
 	txpipe_leave(&id);
 	SPI_finish();
 
-	/* a worker running here (a probe, say) stays for the idle timeout */
+	/*
+	 * A worker 0 routing here (a probe that found work, say) stays for the
+	 * idle timeout.  One that is still starting may have read worker_state
+	 * before this update commits and leave: then the worker 0 started here
+	 * takes its place (it waits for the other's advisory lock, and steps
+	 * aside if the other stays after all).
+	 */
 	txpipe_launch_ask();
 	running = worker_pids(MyDatabaseId);
-	if (running != NIL)
+	if (running != NIL && txpipe_launch_routing())
 		PG_RETURN_INT32(linitial_int(running));
 
 	if (!txpipe_register_worker(MyDatabaseId, 0, &handle, true, TX_WORKER_EXPLICIT))
@@ -1256,6 +1265,13 @@ txpipe_stop_worker(PG_FUNCTION_ARGS)
 		elog(ERROR, "could not update txpipe.worker_state");
 	txpipe_leave(&id);
 	SPI_finish();
+
+	/*
+	 * Until this update commits, a worker that starts reads the table as
+	 * it was: the launcher is told first (it then only probes, rarely), and
+	 * a worker that shows up while they leave is stopped too.
+	 */
+	txpipe_launch_stop();
 	n = signal_workers(MyDatabaseId, SIGUSR2);
 
 	/* return once they are gone, so that a start_worker() after us starts afresh */
@@ -1263,6 +1279,7 @@ txpipe_stop_worker(PG_FUNCTION_ARGS)
 	{
 		CHECK_FOR_INTERRUPTS();
 		pg_usleep(50000);
+		(void) signal_workers(MyDatabaseId, SIGUSR2);
 	}
 	PG_RETURN_INT32(n);
 }

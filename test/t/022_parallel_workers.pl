@@ -13,6 +13,7 @@ use FindBin;
 use lib "$FindBin::RealBin/..";
 
 use Digest::MD5 qw(md5_hex);
+use IPC::Run;
 use PostgreSQL::Test::Utils;
 use Test::More;
 use TxpipeTest;
@@ -133,6 +134,15 @@ for my $workers (2, 4)
 	my $offset = -s $node->logfile;
 	my $deadlocks_before = $node->safe_psql('postgres',
 		'SELECT deadlocks FROM pg_stat_database WHERE datname = current_database()');
+	# the grain table held until every worker is inside a batch: the
+	# first worker up cannot drain the backlog before the others start
+	my ($lout, $lerr) = ('', '');
+	my $locker = IPC::Run::start(
+		[ $node->installed_command('psql'), '-XAtq', '-d', $node->connstr('postgres') . ' application_name=locker',
+		  '-c', q{BEGIN; LOCK TABLE cards.transaction IN SHARE MODE; SELECT pg_sleep(300); COMMIT;} ],
+		'<', \undef, '>', \$lout, '2>', \$lerr);
+	$node->poll_query_until('postgres',
+		q{SELECT count(*) FROM pg_stat_activity WHERE application_name = 'locker' AND wait_event = 'PgSleep'}, '1');
 	$node->safe_psql('postgres', qq{
 		ALTER SYSTEM SET txpipe.workers = $workers;
 		SELECT pg_reload_conf();
@@ -140,6 +150,13 @@ for my $workers (2, 4)
 	ok($node->poll_query_until('postgres',
 			q{SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'txpipe worker'}, $workers),
 		"$workers workers run");
+	ok($node->poll_query_until('postgres',
+			q{SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'txpipe worker' AND wait_event_type = 'Lock'},
+			$workers),
+		"$workers workers each wait inside a batch");
+	$node->safe_psql('postgres',
+		q{SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'locker'});
+	$locker->kill_kill;
 	ok($node->poll_query_until('postgres',
 			q{SELECT backlog = 0 FROM txpipe.stats WHERE pipeline = 'cards'}, 't'),
 		"$workers workers drain the backlog");
