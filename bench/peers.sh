@@ -104,9 +104,16 @@ row_json() {
 wal_reset() {
 	sql -q -c "ALTER SYSTEM SET track_wal_io_timing = on" -c "SELECT pg_reload_conf()" \
 		-c "SELECT pg_stat_reset_shared('wal')" >/dev/null
+	WAL_FROM=$(sql_value "SELECT pg_current_wal_insert_lsn()")
 }
 
 wal_flushes() {
+	# WAL_RECORDS=1: the run's WAL by record type, into $OUT/wal.<caller>.txt
+	if [ -n "${WAL_RECORDS:-}" ]; then
+		as_pg "$PG_BINDIR/pg_waldump" -p "$PGDATA_DIR/pg_wal" -s "$WAL_FROM" \
+			-e "$(sql_value "SELECT pg_current_wal_insert_lsn()")" --stats=record \
+			>"$OUT/wal.${FUNCNAME[1]}.txt" 2>&1 || true
+	fi
 	sql_value "SELECT wal_sync || ' ' || round((wal_sync_time / greatest(wal_sync, 1))::numeric, 1) || ' ' || wal_bytes || ' ' || wal_fpi FROM pg_stat_wal"
 	sql -q -c "ALTER SYSTEM RESET track_wal_io_timing" -c "SELECT pg_reload_conf()" >/dev/null
 }

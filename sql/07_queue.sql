@@ -131,6 +131,13 @@ SELECT txpipe.drain('q_events');
 SELECT txpipe._rotate_inbox() >= 1 AS rotated;
 SELECT count(*) AS after_truncate FROM txpipe.inbox WHERE slot = (txpipe._inbox_slot() + 4) % 8;
 
+-- enqueue puts a record in the slot the column's default would: the one
+-- of its enqueue time
+SELECT txpipe.enqueue('q_events', '{"id": "slot", "k": "a", "n": 1}'::jsonb);
+SELECT slot = (extract(epoch FROM enqueued_at)::bigint
+			   / current_setting('txpipe.inbox_slot_seconds')::int % 8) AS default_slot
+  FROM txpipe.inbox WHERE doc LIKE '%"slot"%';
+
 -- drop_pipeline takes its waiting records with it
 SELECT txpipe.enqueue('q_events', '{"id": "gone", "k": "a", "n": 1}'::jsonb);
 SELECT txpipe.drop_pipeline('q_events');

@@ -33,6 +33,7 @@
 #include "utils/builtins.h"
 #include "utils/guc.h"
 #include "utils/memutils.h"
+#include "utils/timestamp.h"
 
 PG_FUNCTION_INFO_V1(txpipe_drain);
 PG_FUNCTION_INFO_V1(txpipe_enqueue_text);
@@ -706,6 +707,24 @@ txpipe_queue_class(const char *key, int len)
 }
 
 /*
+ * The inbox slot a row written now goes to: what txpipe._inbox_slot()
+ * computes, the column's default, without running a SQL function per
+ * statement.
+ */
+static int16
+inbox_slot(void)
+{
+	int64		us = GetCurrentTimestamp() +
+		(int64) (POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * USECS_PER_DAY;
+	/* extract(epoch ...)::bigint rounds half away from zero */
+	int64		secs = us >= 0 ? (us + USECS_PER_SEC / 2) / USECS_PER_SEC :
+		-((-us + USECS_PER_SEC / 2) / USECS_PER_SEC);
+	int64		slot = (secs / Max(txpipe_inbox_slot_seconds, 1)) % 8;
+
+	return (int16) (slot < 0 ? slot + 8 : slot);
+}
+
+/*
  * Puts recs[0..n-1] (payloads as received) into the inbox, in statements
  * of at most QUEUE_PUT_CHUNK records or QUEUE_PUT_CHUNK_BYTES.
  */
@@ -714,7 +733,7 @@ put_rows(TxPlan *plan, TxRecord *recs, int n, const char *source)
 {
 	Datum	   *classes;
 	Datum	   *docs;
-	Datum		args[4];
+	Datum		args[5];
 	TxIdentity	id;
 	MemoryContext chunk;
 	MemoryContext old;
@@ -733,15 +752,15 @@ put_rows(TxPlan *plan, TxRecord *recs, int n, const char *source)
 	txpipe_enter_catalog(&id);
 	if (enqueue_plan[by_latch] == NULL)
 	{
-		Oid			t[4] = {TEXTOID, TEXTOID, INT2ARRAYOID, TEXTARRAYOID};
+		Oid			t[5] = {TEXTOID, TEXTOID, INT2ARRAYOID, TEXTARRAYOID, INT2OID};
 
 		enqueue_plan[by_latch] =
 			keep(by_latch ?
-				 "INSERT INTO txpipe.inbox (pipeline, class, source, doc)"
-				 " SELECT $1, u.c, $2, u.d FROM ROWS FROM (pg_catalog.unnest($3), pg_catalog.unnest($4)) AS u(c, d)" :
-				 "WITH i AS (INSERT INTO txpipe.inbox (pipeline, class, source, doc)"
-				 " SELECT $1, u.c, $2, u.d FROM ROWS FROM (pg_catalog.unnest($3), pg_catalog.unnest($4)) AS u(c, d))"
-				 " SELECT pg_catalog.pg_notify('txpipe_wakeup', $1)", 4, t);
+				 "INSERT INTO txpipe.inbox (slot, pipeline, class, source, doc)"
+				 " SELECT $5, $1, u.c, $2, u.d FROM ROWS FROM (pg_catalog.unnest($3), pg_catalog.unnest($4)) AS u(c, d)" :
+				 "WITH i AS (INSERT INTO txpipe.inbox (slot, pipeline, class, source, doc)"
+				 " SELECT $5, $1, u.c, $2, u.d FROM ROWS FROM (pg_catalog.unnest($3), pg_catalog.unnest($4)) AS u(c, d))"
+				 " SELECT pg_catalog.pg_notify('txpipe_wakeup', $1)", 5, t);
 	}
 	/* a statement per chunk of records, its memory freed after each */
 	chunk = AllocSetContextCreate(CurrentMemoryContext, "txpipe inbox chunk", ALLOCSET_DEFAULT_SIZES);
@@ -781,6 +800,7 @@ put_rows(TxPlan *plan, TxRecord *recs, int n, const char *source)
 		args[1] = CStringGetTextDatum(source);
 		args[2] = PointerGetDatum(construct_array(classes, m, INT2OID, 2, true, TYPALIGN_SHORT));
 		args[3] = PointerGetDatum(construct_array(docs, m, TEXTOID, -1, false, TYPALIGN_INT));
+		args[4] = Int16GetDatum(inbox_slot());
 		(void) txpipe_spi_run(enqueue_plan[by_latch], args, NULL, false, 0,
 							  by_latch ? SPI_OK_INSERT : SPI_OK_SELECT, "put records into the inbox");
 		SPI_freetuptable(SPI_tuptable);
