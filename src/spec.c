@@ -15,6 +15,7 @@
 #include "txpipe.h"
 
 #include "access/genam.h"
+#include "access/htup_details.h"
 #include "access/table.h"
 #include "catalog/dependency.h"
 #include "catalog/index.h"
@@ -32,12 +33,14 @@
 #include "regex/regex.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
+#include "utils/fmgroids.h"
 #include "utils/inval.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
 #include "utils/syscache.h"
 #include "utils/regproc.h"
+#include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 
 typedef struct PlanEntry
@@ -53,7 +56,6 @@ typedef struct FieldIndexEntry
 } FieldIndexEntry;
 
 static HTAB *plans = NULL;
-static SPIPlanPtr pipeline_query = NULL;
 
 /* ----------------------------------------------------------------
  * spec errors and jsonb access
@@ -1643,6 +1645,52 @@ free_plan(TxPlan *plan)
 }
 
 /*
+ * The row of txpipe.pipelines named pipeline, read in the active snapshot
+ * through its primary key (txpipe's own table: no statement needed for
+ * the check every batch and enqueue makes); with spec, its spec too, a
+ * copy in the current memory context.  False when there is none.
+ */
+static bool
+pipeline_row(const char *pipeline, int64 *version, Oid *owner, Jsonb **spec)
+{
+	Oid			nsp = get_namespace_oid("txpipe", false);
+	Oid			relid = get_relname_relid("pipelines", nsp);
+	Oid			indexid = get_relname_relid("pipelines_pkey", nsp);
+	Relation	rel;
+	Relation	index;
+	SysScanDesc scan;
+	ScanKeyData key;
+	HeapTuple	tup;
+	bool		found = false;
+	Snapshot	snap = ActiveSnapshotSet() ? GetActiveSnapshot() : GetTransactionSnapshot();
+
+	if (!OidIsValid(relid) || !OidIsValid(indexid))
+		elog(ERROR, "txpipe.pipelines or its primary key is missing");
+	rel = table_open(relid, AccessShareLock);
+	index = index_open(indexid, AccessShareLock);
+	/* the key compares in the index's collation, as its order is */
+	ScanKeyEntryInitialize(&key, 0, get_attnum(relid, "name"), BTEqualStrategyNumber, InvalidOid,
+						   index->rd_indcollation[0], F_TEXTEQ, CStringGetTextDatum(pipeline));
+	scan = systable_beginscan(rel, indexid, true, snap, 1, &key);
+	tup = systable_getnext(scan);
+	if (HeapTupleIsValid(tup))
+	{
+		TupleDesc	desc = RelationGetDescr(rel);
+		bool		isnull;
+
+		*version = DatumGetInt64(heap_getattr(tup, get_attnum(relid, "version"), desc, &isnull));
+		*owner = DatumGetObjectId(heap_getattr(tup, get_attnum(relid, "owner"), desc, &isnull));
+		if (spec)
+			*spec = DatumGetJsonbPCopy(heap_getattr(tup, get_attnum(relid, "spec"), desc, &isnull));
+		found = true;
+	}
+	systable_endscan(scan);
+	index_close(index, AccessShareLock);
+	table_close(rel, AccessShareLock);
+	return found;
+}
+
+/*
  * The plan of a pipeline, compiled if missing or stale.  Called inside an
  * SPI connection.
  */
@@ -1651,8 +1699,6 @@ txpipe_get_plan(const char *pipeline)
 {
 	PlanEntry  *entry;
 	bool		found;
-	Datum		arg;
-	bool		isnull;
 	int64		version;
 	Oid			owner;
 	Jsonb	   *spec;
@@ -1666,24 +1712,11 @@ txpipe_get_plan(const char *pipeline)
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
 				 errmsg("pipeline \"%s\" does not exist", pipeline)));
 
-	txpipe_enter_catalog(&id);
-	if (pipeline_query == NULL)
-	{
-		Oid			t = TEXTOID;
-
-		pipeline_query = prepare("SELECT p.spec, p.version, p.owner::pg_catalog.oid FROM ONLY txpipe.pipelines p"
-								 " WHERE p.name OPERATOR(pg_catalog.=) $1", 1, &t);
-	}
-	arg = CStringGetTextDatum(pipeline);
-	(void) txpipe_spi_run(pipeline_query, &arg, NULL, true, 1, SPI_OK_SELECT, "read txpipe.pipelines");
-	txpipe_leave(&id);
-	if (SPI_processed == 0)
+	if (!pipeline_row(pipeline, &version, &owner, NULL))
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
 				 errmsg("pipeline \"%s\" does not exist", pipeline),
 				 errhint("Create it with txpipe.create_pipeline() or txpipe.install_template().")));
-	version = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
-	owner = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3, &isnull));
 
 	entry = hash_search(plans, pipeline, HASH_ENTER, &found);
 	if (!found)
@@ -1697,7 +1730,9 @@ txpipe_get_plan(const char *pipeline)
 		free_plan(entry->plan);
 		entry->plan = NULL;
 	}
-	spec = DatumGetJsonbP(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	/* the row read again, for its spec, in the same snapshot */
+	if (!pipeline_row(pipeline, &version, &owner, &spec))
+		elog(ERROR, "pipeline \"%s\" vanished", pipeline);
 
 	cxt = AllocSetContextCreate(CacheMemoryContext, "txpipe plan", ALLOCSET_DEFAULT_SIZES);
 	MemoryContextSetIdentifier(cxt, entry->name);
