@@ -497,7 +497,7 @@ bool
 txpipe_launch_routing(void)
 {
 	BoardEntry *e;
-	bool		routing = true;
+	bool		routing;
 
 	if (board == NULL)
 		return true;
@@ -508,7 +508,10 @@ txpipe_launch_routing(void)
 	return routing;
 }
 
-/* worker 0 leaves, and says why; the launcher is told at once */
+/*
+ * Worker 0 leaves, and says why (or stop_worker() parks the database as
+ * disabled before it signals the workers); the launcher is told at once.
+ */
 void
 txpipe_launch_park(TxPark why)
 {
@@ -529,29 +532,6 @@ txpipe_launch_park(TxPark why)
 	wake = board->launcher_latch;
 	LWLockRelease(board->lock);
 	wake_launcher(wake);
-}
-
-/*
- * stop_worker() stops the workers here: the launcher starts none until a
- * probe finds them enabled again, and a start_worker() asked before is
- * forgotten.
- */
-void
-txpipe_launch_stop(void)
-{
-	BoardEntry *e;
-
-	if (board == NULL)
-		return;
-	LWLockAcquire(board->lock, LW_EXCLUSIVE);
-	e = board_entry(MyDatabaseId, true);
-	if (e)
-	{
-		e->park = TX_PARK_DISABLED;
-		e->parked_at = GetCurrentTimestamp();
-		e->wanted = false;
-	}
-	LWLockRelease(board->lock);
 }
 
 bool

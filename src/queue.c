@@ -716,12 +716,10 @@ inbox_slot(void)
 {
 	int64		us = GetCurrentTimestamp() +
 		(int64) (POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * USECS_PER_DAY;
-	/* extract(epoch ...)::bigint rounds half away from zero */
-	int64		secs = us >= 0 ? (us + USECS_PER_SEC / 2) / USECS_PER_SEC :
-		-((-us + USECS_PER_SEC / 2) / USECS_PER_SEC);
-	int64		slot = (secs / Max(txpipe_inbox_slot_seconds, 1)) % 8;
+	/* extract(epoch ...)::bigint rounds to the nearest second */
+	int64		secs = (us + USECS_PER_SEC / 2) / USECS_PER_SEC;
 
-	return (int16) (slot < 0 ? slot + 8 : slot);
+	return (int16) ((secs / Max(txpipe_inbox_slot_seconds, 1)) % 8);
 }
 
 /*

@@ -444,7 +444,6 @@ extern bool txpipe_launch_asked(void);
 extern int64 txpipe_launch_last_work(void);
 extern void txpipe_launch_running(bool running);
 extern bool txpipe_launch_routing(void);
-extern void txpipe_launch_stop(void);
 extern void txpipe_launch_park(TxPark why);
 extern bool txpipe_database_listed(const char *name);
 

@@ -1268,10 +1268,11 @@ txpipe_stop_worker(PG_FUNCTION_ARGS)
 
 	/*
 	 * Until this update commits, a worker that starts reads the table as
-	 * it was: the launcher is told first (it then only probes, rarely), and
-	 * a worker that shows up while they leave is stopped too.
+	 * it was: the launcher is told first (parked as disabled, the database
+	 * is only probed, rarely), and a worker that shows up while they leave
+	 * is stopped too.
 	 */
-	txpipe_launch_stop();
+	txpipe_launch_park(TX_PARK_DISABLED);
 	n = signal_workers(MyDatabaseId, SIGUSR2);
 
 	/* return once they are gone, so that a start_worker() after us starts afresh */
